@@ -1,0 +1,287 @@
+/*
+ * inorm — instance normalization, AdaIN and their family on any Vulkan GPU,
+ * with a CPU path that computes the same results where no GPU is.
+ *
+ * This header is the whole public API. It compiles as C99, C11 and C++.
+ *
+ * Conventions
+ * - Every function that can fail returns an inorm_status. On failure the
+ *   context keeps a message naming the argument and the value at fault;
+ *   inorm_context_error() returns it. Nothing in the library exits, aborts or
+ *   prints on bad input.
+ * - Handles are opaque. Out-parameters come last and are written only on
+ *   success (they are set to NULL on failure where they are handles).
+ * - There is no global state: two contexts share nothing.
+ *
+ * Threads
+ * - A context and every tensor created from it form one unit: calls on that
+ *   unit must not overlap in time (wrap them in your own lock, or use one
+ *   context per thread). Different contexts may be used from different threads
+ *   at the same time without any locking.
+ *
+ * Execution
+ * - Ops record their work and may return before the device has finished.
+ *   inorm_tensor_read(), inorm_tensor_write() and inorm_context_finish() wait
+ *   for all work recorded before them, so results are always observed in
+ *   program order. Errors that happen on the device (device lost) are reported
+ *   by the call that waits.
+ *
+ * Numerics
+ * - Statistics are accumulated in fp32 or better with Chan's parallel
+ *   mean/variance merge (never E[x^2] - E[x]^2), so data with a large mean
+ *   (1000 + noise) keeps its variance.
+ * - The normalized value is computed as a * (x - mean) + b, so a plane whose
+ *   elements all equal its mean (for example H*W == 1) gives exactly beta.
+ * - NaN and Inf propagate: a plane that holds a NaN or an Inf has a NaN or
+ *   Inf mean or variance, and every output element of that plane is then NaN
+ *   (as in PyTorch). Other planes are unaffected.
+ * - eps must be finite and >= 0. With eps == 0 a constant plane has
+ *   variance 0 and its outputs are NaN (0 * inf), as in PyTorch.
+ * - Unbiased variance (divide by count - 1) of a plane with one element is
+ *   0/0: such calls are refused with INORM_ERROR_INVALID_ARGUMENT.
+ */
+#ifndef INORM_H
+#define INORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(INORM_BUILDING_SHARED)
+#define INORM_API __declspec(dllexport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define INORM_API __attribute__((visibility("default")))
+#else
+#define INORM_API
+#endif
+
+#define INORM_VERSION_MAJOR 0
+#define INORM_VERSION_MINOR 1
+#define INORM_VERSION_PATCH 0
+
+typedef enum inorm_status {
+    INORM_SUCCESS = 0,
+    INORM_ERROR_INVALID_ARGUMENT,     /* a NULL pointer, a bad shape, value or size */
+    INORM_ERROR_UNSUPPORTED,          /* valid, but not available on this backend or device */
+    INORM_ERROR_NO_DEVICE,            /* no Vulkan loader or no (matching) Vulkan device */
+    INORM_ERROR_OUT_OF_HOST_MEMORY,
+    INORM_ERROR_OUT_OF_DEVICE_MEMORY,
+    INORM_ERROR_DEVICE_LOST,          /* the device was lost; the context can only be destroyed */
+    INORM_ERROR_BACKEND               /* any other failure reported by the Vulkan driver */
+} inorm_status;
+
+/* A short, static, English description of a status ("invalid argument", ...).
+ * Unknown values give "unknown status". Never NULL. */
+INORM_API const char *inorm_status_string(inorm_status status);
+
+/* ------------------------------------------------------------------------- */
+/* Contexts                                                                   */
+/* ------------------------------------------------------------------------- */
+
+typedef struct inorm_context inorm_context;
+typedef struct inorm_tensor inorm_tensor;
+
+typedef enum inorm_backend {
+    INORM_BACKEND_AUTO = 0,  /* the best Vulkan device, else the CPU path */
+    INORM_BACKEND_VULKAN,    /* a Vulkan device or INORM_ERROR_NO_DEVICE */
+    INORM_BACKEND_CPU        /* the CPU path; never touches Vulkan */
+} inorm_backend;
+
+/* Flags for inorm_context_desc.flags. */
+enum {
+    /* Reduce through shared memory only, even where the device has subgroup
+     * arithmetic. For devices whose subgroup operations are broken, and to
+     * test the fallback path. Environment: INORM_DISABLE_SUBGROUPS=1. */
+    INORM_CONTEXT_DISABLE_SUBGROUP_OPS = 1u << 0
+};
+
+typedef struct inorm_context_desc {
+    inorm_backend backend;   /* AUTO: best Vulkan device, else the CPU path */
+    int device_index;        /* -1: pick the best (discrete > integrated > virtual > cpu) */
+    int validation;          /* nonzero: enable VK_LAYER_KHRONOS_validation if present */
+    uint32_t flags;          /* INORM_CONTEXT_* flags */
+} inorm_context_desc;
+
+/* The defaults a NULL desc stands for. */
+#define INORM_CONTEXT_DESC_DEFAULT { INORM_BACKEND_AUTO, -1, 0, 0u }
+
+/*
+ * Creates a context. desc may be NULL (INORM_CONTEXT_DESC_DEFAULT).
+ *
+ * The environment overrides desc:
+ *   INORM_BACKEND=auto|vulkan|cpu
+ *   INORM_DEVICE=<index>|<part of the device name, case-insensitive>
+ *   INORM_VALIDATION=1            enable the validation layer
+ *   INORM_DISABLE_SUBGROUPS=1     same as INORM_CONTEXT_DISABLE_SUBGROUP_OPS
+ *
+ * With AUTO, a missing Vulkan loader, no device, or a device that fails to
+ * initialise falls back to the CPU path. With VULKAN the same cases return
+ * INORM_ERROR_NO_DEVICE (or the driver's error) and a message, and *out is
+ * NULL. Since a context that failed to be created has no error text of its
+ * own, that message is written to `message` when it is not NULL (may be NULL).
+ */
+INORM_API inorm_status inorm_context_create(const inorm_context_desc *desc, inorm_context **out);
+
+/* Same, and on failure copies the reason into message[0 .. message_size). */
+INORM_API inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_context **out,
+                                               char *message, size_t message_size);
+
+/* Waits for outstanding work, frees everything the context owns. Tensors
+ * still alive are destroyed with it. NULL is ignored. */
+INORM_API void inorm_context_destroy(inorm_context *ctx);
+
+/* The detail of the last failure on this context ("" if none). The pointer is
+ * valid until the next call on the context. ctx NULL gives a fixed message. */
+INORM_API const char *inorm_context_error(const inorm_context *ctx);
+
+/* Waits until the device has finished all work recorded so far. */
+INORM_API inorm_status inorm_context_finish(inorm_context *ctx);
+
+typedef enum inorm_device_type {
+    INORM_DEVICE_TYPE_OTHER = 0,
+    INORM_DEVICE_TYPE_INTEGRATED_GPU,
+    INORM_DEVICE_TYPE_DISCRETE_GPU,
+    INORM_DEVICE_TYPE_VIRTUAL_GPU,
+    INORM_DEVICE_TYPE_CPU,       /* a software Vulkan device such as lavapipe */
+    INORM_DEVICE_TYPE_CPU_PATH   /* inorm's own CPU path, no Vulkan */
+} inorm_device_type;
+
+typedef struct inorm_device_info {
+    inorm_backend backend;           /* VULKAN or CPU */
+    inorm_device_type type;
+    char name[256];
+    char driver_name[256];           /* e.g. "llvmpipe"; "" on the CPU path */
+    char driver_info[256];           /* e.g. "Mesa 22.3.6 (LLVM 15.0.6)" */
+    uint32_t vendor_id, device_id;
+    uint32_t api_version;            /* VK_MAKE_API_VERSION form; 0 on the CPU path */
+    uint32_t subgroup_size;          /* 0 on the CPU path */
+    int subgroup_arithmetic;         /* device reports subgroup arithmetic in compute */
+    int subgroup_ops_used;           /* inorm reduces with subgroup ops on this context */
+    int float16_storage;             /* 16-bit storage buffer access */
+    int validation_enabled;          /* the validation layer is active */
+    uint64_t max_storage_buffer_range; /* bytes one tensor may have; SIZE_MAX-ish on CPU */
+} inorm_device_info;
+
+/* Describes the device a context runs on. */
+INORM_API inorm_status inorm_context_info(const inorm_context *ctx, inorm_device_info *out);
+
+/*
+ * Lists the Vulkan devices the loader sees, in the order device_index uses.
+ * With infos == NULL only *count is written. Otherwise *count is the array's
+ * capacity on entry and the number written on return. No Vulkan loader or no
+ * device gives *count == 0 and INORM_SUCCESS. The CPU path is not listed.
+ */
+INORM_API inorm_status inorm_enumerate_devices(inorm_device_info *infos, uint32_t *count);
+
+/*
+ * Number of messages the Vulkan validation layer has reported on this context
+ * (each is also written to stderr). Always 0 without validation.
+ */
+INORM_API uint32_t inorm_context_validation_message_count(const inorm_context *ctx);
+
+/* ------------------------------------------------------------------------- */
+/* Tensors                                                                    */
+/* ------------------------------------------------------------------------- */
+
+typedef enum inorm_dtype { INORM_FLOAT32 = 0, INORM_FLOAT16 } inorm_dtype;
+typedef enum inorm_layout { INORM_NCHW = 0, INORM_NHWC } inorm_layout;
+
+typedef struct inorm_tensor_desc {
+    uint32_t n, c, h, w;   /* each >= 1 */
+    inorm_dtype dtype;
+    inorm_layout layout;
+} inorm_tensor_desc;
+
+/* A tensor in the context's memory (device memory on Vulkan). Its contents
+ * are undefined until written. Refused: a zero dimension, a byte size that
+ * overflows size_t, or (Vulkan) more bytes than maxStorageBufferRange. */
+INORM_API inorm_status inorm_tensor_create(inorm_context *ctx, const inorm_tensor_desc *desc,
+                                           inorm_tensor **out);
+
+/* Copies exactly the tensor's byte size (n*c*h*w*element size) from src, in
+ * the tensor's layout. bytes must equal that size. Waits for earlier work. */
+INORM_API inorm_status inorm_tensor_write(inorm_tensor *t, const void *src, size_t bytes);
+
+/* Copies the tensor into dst; bytes must equal its byte size. Waits for all
+ * work recorded before it. */
+INORM_API inorm_status inorm_tensor_read(const inorm_tensor *t, void *dst, size_t bytes);
+
+/* The tensor's shape, type and layout. */
+INORM_API inorm_status inorm_tensor_get_desc(const inorm_tensor *t, inorm_tensor_desc *out);
+
+/* Byte size of a tensor with this desc, or 0 if the desc is invalid or overflows. */
+INORM_API size_t inorm_tensor_desc_bytes(const inorm_tensor_desc *desc);
+
+/* Frees the tensor (after work that uses it has finished). NULL is ignored. */
+INORM_API void inorm_tensor_destroy(inorm_tensor *t);
+
+/* ------------------------------------------------------------------------- */
+/* Ops                                                                        */
+/* ------------------------------------------------------------------------- */
+
+typedef struct inorm_norm_params {
+    float eps;      /* >= 0 and finite; added to the variance */
+    int unbiased;   /* nonzero: variance divides by count - 1 (count >= 2 required) */
+} inorm_norm_params;
+/* What a NULL params stands for: eps 1e-5, biased variance. */
+#define INORM_NORM_PARAMS_DEFAULT { 1e-5f, 0 }
+
+/*
+ * Common rules for every op:
+ * - All tensors belong to ctx. This version supports INORM_FLOAT32 and
+ *   INORM_NCHW; other dtypes and layouts give INORM_ERROR_UNSUPPORTED.
+ * - y has the shape of x (the content). y may be x (in place); y must not
+ *   be any other input.
+ * - Per-channel parameters (gamma, beta) are FLOAT32 tensors of shape
+ *   1 x C x 1 x 1; per-(n, c) ones (scale, bias, mean, std) N x C x 1 x 1.
+ */
+
+/* Instance normalization, statistics over each (n, c) plane of H*W values:
+ *   y = gamma[c] * (x - mean) / sqrt(var + eps) + beta[c]
+ * gamma NULL means 1, beta NULL means 0. */
+INORM_API inorm_status inorm_instance_norm(inorm_context *ctx, const inorm_tensor *x,
+                                           const inorm_tensor *gamma, const inorm_tensor *beta,
+                                           const inorm_norm_params *p, inorm_tensor *y);
+
+/* Group normalization: the C channels form `groups` contiguous groups of
+ * C/groups channels; statistics over each (n, group), i.e. C/groups*H*W values:
+ *   y = gamma[c] * (x - mean_g) / sqrt(var_g + eps) + beta[c]
+ * groups must divide C. groups == C is instance norm; groups == 1 is layer
+ * norm over (C, H, W) with a per-channel affine. */
+INORM_API inorm_status inorm_group_norm(inorm_context *ctx, const inorm_tensor *x, uint32_t groups,
+                                        const inorm_tensor *gamma, const inorm_tensor *beta,
+                                        const inorm_norm_params *p, inorm_tensor *y);
+
+/*
+ * Adaptive instance normalization (Huang & Belongie 2017):
+ *   t = std_s * (x - mean_x) / std_x + mean_s,   std = sqrt(var + eps)
+ *   y = alpha * t + (1 - alpha) * x
+ * with the statistics of each (n, c) plane of content (x) and style. style
+ * has the same C as content and any H and W; its N equals content's or is 1
+ * (one style for the whole batch). alpha must be finite; 1 is plain AdaIN.
+ */
+INORM_API inorm_status inorm_adain(inorm_context *ctx, const inorm_tensor *content,
+                                   const inorm_tensor *style, float alpha,
+                                   const inorm_norm_params *p, inorm_tensor *y);
+
+/* StyleGAN-style AdaIN with caller-given modulation:
+ *   y = scale[n, c] * (x - mean) / sqrt(var + eps) + bias[n, c]
+ * scale and bias are N x C x 1 x 1 FLOAT32; bias NULL means 0. */
+INORM_API inorm_status inorm_adain_modulate(inorm_context *ctx, const inorm_tensor *x,
+                                            const inorm_tensor *scale, const inorm_tensor *bias,
+                                            const inorm_norm_params *p, inorm_tensor *y);
+
+/* Per-(n, c) statistics: mean and std = sqrt(var + eps), each an N x C x 1 x 1
+ * FLOAT32 tensor. Either output may be NULL, not both. */
+INORM_API inorm_status inorm_stats(inorm_context *ctx, const inorm_tensor *x,
+                                   const inorm_norm_params *p, inorm_tensor *mean,
+                                   inorm_tensor *std);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* INORM_H */

@@ -1,0 +1,94 @@
+/* Internal declarations shared by the front end (context, tensor, ops) and
+ * the two backends. Nothing here is visible outside libinorm. */
+#ifndef INORM_INTERNAL_H
+#define INORM_INTERNAL_H
+
+#include "inorm.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+#define INORM_ERROR_TEXT_SIZE 512
+
+#if defined(__GNUC__) || defined(__clang__)
+#define INORM_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define INORM_PRINTF(fmt_index, first_arg)
+#endif
+
+typedef struct inorm_backend_ops inorm_backend_ops;
+typedef struct vk_state vk_state;
+
+struct inorm_context {
+    const inorm_backend_ops *backend;
+    vk_state *vk;               /* NULL on the CPU path */
+    inorm_device_info info;
+    inorm_status sticky_status; /* DEVICE_LOST once the device is gone */
+    char error[INORM_ERROR_TEXT_SIZE];
+    inorm_tensor *tensors;      /* every live tensor, so destroy can free them */
+};
+
+struct inorm_tensor {
+    inorm_context *ctx;
+    inorm_tensor_desc desc;
+    size_t elements;
+    size_t bytes;
+    inorm_tensor *prev, *next;
+    void *host;                 /* CPU path storage */
+    struct vk_buffer *buffer;   /* Vulkan storage */
+};
+
+/* What an op asks of a backend, after ops.c has validated everything.
+ * Statistics run over `segments` contiguous ranges of segment_len elements;
+ * a segment is channels_per_segment whole channel planes of one sample. */
+typedef enum inorm_op_kind {
+    INORM_OP_NORMALIZE,  /* affine from gamma/beta (per channel or per (n, c)) */
+    INORM_OP_ADAIN,      /* affine from the style's statistics, then alpha blend */
+    INORM_OP_STATS       /* write mean and std, no y */
+} inorm_op_kind;
+
+typedef struct inorm_op {
+    inorm_op_kind kind;
+    const inorm_tensor *x;
+    const inorm_tensor *style;     /* ADAIN */
+    const inorm_tensor *gamma;     /* NORMALIZE: scale, may be NULL (1) */
+    const inorm_tensor *beta;      /* NORMALIZE: shift, may be NULL (0) */
+    bool affine_per_sample;        /* gamma/beta index (n, c) instead of c */
+    inorm_tensor *y;               /* NORMALIZE, ADAIN */
+    inorm_tensor *mean_out;        /* STATS, may be NULL */
+    inorm_tensor *std_out;         /* STATS, may be NULL */
+    uint32_t channels_per_segment; /* 1 for instance norm, C/groups for group norm */
+    float eps;
+    bool unbiased;
+    float alpha;                   /* ADAIN blend */
+} inorm_op;
+
+struct inorm_backend_ops {
+    inorm_status (*tensor_create)(inorm_context *ctx, inorm_tensor *t);
+    void (*tensor_destroy)(inorm_context *ctx, inorm_tensor *t);
+    inorm_status (*tensor_write)(inorm_context *ctx, inorm_tensor *t, const void *src);
+    inorm_status (*tensor_read)(inorm_context *ctx, const inorm_tensor *t, void *dst);
+    inorm_status (*run)(inorm_context *ctx, const inorm_op *op);
+    inorm_status (*finish)(inorm_context *ctx);
+    void (*context_destroy)(inorm_context *ctx);
+};
+
+extern const inorm_backend_ops inorm_cpu_backend;
+extern const inorm_backend_ops inorm_vulkan_backend;
+
+/* Records `status` with a formatted detail on ctx and returns status. */
+inorm_status inorm_fail(inorm_context *ctx, inorm_status status, const char *fmt, ...) INORM_PRINTF(3, 4);
+void inorm_clear_error(inorm_context *ctx);
+
+/* Vulkan backend entry points used by context.c. */
+inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, const char *device_name,
+                                       bool validation, uint32_t flags, char *message, size_t message_size);
+inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count);
+
+/* Element size of a dtype in bytes. */
+size_t inorm_dtype_size(inorm_dtype dtype);
+
+/* Segment geometry of an op on its content tensor. */
+static inline uint32_t inorm_plane_len(const inorm_tensor_desc *d) { return d->h * d->w; }
+
+#endif

@@ -1,0 +1,87 @@
+/* Buffers and their memory. Tensors live in device-local memory; on devices
+ * whose device-local memory is also host-visible (integrated GPUs, CPU
+ * devices) they are mapped and transfers are plain memcpy, elsewhere
+ * transfers go through a staging buffer (vk_backend.c). */
+#include "vk_internal.h"
+
+#include <stdlib.h>
+
+/* Index of a memory type allowed by type_bits with all `required` flags,
+ * preferring one that also has `preferred`; -1 if none. */
+static int find_memory_type(const VkPhysicalDeviceMemoryProperties *props, uint32_t type_bits,
+                            VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred)
+{
+    int fallback = -1;
+    for (uint32_t i = 0; i < props->memoryTypeCount; ++i) {
+        if (!(type_bits & (1u << i)))
+            continue;
+        VkMemoryPropertyFlags flags = props->memoryTypes[i].propertyFlags;
+        if ((flags & required) != required)
+            continue;
+        if ((flags & preferred) == preferred)
+            return (int)i;
+        if (fallback < 0)
+            fallback = (int)i;
+    }
+    return fallback;
+}
+
+inorm_status vk_buffer_create(inorm_context *ctx, VkDeviceSize size, bool host_visible, vk_buffer *out)
+{
+    vk_state *vk = ctx->vk;
+    *out = (vk_buffer){ 0 };
+    VkBufferCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+        .size = size,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                 VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+    };
+    VkResult result = vk->fn.vkCreateBuffer(vk->device, &info, NULL, &out->buffer);
+    if (result != VK_SUCCESS)
+        return vk_fail(ctx, result, "vkCreateBuffer");
+    VkMemoryRequirements requirements;
+    vk->fn.vkGetBufferMemoryRequirements(vk->device, out->buffer, &requirements);
+
+    const VkMemoryPropertyFlags mappable = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    int type;
+    if (host_visible) /* staging: host reads back through it, so cached is preferred */
+        type = find_memory_type(&vk->memory_properties, requirements.memoryTypeBits, mappable,
+                                VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
+    else
+        type = find_memory_type(&vk->memory_properties, requirements.memoryTypeBits,
+                                VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, vk->unified_memory ? mappable : 0);
+    if (type < 0) {
+        vk->fn.vkDestroyBuffer(vk->device, out->buffer, NULL);
+        out->buffer = VK_NULL_HANDLE;
+        return inorm_fail(ctx, INORM_ERROR_BACKEND, "no memory type fits a %s buffer of %llu bytes",
+                          host_visible ? "staging" : "device", (unsigned long long)size);
+    }
+    VkMemoryAllocateInfo allocate = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+        .allocationSize = requirements.size,
+        .memoryTypeIndex = (uint32_t)type,
+    };
+    result = vk->fn.vkAllocateMemory(vk->device, &allocate, NULL, &out->memory);
+    if (result == VK_SUCCESS)
+        result = vk->fn.vkBindBufferMemory(vk->device, out->buffer, out->memory, 0);
+    VkMemoryPropertyFlags flags = vk->memory_properties.memoryTypes[type].propertyFlags;
+    bool force_staging = getenv("INORM_FORCE_STAGING") && getenv("INORM_FORCE_STAGING")[0] == '1';
+    if (result == VK_SUCCESS && (flags & mappable) == mappable && (host_visible || !force_staging))
+        result = vk->fn.vkMapMemory(vk->device, out->memory, 0, VK_WHOLE_SIZE, 0, &out->mapped);
+    if (result != VK_SUCCESS) {
+        vk_buffer_destroy(vk, out);
+        return vk_fail(ctx, result, "allocating buffer memory");
+    }
+    out->size = size;
+    return INORM_SUCCESS;
+}
+
+void vk_buffer_destroy(vk_state *vk, vk_buffer *buffer)
+{
+    if (buffer->buffer)
+        vk->fn.vkDestroyBuffer(vk->device, buffer->buffer, NULL);
+    if (buffer->memory)
+        vk->fn.vkFreeMemory(vk->device, buffer->memory, NULL);
+    *buffer = (vk_buffer){ 0 };
+}

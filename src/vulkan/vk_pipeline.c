@@ -1,0 +1,181 @@
+/* Shader modules (the SPIR-V embedded at build time), the one descriptor
+ * set layout every kernel shares, and compute pipelines created on first use
+ * per specialization and kept for the context's lifetime. */
+#include "vk_internal.h"
+
+#include "norm_apply_shared.spv.h"
+#include "norm_apply_subgroup.spv.h"
+#include "norm_stats_shared.spv.h"
+#include "norm_stats_subgroup.spv.h"
+
+#include <string.h>
+
+typedef struct spirv_code {
+    const uint32_t *words;
+    size_t bytes;
+} spirv_code;
+
+#define SPIRV(array) { array, sizeof(array) }
+static const spirv_code kernels_shared[VK_KERNEL_COUNT] = {
+    [VK_KERNEL_STATS] = SPIRV(spirv_norm_stats_shared),
+    [VK_KERNEL_APPLY] = SPIRV(spirv_norm_apply_shared),
+};
+static const spirv_code kernels_subgroup[VK_KERNEL_COUNT] = {
+    [VK_KERNEL_STATS] = SPIRV(spirv_norm_stats_subgroup),
+    [VK_KERNEL_APPLY] = SPIRV(spirv_norm_apply_subgroup),
+};
+#undef SPIRV
+
+static void destroy_modules(vk_state *vk)
+{
+    for (int k = 0; k < VK_KERNEL_COUNT; ++k) {
+        if (vk->modules[k])
+            vk->fn.vkDestroyShaderModule(vk->device, vk->modules[k], NULL);
+        vk->modules[k] = VK_NULL_HANDLE;
+    }
+}
+
+static inorm_status create_modules(inorm_context *ctx)
+{
+    vk_state *vk = ctx->vk;
+    const spirv_code *kernels = vk->use_subgroup_ops ? kernels_subgroup : kernels_shared;
+    for (int k = 0; k < VK_KERNEL_COUNT; ++k) {
+        VkShaderModuleCreateInfo info = {
+            .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+            .codeSize = kernels[k].bytes,
+            .pCode = kernels[k].words,
+        };
+        VkResult result = vk->fn.vkCreateShaderModule(vk->device, &info, NULL, &vk->modules[k]);
+        if (result != VK_SUCCESS)
+            return vk_fail(ctx, result, "vkCreateShaderModule");
+    }
+    return INORM_SUCCESS;
+}
+
+inorm_status vk_pipelines_init(inorm_context *ctx)
+{
+    vk_state *vk = ctx->vk;
+    VkDescriptorSetLayoutBinding bindings[VK_BINDINGS];
+    for (uint32_t i = 0; i < VK_BINDINGS; ++i)
+        bindings[i] = (VkDescriptorSetLayoutBinding){
+            .binding = i,
+            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .descriptorCount = 1,
+            .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+        };
+    VkDescriptorSetLayoutCreateInfo set_info = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+        .bindingCount = VK_BINDINGS,
+        .pBindings = bindings,
+    };
+    VkResult result = vk->fn.vkCreateDescriptorSetLayout(vk->device, &set_info, NULL, &vk->set_layout);
+    if (result != VK_SUCCESS)
+        return vk_fail(ctx, result, "vkCreateDescriptorSetLayout");
+    VkPushConstantRange push_range = {
+        .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+        .offset = 0,
+        .size = 64,
+    };
+    VkPipelineLayoutCreateInfo layout_info = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+        .setLayoutCount = 1,
+        .pSetLayouts = &vk->set_layout,
+        .pushConstantRangeCount = 1,
+        .pPushConstantRanges = &push_range,
+    };
+    result = vk->fn.vkCreatePipelineLayout(vk->device, &layout_info, NULL, &vk->pipeline_layout);
+    if (result != VK_SUCCESS)
+        return vk_fail(ctx, result, "vkCreatePipelineLayout");
+    VkPipelineCacheCreateInfo cache_info = { .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO };
+    result = vk->fn.vkCreatePipelineCache(vk->device, &cache_info, NULL, &vk->pipeline_cache);
+    if (result != VK_SUCCESS)
+        return vk_fail(ctx, result, "vkCreatePipelineCache");
+    return create_modules(ctx);
+}
+
+static void destroy_pipelines(vk_state *vk)
+{
+    for (uint32_t i = 0; i < vk->pipeline_count; ++i)
+        vk->fn.vkDestroyPipeline(vk->device, vk->pipelines[i].pipeline, NULL);
+    vk->pipeline_count = 0;
+}
+
+void vk_pipelines_destroy(vk_state *vk)
+{
+    destroy_pipelines(vk);
+    destroy_modules(vk);
+    if (vk->pipeline_cache)
+        vk->fn.vkDestroyPipelineCache(vk->device, vk->pipeline_cache, NULL);
+    if (vk->pipeline_layout)
+        vk->fn.vkDestroyPipelineLayout(vk->device, vk->pipeline_layout, NULL);
+    if (vk->set_layout)
+        vk->fn.vkDestroyDescriptorSetLayout(vk->device, vk->set_layout, NULL);
+    vk->pipeline_cache = VK_NULL_HANDLE;
+    vk->pipeline_layout = VK_NULL_HANDLE;
+    vk->set_layout = VK_NULL_HANDLE;
+}
+
+static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipeline *out)
+{
+    /* Specialization constant ids as declared in shaders/common.glsl and the kernels. */
+    const uint32_t values[4] = { key->workgroup_size, key->vec4, key->style_vec4, key->mode };
+    const VkSpecializationMapEntry stats_entries[3] = {
+        { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 },
+    };
+    const VkSpecializationMapEntry apply_entries[3] = {
+        { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 },
+    };
+    VkSpecializationInfo specialization = {
+        .mapEntryCount = 3,
+        .pMapEntries = key->kernel == VK_KERNEL_STATS ? stats_entries : apply_entries,
+        .dataSize = sizeof values,
+        .pData = values,
+    };
+    VkComputePipelineCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {
+            .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+            .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+            .module = vk->modules[key->kernel],
+            .pName = "main",
+            .pSpecializationInfo = &specialization,
+        },
+        .layout = vk->pipeline_layout,
+    };
+    return vk->fn.vkCreateComputePipelines(vk->device, vk->pipeline_cache, 1, &info, NULL, out);
+}
+
+inorm_status vk_pipeline_get(inorm_context *ctx, const vk_pipeline_key *key, VkPipeline *out)
+{
+    vk_state *vk = ctx->vk;
+    for (uint32_t i = 0; i < vk->pipeline_count; ++i) {
+        if (memcmp(&vk->pipelines[i].key, key, sizeof *key) == 0) {
+            *out = vk->pipelines[i].pipeline;
+            return INORM_SUCCESS;
+        }
+    }
+    if (vk->pipeline_count == VK_MAX_PIPELINES)
+        return inorm_fail(ctx, INORM_ERROR_BACKEND, "more than %d pipeline variants requested", VK_MAX_PIPELINES);
+    VkResult result = create_pipeline(vk, key, out);
+    if (result != VK_SUCCESS && vk->use_subgroup_ops && result != VK_ERROR_DEVICE_LOST) {
+        /* Some compilers reject subgroup variants: use the shared-memory kernels
+         * from now on rather than fail the op. Pipelines that did compile stay
+         * (recorded commands may use them); a module may go once pipelines exist. */
+        destroy_modules(vk);
+        vk->use_subgroup_ops = false;
+        ctx->info.subgroup_ops_used = 0;
+        inorm_status status = create_modules(ctx);
+        if (status != INORM_SUCCESS)
+            return status;
+        result = create_pipeline(vk, key, out);
+        if (result == VK_SUCCESS)
+            inorm_fail(ctx, INORM_SUCCESS,
+                       "the subgroup kernel failed to compile on this driver; using shared-memory reductions");
+    }
+    if (result != VK_SUCCESS)
+        return vk_fail(ctx, result, "vkCreateComputePipelines");
+    vk->pipelines[vk->pipeline_count].key = *key;
+    vk->pipelines[vk->pipeline_count].pipeline = *out;
+    vk->pipeline_count++;
+    return INORM_SUCCESS;
+}
