@@ -14,20 +14,32 @@ typedef struct vk_push_constants {
     uint32_t flags;
     float eps, alpha;
     uint32_t style_partial_base;
+    uint32_t activation;
+    float activation_slope;
+    uint32_t channel_block, channel_blocks;
+    uint32_t bank_size, mask_sample_stride, style_mask_sample_stride;
+    float out_weight;
+    uint32_t out_repeat, coeff_base, samples;
 } vk_push_constants;
-_Static_assert(sizeof(vk_push_constants) == 64, "push constants must match shaders/common.glsl");
+_Static_assert(sizeof(vk_push_constants) == VK_PUSH_CONSTANT_BYTES, "push constants must match shaders/common.glsl");
 
 enum {
     FLAG_GAMMA = 1u, FLAG_BETA = 2u, FLAG_PER_SAMPLE = 4u, FLAG_UNBIASED = 8u,
-    FLAG_MEAN_OUT = 16u, FLAG_STD_OUT = 32u,
+    FLAG_MEAN_OUT = 16u, FLAG_STD_OUT = 32u, FLAG_BANK = 64u, FLAG_MASK = 128u,
+    FLAG_STYLE_MASK = 256u, FLAG_ACCUMULATE = 512u, FLAG_COEFF_OUT = 1024u,
 };
-enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_STATS = 2 };
+enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 
-/* Each lane handles about this many units (vec4 or float) of a chunk. */
+/* Each lane handles about this many units (vec4 or float; NHWC: pixels) of a chunk. */
 #define ITEMS_PER_LANE 16u
-/* At most this many chunks per segment: the apply kernel merges them all in
- * every workgroup, so their number is kept small by growing the chunks. */
+/* NCHW: at most this many chunks per segment, since every apply workgroup
+ * merges all of its segment's partials; larger planes get larger chunks. */
 #define MAX_CHUNKS 64u
+/* NHWC: partials are merged once per segment (finalize), so more chunks are
+ * fine; the bound keeps the partials buffer and each lane's trip count small. */
+#define MAX_CHUNKS_NHWC 1024u
+/* NHWC: channels side by side in a tile (128 contiguous bytes of fp32). */
+#define NHWC_CHANNEL_BLOCK 32u
 
 /* ---------------------------------------------------------------------------
  * Recording and submission
@@ -240,23 +252,37 @@ static uint32_t choose_workgroup_size(const vk_state *vk, uint64_t units)
     return size;
 }
 
-/* Cuts segments into chunks: ITEMS_PER_LANE units per lane, unless that
- * gives more than MAX_CHUNKS chunks. Each lane's loop runs at most
- * chunk units / workgroup size times (lavapipe ends loops after 65535). */
-static segment_plan plan_segments(uint32_t seg_len, uint32_t seg_count, bool vec4, uint32_t workgroup_size)
+/* Cuts `length` units into chunks of `lanes` * ITEMS_PER_LANE units, or
+ * fewer, larger ones (a multiple of `lanes`) when that gives more than
+ * max_chunks. Each lane's loop then runs at most chunk / lanes times:
+ * lavapipe silently ends an invocation's loops after 65535 iterations. */
+static void plan_chunks(uint64_t length, uint32_t lanes, uint32_t max_chunks, uint32_t *chunk_len, uint32_t *chunks)
+{
+    uint64_t chunk = (uint64_t)lanes * ITEMS_PER_LANE;
+    uint64_t count = (length + chunk - 1) / chunk;
+    if (count > max_chunks) {
+        chunk = (length + max_chunks - 1) / max_chunks;
+        chunk = (chunk + lanes - 1) / lanes * lanes;
+        count = (length + chunk - 1) / chunk;
+    }
+    *chunk_len = (uint32_t)chunk;
+    *chunks = (uint32_t)count;
+}
+
+static segment_plan plan_nchw(uint32_t seg_len, uint32_t seg_count, bool vec4, uint32_t workgroup_size)
 {
     segment_plan plan = { .seg_len = seg_len, .seg_count = seg_count, .vec4 = vec4 };
     uint32_t unit = vec4 ? 4 : 1;
-    uint64_t units = seg_len / unit;
-    uint64_t chunk_units = (uint64_t)workgroup_size * ITEMS_PER_LANE;
-    uint64_t chunks = (units + chunk_units - 1) / chunk_units;
-    if (chunks > MAX_CHUNKS) {
-        chunk_units = (units + MAX_CHUNKS - 1) / MAX_CHUNKS;
-        chunk_units = (chunk_units + workgroup_size - 1) / workgroup_size * workgroup_size;
-        chunks = (units + chunk_units - 1) / chunk_units;
-    }
-    plan.chunk_len = (uint32_t)(chunk_units * unit);
-    plan.chunks = (uint32_t)chunks;
+    plan_chunks(seg_len / unit, workgroup_size, MAX_CHUNKS, &plan.chunk_len, &plan.chunks);
+    plan.chunk_len *= unit;
+    return plan;
+}
+
+/* NHWC: seg_len is the plane (pixels); chunks cut the plane, per channel. */
+static segment_plan plan_nhwc(uint32_t plane_len, uint32_t planes, uint32_t rows)
+{
+    segment_plan plan = { .seg_len = plane_len, .seg_count = planes };
+    plan_chunks(plane_len, rows, MAX_CHUNKS_NHWC, &plan.chunk_len, &plan.chunks);
     return plan;
 }
 
@@ -265,84 +291,157 @@ static VkBuffer buffer_of(const vk_state *vk, const inorm_tensor *t)
     return t ? t->buffer->buffer : vk->scratch.buffer;
 }
 
+static inorm_status check_grid(inorm_context *ctx, uint64_t workgroups)
+{
+    const VkPhysicalDeviceLimits *limits = &ctx->vk->limits;
+    uint64_t grid_limit = (uint64_t)limits->maxComputeWorkGroupCount[0] * limits->maxComputeWorkGroupCount[1];
+    if (workgroups > grid_limit || workgroups > UINT32_MAX)
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED, "the shape needs %llu workgroups; the device allows %llu",
+                          (unsigned long long)workgroups, (unsigned long long)grid_limit);
+    return INORM_SUCCESS;
+}
+
+/* One op's dispatches: statistics, then (NHWC or stats) a per-segment
+ * finalize, then (NCHW normalize: instead of finalize; NHWC: after it) the
+ * elementwise apply. */
+typedef struct op_plan {
+    vk_push_constants push;
+    uint32_t workgroup_size;
+    segment_plan content, style;
+    uint64_t stats_groups, finalize_groups, apply_groups;
+    uint64_t scratch_vec4s;
+    uint32_t mode;
+} op_plan;
+
+static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
+{
+    const inorm_tensor_desc *d = &op->x->desc;
+    const bool nhwc = d->layout == INORM_NHWC;
+    const uint32_t plane_len = d->h * d->w;
+    const uint32_t cps = op->channels_per_segment;
+    const uint32_t seg_count = d->n * d->c / cps;
+    const inorm_tensor_desc *s = op->style ? &op->style->desc : NULL;
+    memset(plan, 0, sizeof *plan);
+    plan->mode = op->kind == INORM_OP_ADAIN ? MODE_ADAIN : op->kind == INORM_OP_STATS ? MODE_FINALIZE : MODE_NORMALIZE;
+    vk_push_constants *push = &plan->push;
+
+    if (nhwc) {
+        uint32_t block = d->c < NHWC_CHANNEL_BLOCK ? d->c : NHWC_CHANNEL_BLOCK;
+        plan->workgroup_size = choose_workgroup_size(vk, (uint64_t)plane_len * block / 4);
+        uint32_t rows = plan->workgroup_size / block;
+        push->channel_block = block;
+        push->channel_blocks = (d->c + block - 1) / block;
+        plan->content = plan_nhwc(plane_len, seg_count, rows);
+        if (s)
+            plan->style = plan_nhwc(s->h * s->w, s->n * s->c, rows);
+        uint64_t tiles = (uint64_t)d->n * push->channel_blocks;
+        plan->stats_groups = tiles * plan->content.chunks;
+        if (s)
+            plan->stats_groups += (uint64_t)s->n * push->channel_blocks * plan->style.chunks;
+        plan->finalize_groups = seg_count;
+        plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : tiles * plan->content.chunks;
+        push->style_partial_base = d->n * d->c * plan->content.chunks;
+    } else {
+        uint32_t seg_len = plane_len * cps;
+        bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
+        plan->workgroup_size = choose_workgroup_size(vk, vec4 ? seg_len / 4 : seg_len);
+        plan->content = plan_nchw(seg_len, seg_count, vec4, plan->workgroup_size);
+        if (s) {
+            uint32_t style_len = s->h * s->w;
+            plan->style = plan_nchw(style_len, s->n * s->c, style_len % 4 == 0, plan->workgroup_size);
+        }
+        uint64_t content_groups = (uint64_t)seg_count * plan->content.chunks;
+        plan->stats_groups = content_groups + (uint64_t)plan->style.seg_count * plan->style.chunks;
+        plan->finalize_groups = op->kind == INORM_OP_STATS ? seg_count : 0;
+        plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : content_groups;
+        push->style_partial_base = seg_count * plan->content.chunks;
+    }
+    uint32_t style_partials = plan->style.seg_count * plan->style.chunks;
+    push->coeff_base = push->style_partial_base + style_partials;
+    plan->scratch_vec4s = push->coeff_base + (nhwc ? (uint64_t)d->n * d->c : 0);
+
+    push->seg_len = plan->content.seg_len;
+    push->seg_count = seg_count;
+    push->chunk_len = plan->content.chunk_len;
+    push->chunks = plan->content.chunks;
+    push->style_seg_len = plan->style.seg_len;
+    push->style_seg_count = plan->style.seg_count;
+    push->style_chunk_len = plan->style.chunk_len;
+    push->style_chunks = plan->style.chunks;
+    push->plane_len = plane_len;
+    push->channels = d->c;
+    push->channels_per_seg = cps;
+    push->style_sample_stride = s && s->n > 1 ? d->c : 0;
+    push->flags = (op->gamma ? FLAG_GAMMA : 0) | (op->beta ? FLAG_BETA : 0) |
+                  (op->affine == INORM_AFFINE_SAMPLE ? FLAG_PER_SAMPLE : 0) |
+                  (op->affine == INORM_AFFINE_BANK ? FLAG_BANK : 0) | (op->unbiased ? FLAG_UNBIASED : 0) |
+                  (op->mean_out ? FLAG_MEAN_OUT : 0) | (op->std_out ? FLAG_STD_OUT : 0) |
+                  (op->mask ? FLAG_MASK : 0) | (op->style_mask ? FLAG_STYLE_MASK : 0) |
+                  (op->accumulate ? FLAG_ACCUMULATE : 0);
+    push->eps = op->eps;
+    push->alpha = op->alpha;
+    push->activation = (uint32_t)op->activation;
+    push->activation_slope = op->activation_slope;
+    push->bank_size = op->bank_size;
+    push->mask_sample_stride = op->mask && op->mask->desc.n > 1 ? plane_len : 0;
+    push->style_mask_sample_stride = op->style_mask && op->style_mask->desc.n > 1 ? s->h * s->w : 0;
+    push->out_weight = op->out_weight;
+    push->out_repeat = op->out_repeat;
+    push->samples = d->n;
+}
+
 static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
 {
     vk_state *vk = ctx->vk;
     const inorm_tensor_desc *d = &op->x->desc;
-    const uint32_t plane_len = d->h * d->w;
-    const uint32_t cps = op->channels_per_segment;
-    const uint32_t seg_len = plane_len * cps;
-    const bool content_vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
-    const uint32_t workgroup_size = choose_workgroup_size(vk, content_vec4 ? seg_len / 4 : seg_len);
-    const segment_plan content = plan_segments(seg_len, d->n * d->c / cps, content_vec4, workgroup_size);
-
-    segment_plan style = { 0 };
-    if (op->kind == INORM_OP_ADAIN) {
-        const inorm_tensor_desc *s = &op->style->desc;
-        uint32_t style_len = s->h * s->w;
-        style = plan_segments(style_len, s->n * s->c, style_len % 4 == 0, workgroup_size);
-    }
-    vk_push_constants push = {
-        .seg_len = content.seg_len,
-        .seg_count = content.seg_count,
-        .chunk_len = content.chunk_len,
-        .chunks = content.chunks,
-        .style_seg_len = style.seg_len,
-        .style_seg_count = style.seg_count,
-        .style_chunk_len = style.chunk_len,
-        .style_chunks = style.chunks,
-        .plane_len = plane_len,
-        .channels = d->c,
-        .channels_per_seg = cps,
-        .style_sample_stride = op->style && op->style->desc.n > 1 ? d->c : 0,
-        .flags = (op->gamma ? FLAG_GAMMA : 0) | (op->beta ? FLAG_BETA : 0) |
-                 (op->affine_per_sample ? FLAG_PER_SAMPLE : 0) | (op->unbiased ? FLAG_UNBIASED : 0) |
-                 (op->mean_out ? FLAG_MEAN_OUT : 0) | (op->std_out ? FLAG_STD_OUT : 0),
-        .eps = op->eps,
-        .alpha = op->alpha,
-        .style_partial_base = content.seg_count * content.chunks,
-    };
-    const uint64_t content_groups = (uint64_t)content.seg_count * content.chunks;
-    const uint64_t stats_groups = content_groups + (uint64_t)style.seg_count * style.chunks;
-    const uint64_t apply_groups = op->kind == INORM_OP_STATS ? content.seg_count : content_groups;
-    const uint64_t grid_limit =
-        (uint64_t)vk->limits.maxComputeWorkGroupCount[0] * vk->limits.maxComputeWorkGroupCount[1];
-    if (stats_groups > grid_limit || stats_groups > UINT32_MAX)
-        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED, "the shape needs %llu workgroups; the device allows %llu",
-                          (unsigned long long)stats_groups, (unsigned long long)grid_limit);
-
-    const uint32_t mode = op->kind == INORM_OP_ADAIN ? MODE_ADAIN : op->kind == INORM_OP_STATS ? MODE_STATS
-                                                                                              : MODE_NORMALIZE;
-    vk_pipeline_key stats_key = { VK_KERNEL_STATS, workgroup_size, content.vec4, style.vec4, 0 };
-    vk_pipeline_key apply_key = { VK_KERNEL_APPLY, workgroup_size, content.vec4, 0, mode };
-    VkPipeline stats_pipeline, apply_pipeline;
-    inorm_status status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline);
+    const bool float16 = d->dtype == INORM_FLOAT16;
+    if (float16 && !vk->float16_storage)
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
+                          "FLOAT16 tensors need 16-bit storage buffer access, which %s does not have; use FLOAT32 "
+                          "or the CPU path",
+                          ctx->info.name);
+    op_plan plan;
+    plan_op(vk, op, &plan);
+    const bool nhwc = d->layout == INORM_NHWC;
+    inorm_status status = check_grid(ctx, plan.stats_groups);
     if (status == INORM_SUCCESS)
-        status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline);
-    if (status == INORM_SUCCESS)
-        status = ensure_scratch(ctx, stats_groups * 4 * sizeof(float));
-    if (status == INORM_SUCCESS)
-        status = reserve_sets(ctx, 2);
-    if (status == INORM_SUCCESS)
-        status = begin_recording(ctx);
+        status = check_grid(ctx, plan.apply_groups);
     if (status != INORM_SUCCESS)
         return status;
 
-    const VkBuffer x = buffer_of(vk, op->x);
+    vk_pipeline_key stats_key = { VK_KERNEL_STATS, float16, plan.workgroup_size, plan.content.vec4,
+                                  plan.style.vec4, 0, nhwc };
+    vk_pipeline_key apply_key = { VK_KERNEL_APPLY, float16, plan.workgroup_size, plan.content.vec4, 0, plan.mode,
+                                  nhwc };
+    VkPipeline stats_pipeline, apply_pipeline;
+    if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
+        (status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline)) != INORM_SUCCESS ||
+        (status = ensure_scratch(ctx, plan.scratch_vec4s * 4 * sizeof(float))) != INORM_SUCCESS ||
+        (status = reserve_sets(ctx, 2)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS)
+        return status;
+
+    const VkBuffer x = buffer_of(vk, op->x), scratch = vk->scratch.buffer;
     const VkBuffer stats_buffers[VK_BINDINGS] = {
-        x, op->style ? buffer_of(vk, op->style) : x, vk->scratch.buffer,
-        vk->scratch.buffer, vk->scratch.buffer, vk->scratch.buffer, vk->scratch.buffer,
+        x, op->style ? buffer_of(vk, op->style) : x, scratch, scratch, scratch, scratch, scratch, scratch,
+        buffer_of(vk, op->mask), buffer_of(vk, op->style_mask),
     };
     const VkBuffer apply_buffers[VK_BINDINGS] = {
-        x, buffer_of(vk, op->y), vk->scratch.buffer, buffer_of(vk, op->gamma), buffer_of(vk, op->beta),
-        buffer_of(vk, op->mean_out), buffer_of(vk, op->std_out),
+        x, op->y ? buffer_of(vk, op->y) : scratch, scratch, buffer_of(vk, op->gamma), buffer_of(vk, op->beta),
+        buffer_of(vk, op->mean_out), buffer_of(vk, op->std_out), buffer_of(vk, op->bank_weights), scratch, scratch,
     };
     VkDescriptorSet stats_set, apply_set;
     if ((status = write_set(ctx, stats_buffers, &stats_set)) != INORM_SUCCESS ||
         (status = write_set(ctx, apply_buffers, &apply_set)) != INORM_SUCCESS)
         return status;
-    record_dispatch(vk, stats_pipeline, stats_set, &push, (uint32_t)stats_groups);
-    record_dispatch(vk, apply_pipeline, apply_set, &push, (uint32_t)apply_groups);
+    record_dispatch(vk, stats_pipeline, stats_set, &plan.push, (uint32_t)plan.stats_groups);
+    if (plan.finalize_groups) {
+        vk_push_constants finalize_push = plan.push;
+        if (nhwc && op->kind != INORM_OP_STATS)
+            finalize_push.flags |= FLAG_COEFF_OUT;
+        record_dispatch(vk, apply_pipeline, apply_set, &finalize_push, (uint32_t)plan.finalize_groups);
+    }
+    if (plan.apply_groups)
+        record_dispatch(vk, apply_pipeline, apply_set, &plan.push, (uint32_t)plan.apply_groups);
     return INORM_SUCCESS;
 }
 

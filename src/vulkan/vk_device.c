@@ -429,6 +429,14 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
     vk->fn.vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
     vk->fn_instance.vkGetPhysicalDeviceMemoryProperties(vk->physical_device, &vk->memory_properties);
     vk->limits = facts->properties.limits;
+    if (vk->limits.maxPerStageDescriptorStorageBuffers < VK_BINDINGS ||
+        vk->limits.maxPushConstantsSize < VK_PUSH_CONSTANT_BYTES) {
+        snprintf(message, message_size,
+                 "%s binds %u storage buffers per stage and %u bytes of push constants; inorm needs %d and %d",
+                 facts->properties.deviceName, vk->limits.maxPerStageDescriptorStorageBuffers,
+                 vk->limits.maxPushConstantsSize, VK_BINDINGS, VK_PUSH_CONSTANT_BYTES);
+        return INORM_ERROR_NO_DEVICE;
+    }
     vk->unified_memory = facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
                          facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     return INORM_SUCCESS;
@@ -477,6 +485,7 @@ inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, con
     ctx->vk = vk;
     fill_info(&facts, &ctx->info);
     ctx->info.validation_enabled = vk->messenger != VK_NULL_HANDLE;
+    vk->float16_storage = facts.storage_16bit;
     vk->use_subgroup_ops = ctx->info.subgroup_arithmetic && !(flags & INORM_CONTEXT_DISABLE_SUBGROUP_OPS);
     status = vk_pipelines_init(ctx);
     if (status == INORM_SUCCESS)

@@ -90,10 +90,12 @@ typedef enum vk_kernel { VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_COUNT } vk_
 
 typedef struct vk_pipeline_key {
     vk_kernel kernel;
+    uint32_t float16;     /* FLOAT16 data: the 16-bit storage module */
     uint32_t workgroup_size;
     uint32_t vec4;        /* content read as vec4 */
     uint32_t style_vec4;  /* stats: style read as vec4 */
-    uint32_t mode;        /* apply: normalize, adain, stats */
+    uint32_t mode;        /* apply: normalize, adain, finalize */
+    uint32_t nhwc;
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {
@@ -101,9 +103,10 @@ typedef struct vk_pipeline_entry {
     VkPipeline pipeline;
 } vk_pipeline_entry;
 
-#define VK_MAX_PIPELINES 64
+#define VK_MAX_PIPELINES 256
 #define VK_SETS_PER_BATCH 64
-#define VK_BINDINGS 7
+#define VK_BINDINGS 10
+#define VK_PUSH_CONSTANT_BYTES 108
 
 struct vk_state {
     PFN_vkGetInstanceProcAddr get_instance_proc_addr;
@@ -120,8 +123,9 @@ struct vk_state {
     VkPhysicalDeviceLimits limits;
     bool unified_memory;         /* integrated or CPU device: tensors live in mapped memory */
     bool use_subgroup_ops;
+    bool float16_storage;        /* storageBuffer16BitAccess enabled */
 
-    VkShaderModule modules[VK_KERNEL_COUNT];
+    VkShaderModule modules[VK_KERNEL_COUNT][2];  /* [kernel][float16] */
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout pipeline_layout;
     VkPipelineCache pipeline_cache;
