@@ -40,6 +40,10 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 #define MAX_CHUNKS_NHWC 1024u
 /* NHWC: channels side by side in a tile (128 contiguous bytes of fp32). */
 #define NHWC_CHANNEL_BLOCK 32u
+/* Fused single-read kernel: units (vec4 or float) each lane keeps in
+ * registers at most (MAX_REGS in shaders/norm_fused.comp), and the largest team. */
+#define FUSED_MAX_REGS 8u
+#define FUSED_MAX_TEAM 256u
 
 /* ---------------------------------------------------------------------------
  * Recording and submission
@@ -311,7 +315,51 @@ typedef struct op_plan {
     uint64_t stats_groups, finalize_groups, apply_groups;
     uint64_t scratch_vec4s;
     uint32_t mode;
+    bool fused;              /* one single-read dispatch instead of all the above */
+    uint32_t team, regs;
+    uint64_t fused_groups;
 } op_plan;
+
+static uint32_t next_power_of_two(uint64_t value)
+{
+    uint32_t power = 1;
+    while (power < value)
+        power *= 2;
+    return power;
+}
+
+/* Strategy (a)/(d): a segment that fits in one team's registers is read
+ * once; small ones share a workgroup. Not for AdaIN (its style has its own
+ * size) or masks. */
+static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
+{
+    const inorm_tensor_desc *d = &op->x->desc;
+    if (d->layout != INORM_NCHW || op->kind == INORM_OP_ADAIN || op->mask)
+        return false;
+    const uint32_t plane_len = d->h * d->w, cps = op->channels_per_segment;
+    const uint64_t seg_len = (uint64_t)plane_len * cps;
+    const bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
+    const uint64_t units = seg_len / (vec4 ? 4 : 1);
+    uint32_t max_team = FUSED_MAX_TEAM;
+    while (max_team > 64 && (max_team > vk->limits.maxComputeWorkGroupInvocations ||
+                             max_team > vk->limits.maxComputeWorkGroupSize[0]))
+        max_team /= 2;
+    if (units > (uint64_t)max_team * FUSED_MAX_REGS)
+        return false;
+    /* About four units per lane: enough lanes to spread the loads, few enough
+     * that tiny planes pack many to a workgroup. */
+    uint32_t team = next_power_of_two((units + 3) / 4);
+    if (team > max_team)
+        team = max_team;
+    plan->fused = true;
+    plan->team = team;
+    plan->regs = (uint32_t)((units + team - 1) / team);
+    plan->workgroup_size = team < 64 ? 64 : team;
+    plan->content = (segment_plan){ .seg_len = (uint32_t)seg_len, .seg_count = d->n * d->c / cps, .vec4 = vec4 };
+    uint32_t teams = plan->workgroup_size / team;
+    plan->fused_groups = (plan->content.seg_count + teams - 1) / teams;
+    return true;
+}
 
 static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
 {
@@ -325,7 +373,9 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     plan->mode = op->kind == INORM_OP_ADAIN ? MODE_ADAIN : op->kind == INORM_OP_STATS ? MODE_FINALIZE : MODE_NORMALIZE;
     vk_push_constants *push = &plan->push;
 
-    if (nhwc) {
+    if (plan_fused(vk, op, plan)) {
+        /* geometry set; the push constants below complete it */
+    } else if (nhwc) {
         uint32_t block = d->c < NHWC_CHANNEL_BLOCK ? d->c : NHWC_CHANNEL_BLOCK;
         plan->workgroup_size = choose_workgroup_size(vk, (uint64_t)plane_len * block / 4);
         uint32_t rows = plan->workgroup_size / block;
@@ -390,6 +440,36 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     push->samples = d->n;
 }
 
+static void apply_bindings(const vk_state *vk, const inorm_op *op, VkBuffer buffers[VK_BINDINGS])
+{
+    const VkBuffer scratch = vk->scratch.buffer;
+    const VkBuffer bound[VK_BINDINGS] = {
+        buffer_of(vk, op->x), op->y ? buffer_of(vk, op->y) : scratch, scratch, buffer_of(vk, op->gamma),
+        buffer_of(vk, op->beta), buffer_of(vk, op->mean_out), buffer_of(vk, op->std_out),
+        buffer_of(vk, op->bank_weights), scratch, scratch,
+    };
+    memcpy(buffers, bound, sizeof bound);
+}
+
+static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_plan *plan, bool float16)
+{
+    vk_state *vk = ctx->vk;
+    vk_pipeline_key key = { VK_KERNEL_FUSED, float16, plan->workgroup_size, plan->content.vec4, 0, plan->mode,
+                            0, plan->team, plan->regs };
+    VkPipeline pipeline;
+    VkDescriptorSet set;
+    VkBuffer buffers[VK_BINDINGS];
+    apply_bindings(vk, op, buffers);
+    inorm_status status;
+    if ((status = check_grid(ctx, plan->fused_groups)) != INORM_SUCCESS ||
+        (status = vk_pipeline_get(ctx, &key, &pipeline)) != INORM_SUCCESS ||
+        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS ||
+        (status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+        return status;
+    record_dispatch(vk, pipeline, set, &plan->push, (uint32_t)plan->fused_groups);
+    return INORM_SUCCESS;
+}
+
 static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
 {
     vk_state *vk = ctx->vk;
@@ -403,6 +483,8 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     op_plan plan;
     plan_op(vk, op, &plan);
     const bool nhwc = d->layout == INORM_NHWC;
+    if (plan.fused)
+        return run_fused(ctx, op, &plan, float16);
     inorm_status status = check_grid(ctx, plan.stats_groups);
     if (status == INORM_SUCCESS)
         status = check_grid(ctx, plan.apply_groups);
@@ -410,9 +492,9 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
         return status;
 
     vk_pipeline_key stats_key = { VK_KERNEL_STATS, float16, plan.workgroup_size, plan.content.vec4,
-                                  plan.style.vec4, 0, nhwc };
+                                  plan.style.vec4, 0, nhwc, 0, 0 };
     vk_pipeline_key apply_key = { VK_KERNEL_APPLY, float16, plan.workgroup_size, plan.content.vec4, 0, plan.mode,
-                                  nhwc };
+                                  nhwc, 0, 0 };
     VkPipeline stats_pipeline, apply_pipeline;
     if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
         (status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline)) != INORM_SUCCESS ||
@@ -425,10 +507,8 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
         x, op->style ? buffer_of(vk, op->style) : x, scratch, scratch, scratch, scratch, scratch, scratch,
         buffer_of(vk, op->mask), buffer_of(vk, op->style_mask),
     };
-    const VkBuffer apply_buffers[VK_BINDINGS] = {
-        x, op->y ? buffer_of(vk, op->y) : scratch, scratch, buffer_of(vk, op->gamma), buffer_of(vk, op->beta),
-        buffer_of(vk, op->mean_out), buffer_of(vk, op->std_out), buffer_of(vk, op->bank_weights), scratch, scratch,
-    };
+    VkBuffer apply_buffers[VK_BINDINGS];
+    apply_bindings(vk, op, apply_buffers);
     VkDescriptorSet stats_set, apply_set;
     if ((status = write_set(ctx, stats_buffers, &stats_set)) != INORM_SUCCESS ||
         (status = write_set(ctx, apply_buffers, &apply_set)) != INORM_SUCCESS)

@@ -86,7 +86,7 @@ typedef struct vk_buffer {
 } vk_buffer;
 
 /* The kernels, each a family of pipelines that differ by specialization. */
-typedef enum vk_kernel { VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_COUNT } vk_kernel;
+typedef enum vk_kernel { VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_FUSED, VK_KERNEL_COUNT } vk_kernel;
 
 typedef struct vk_pipeline_key {
     vk_kernel kernel;
@@ -96,6 +96,8 @@ typedef struct vk_pipeline_key {
     uint32_t style_vec4;  /* stats: style read as vec4 */
     uint32_t mode;        /* apply: normalize, adain, finalize */
     uint32_t nhwc;
+    uint32_t team;        /* fused: lanes per segment */
+    uint32_t regs;        /* fused: units held per lane */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {

@@ -7,6 +7,10 @@
 #include "norm_apply_f16_subgroup.spv.h"
 #include "norm_apply_shared.spv.h"
 #include "norm_apply_subgroup.spv.h"
+#include "norm_fused_f16_shared.spv.h"
+#include "norm_fused_f16_subgroup.spv.h"
+#include "norm_fused_shared.spv.h"
+#include "norm_fused_subgroup.spv.h"
 #include "norm_stats_f16_shared.spv.h"
 #include "norm_stats_f16_subgroup.spv.h"
 #include "norm_stats_shared.spv.h"
@@ -24,10 +28,12 @@ typedef struct spirv_code {
 static const spirv_code kernels_shared[VK_KERNEL_COUNT][2] = {
     [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_shared), SPIRV(spirv_norm_stats_f16_shared) },
     [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_shared), SPIRV(spirv_norm_apply_f16_shared) },
+    [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_shared), SPIRV(spirv_norm_fused_f16_shared) },
 };
 static const spirv_code kernels_subgroup[VK_KERNEL_COUNT][2] = {
     [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_subgroup), SPIRV(spirv_norm_stats_f16_subgroup) },
     [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_subgroup), SPIRV(spirv_norm_apply_f16_subgroup) },
+    [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_subgroup), SPIRV(spirv_norm_fused_f16_subgroup) },
 };
 #undef SPIRV
 
@@ -129,16 +135,18 @@ void vk_pipelines_destroy(vk_state *vk)
 static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipeline *out)
 {
     /* Specialization constant ids as declared in shaders/common.glsl and the kernels. */
-    const uint32_t values[5] = { key->workgroup_size, key->vec4, key->style_vec4, key->mode, key->nhwc };
-    const VkSpecializationMapEntry stats_entries[4] = {
-        { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 }, { 4, 16, 4 },
+    const uint32_t values[7] = {
+        key->workgroup_size, key->vec4, key->style_vec4, key->mode, key->nhwc, key->team, key->regs,
     };
-    const VkSpecializationMapEntry apply_entries[4] = {
-        { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 },
+    const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][5] = {
+        [VK_KERNEL_STATS] = { { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 }, { 4, 16, 4 } },
+        [VK_KERNEL_APPLY] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 } },
+        [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 5, 20, 4 }, { 6, 24, 4 } },
     };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 4, 4, 5 };
     VkSpecializationInfo specialization = {
-        .mapEntryCount = 4,
-        .pMapEntries = key->kernel == VK_KERNEL_STATS ? stats_entries : apply_entries,
+        .mapEntryCount = entry_counts[key->kernel],
+        .pMapEntries = entries[key->kernel],
         .dataSize = sizeof values,
         .pData = values,
     };
