@@ -342,6 +342,24 @@ INORM_API inorm_status inorm_conditional_instance_norm(inorm_context *ctx, const
                                                        const inorm_tensor *style_weights,
                                                        const inorm_norm_params *p, inorm_tensor *y);
 
+/* Copies src into dst, converting dtype (FLOAT32 <-> FLOAT16, rounding to
+ * nearest even) and layout (NCHW <-> NHWC). Both have the same N, C, H, W;
+ * dst must not be src. */
+INORM_API inorm_status inorm_convert(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst);
+
+/* ------------------------------------------------------------------------- */
+/* Profiling                                                                  */
+/* ------------------------------------------------------------------------- */
+
+/* Nonzero: time every submission (Vulkan: timestamps around the recorded
+ * work, where the queue supports them; CPU path: the ops' wall clock). */
+INORM_API inorm_status inorm_context_set_profiling(inorm_context *ctx, int enable);
+
+/* Time the device spent on the work of the last wait (inorm_context_finish,
+ * a read or a write that had work pending), in seconds. INORM_ERROR_UNSUPPORTED
+ * when profiling is off or the queue has no timestamps. */
+INORM_API inorm_status inorm_context_last_device_time(const inorm_context *ctx, double *seconds);
+
 /* ------------------------------------------------------------------------- */
 /* Utilities                                                                  */
 /* ------------------------------------------------------------------------- */

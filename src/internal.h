@@ -27,7 +27,13 @@ struct inorm_context {
     char error[INORM_ERROR_TEXT_SIZE];
     inorm_tensor *tensors;      /* every live tensor, so destroy can free them */
     inorm_tensor *mix_targets[2]; /* inorm_adain_mix's target mean and std (N x C) */
+    bool profiling;
+    double pending_seconds;     /* CPU path: ops since the last wait */
+    double last_device_seconds; /* < 0: nothing measured */
 };
+
+/* Runs a convert op; shader_copy forces the copy kernel (for the benchmark's roofline). */
+inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, bool shader_copy);
 
 struct inorm_tensor {
     inorm_context *ctx;
@@ -47,7 +53,8 @@ struct inorm_tensor {
 typedef enum inorm_op_kind {
     INORM_OP_NORMALIZE,  /* affine from gamma/beta (per channel, per (n, c), or banks) */
     INORM_OP_ADAIN,      /* affine from the style's statistics */
-    INORM_OP_STATS       /* write (or accumulate) mean and std, no y */
+    INORM_OP_STATS,      /* write (or accumulate) mean and std, no y */
+    INORM_OP_CONVERT     /* y = x in y's dtype and layout */
 } inorm_op_kind;
 
 typedef enum inorm_affine_source {
@@ -82,6 +89,7 @@ typedef struct inorm_op {
     float out_weight;                 /* STATS: out = (accumulate ? out : 0) + out_weight * value */
     bool accumulate;
     uint32_t out_repeat;              /* STATS: each value goes to this many samples (1, or N for a style of N 1) */
+    bool shader_copy;                 /* CONVERT: use the copy kernel even where a buffer copy would do */
 } inorm_op;
 
 struct inorm_backend_ops {

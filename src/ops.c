@@ -430,3 +430,29 @@ inorm_status inorm_stats(inorm_context *ctx, const inorm_tensor *x, const inorm_
     op.std_out = std;
     return run(ctx, &op);
 }
+
+inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, bool shader_copy)
+{
+    const char *fn = "inorm_convert";
+    inorm_status status = check_context(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    if ((status = check_tensor(ctx, fn, "src", src)) != INORM_SUCCESS ||
+        (status = check_tensor(ctx, fn, "dst", dst)) != INORM_SUCCESS)
+        return status;
+    const inorm_tensor_desc *a = &src->desc, *b = &dst->desc;
+    if (a->n != b->n || a->c != b->c || a->h != b->h || a->w != b->w)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: dst is %ux%ux%ux%u but src is %ux%ux%ux%u", fn, b->n,
+                          b->c, b->h, b->w, a->n, a->c, a->h, a->w);
+    if (src == dst)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: dst is src; converting in place is not supported",
+                          fn);
+    inorm_op op = { .kind = INORM_OP_CONVERT, .x = src, .y = dst, .channels_per_segment = 1, .alpha = 1.0f,
+                    .shader_copy = shader_copy };
+    return run(ctx, &op);
+}
+
+inorm_status inorm_convert(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst)
+{
+    return inorm_convert_op(ctx, src, dst, false);
+}

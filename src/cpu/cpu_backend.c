@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static double load(const inorm_tensor *t, size_t i)
 {
@@ -122,10 +123,24 @@ static void write_stats(const inorm_op *op, size_t segment, size_t segments, con
     }
 }
 
-static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
+static void convert(const inorm_op *op)
 {
-    (void)ctx;
     const inorm_tensor_desc *d = &op->x->desc;
+    const size_t plane = inorm_plane_len(d);
+    for (size_t n = 0; n < d->n; ++n)
+        for (size_t c = 0; c < d->c; ++c)
+            for (size_t p = 0; p < plane; ++p)
+                store(op->y, inorm_element_index(&op->y->desc, n, c, p),
+                      load(op->x, inorm_element_index(d, n, c, p)));
+}
+
+static void run_op(const inorm_op *op)
+{
+    const inorm_tensor_desc *d = &op->x->desc;
+    if (op->kind == INORM_OP_CONVERT) {
+        convert(op);
+        return;
+    }
     const size_t plane = inorm_plane_len(d);
     const size_t cps = op->channels_per_segment;
     const size_t groups = d->c / cps;
@@ -150,6 +165,21 @@ static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
             }
         }
     }
+}
+
+static double seconds_now(void)
+{
+    struct timespec now;
+    timespec_get(&now, TIME_UTC);
+    return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+}
+
+static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
+{
+    double start = ctx->profiling ? seconds_now() : 0.0;
+    run_op(op);
+    if (ctx->profiling)
+        ctx->pending_seconds += seconds_now() - start;
     return INORM_SUCCESS;
 }
 
@@ -175,16 +205,21 @@ static inorm_status cpu_tensor_write(inorm_context *ctx, inorm_tensor *t, const 
     return INORM_SUCCESS;
 }
 
+static inorm_status cpu_finish(inorm_context *ctx);
+
 static inorm_status cpu_tensor_read(inorm_context *ctx, const inorm_tensor *t, void *dst)
 {
-    (void)ctx;
+    cpu_finish(ctx);
     memcpy(dst, t->host, t->bytes);
     return INORM_SUCCESS;
 }
 
 static inorm_status cpu_finish(inorm_context *ctx)
 {
-    (void)ctx;
+    if (ctx->profiling && ctx->pending_seconds > 0.0) {
+        ctx->last_device_seconds = ctx->pending_seconds;
+        ctx->pending_seconds = 0.0;
+    }
     return INORM_SUCCESS;
 }
 

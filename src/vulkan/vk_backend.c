@@ -86,11 +86,23 @@ inorm_status vk_recording_init(inorm_context *ctx)
     result = vk->fn.vkCreateDescriptorPool(vk->device, &descriptor_info, NULL, &vk->descriptor_pool);
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, "vkCreateDescriptorPool");
+    if (vk->timestamp_period_ns > 0.0) {
+        VkQueryPoolCreateInfo query_info = {
+            .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+            .queryType = VK_QUERY_TYPE_TIMESTAMP,
+            .queryCount = 2,
+        };
+        if (vk->fn.vkCreateQueryPool(vk->device, &query_info, NULL, &vk->timestamps) != VK_SUCCESS)
+            vk->timestamps = VK_NULL_HANDLE; /* profiling then reports UNSUPPORTED */
+    }
     return INORM_SUCCESS;
 }
 
 void vk_recording_destroy(vk_state *vk)
 {
+    if (vk->timestamps)
+        vk->fn.vkDestroyQueryPool(vk->device, vk->timestamps, NULL);
+    vk->timestamps = VK_NULL_HANDLE;
     if (vk->descriptor_pool)
         vk->fn.vkDestroyDescriptorPool(vk->device, vk->descriptor_pool, NULL);
     if (vk->fence)
@@ -115,6 +127,11 @@ static inorm_status begin_recording(inorm_context *ctx)
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, "vkBeginCommandBuffer");
     vk->recording = true;
+    vk->batch_timed = ctx->profiling && vk->timestamps;
+    if (vk->batch_timed) {
+        vk->fn.vkCmdResetQueryPool(vk->command_buffer, vk->timestamps, 0, 2);
+        vk->fn.vkCmdWriteTimestamp(vk->command_buffer, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, vk->timestamps, 0);
+    }
     return INORM_SUCCESS;
 }
 
@@ -145,6 +162,8 @@ static inorm_status vk_flush(inorm_context *ctx)
     vk_state *vk = ctx->vk;
     if (!vk->recording)
         return INORM_SUCCESS;
+    if (vk->batch_timed)
+        vk->fn.vkCmdWriteTimestamp(vk->command_buffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vk->timestamps, 1);
     record_barrier(vk, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
     vk->recording = false;
     VkResult result = vk->fn.vkEndCommandBuffer(vk->command_buffer);
@@ -168,6 +187,12 @@ static inorm_status vk_flush(inorm_context *ctx)
     vk->sets_used = 0;
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, what);
+    if (vk->batch_timed) {
+        uint64_t ticks[2];
+        if (vk->fn.vkGetQueryPoolResults(vk->device, vk->timestamps, 0, 2, sizeof ticks, ticks, sizeof ticks[0],
+                                         VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
+            ctx->last_device_seconds = (double)(ticks[1] - ticks[0]) * vk->timestamp_period_ns * 1e-9;
+    }
     return INORM_SUCCESS;
 }
 
@@ -334,7 +359,7 @@ static uint32_t next_power_of_two(uint64_t value)
 static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
 {
     const inorm_tensor_desc *d = &op->x->desc;
-    if (d->layout != INORM_NCHW || op->kind == INORM_OP_ADAIN || op->mask)
+    if (d->layout != INORM_NCHW || op->kind == INORM_OP_ADAIN || op->mask || vk->disable_fused)
         return false;
     const uint32_t plane_len = d->h * d->w, cps = op->channels_per_segment;
     const uint64_t seg_len = (uint64_t)plane_len * cps;
@@ -454,8 +479,8 @@ static void apply_bindings(const vk_state *vk, const inorm_op *op, VkBuffer buff
 static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_plan *plan, bool float16)
 {
     vk_state *vk = ctx->vk;
-    vk_pipeline_key key = { VK_KERNEL_FUSED, float16, plan->workgroup_size, plan->content.vec4, 0, plan->mode,
-                            0, plan->team, plan->regs };
+    vk_pipeline_key key = { .kernel = VK_KERNEL_FUSED, .dtypes = float16, .workgroup_size = plan->workgroup_size,
+                            .vec4 = plan->content.vec4, .mode = plan->mode, .team = plan->team, .regs = plan->regs };
     VkPipeline pipeline;
     VkDescriptorSet set;
     VkBuffer buffers[VK_BINDINGS];
@@ -470,10 +495,67 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
     return INORM_SUCCESS;
 }
 
+/* Units per workgroup of the streaming copy: 16 per lane of 256. */
+#define COPY_UNITS_PER_WORKGROUP (256u * ITEMS_PER_LANE)
+#define TRANSPOSE_TILE 32u
+
+static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
+{
+    vk_state *vk = ctx->vk;
+    const inorm_tensor_desc *s = &op->x->desc, *d = &op->y->desc;
+    const bool src16 = s->dtype == INORM_FLOAT16, dst16 = d->dtype == INORM_FLOAT16;
+    if ((src16 || dst16) && !vk->float16_storage)
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
+                          "FLOAT16 tensors need 16-bit storage buffer access, which %s does not have", ctx->info.name);
+    inorm_status status = begin_recording(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    const bool same_layout = s->layout == d->layout || s->c == 1 || (s->h == 1 && s->w == 1);
+    if (same_layout && s->dtype == d->dtype && !op->shader_copy) {
+        record_device_barrier(vk);
+        VkBufferCopy region = { 0, 0, op->x->bytes };
+        vk->fn.vkCmdCopyBuffer(vk->command_buffer, op->x->buffer->buffer, op->y->buffer->buffer, 1, &region);
+        return INORM_SUCCESS;
+    }
+    vk_push_constants push = { .channels = s->c, .samples = s->n };
+    vk_pipeline_key key = { .kernel = VK_KERNEL_CONVERT, .dtypes = (src16 ? 1u : 0u) | (dst16 ? 2u : 0u),
+                            .workgroup_size = 256, .nhwc = !same_layout && s->layout == INORM_NHWC,
+                            .dst_nhwc = !same_layout && d->layout == INORM_NHWC };
+    uint64_t workgroups;
+    if (same_layout) {
+        key.vec4 = op->x->elements % 4 == 0;
+        push.seg_len = (uint32_t)op->x->elements;
+        push.chunk_len = COPY_UNITS_PER_WORKGROUP;
+        uint64_t units = op->x->elements / (key.vec4 ? 4 : 1);
+        workgroups = (units + COPY_UNITS_PER_WORKGROUP - 1) / COPY_UNITS_PER_WORKGROUP;
+    } else {
+        push.seg_len = s->h * s->w;
+        uint64_t pixel_tiles = (push.seg_len + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE;
+        uint64_t channel_tiles = (s->c + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE;
+        workgroups = (uint64_t)s->n * pixel_tiles * channel_tiles;
+    }
+    VkPipeline pipeline;
+    VkDescriptorSet set;
+    const VkBuffer scratch = vk->scratch.buffer;
+    const VkBuffer buffers[VK_BINDINGS] = {
+        op->x->buffer->buffer, op->y->buffer->buffer, scratch, scratch, scratch,
+        scratch, scratch, scratch, scratch, scratch,
+    };
+    if ((status = check_grid(ctx, workgroups)) != INORM_SUCCESS ||
+        (status = vk_pipeline_get(ctx, &key, &pipeline)) != INORM_SUCCESS ||
+        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS ||
+        (status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+        return status;
+    record_dispatch(vk, pipeline, set, &push, (uint32_t)workgroups);
+    return INORM_SUCCESS;
+}
+
 static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
 {
     vk_state *vk = ctx->vk;
     const inorm_tensor_desc *d = &op->x->desc;
+    if (op->kind == INORM_OP_CONVERT)
+        return run_convert(ctx, op);
     const bool float16 = d->dtype == INORM_FLOAT16;
     if (float16 && !vk->float16_storage)
         return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
@@ -491,10 +573,12 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     if (status != INORM_SUCCESS)
         return status;
 
-    vk_pipeline_key stats_key = { VK_KERNEL_STATS, float16, plan.workgroup_size, plan.content.vec4,
-                                  plan.style.vec4, 0, nhwc, 0, 0 };
-    vk_pipeline_key apply_key = { VK_KERNEL_APPLY, float16, plan.workgroup_size, plan.content.vec4, 0, plan.mode,
-                                  nhwc, 0, 0 };
+    vk_pipeline_key stats_key = { .kernel = VK_KERNEL_STATS, .dtypes = float16,
+                                  .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
+                                  .style_vec4 = plan.style.vec4, .nhwc = nhwc };
+    vk_pipeline_key apply_key = { .kernel = VK_KERNEL_APPLY, .dtypes = float16,
+                                  .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
+                                  .mode = plan.mode, .nhwc = nhwc };
     VkPipeline stats_pipeline, apply_pipeline;
     if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
         (status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline)) != INORM_SUCCESS ||

@@ -66,7 +66,12 @@
     X(vkDestroyFence)                   \
     X(vkWaitForFences)                  \
     X(vkResetFences)                    \
-    X(vkQueueSubmit)
+    X(vkQueueSubmit)                    \
+    X(vkCreateQueryPool)                \
+    X(vkDestroyQueryPool)               \
+    X(vkGetQueryPoolResults)            \
+    X(vkCmdResetQueryPool)              \
+    X(vkCmdWriteTimestamp)
 
 #define VK_DECLARE_POINTER(name) PFN_##name name;
 typedef struct vk_instance_functions {
@@ -86,16 +91,22 @@ typedef struct vk_buffer {
 } vk_buffer;
 
 /* The kernels, each a family of pipelines that differ by specialization. */
-typedef enum vk_kernel { VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_FUSED, VK_KERNEL_COUNT } vk_kernel;
+typedef enum vk_kernel {
+    VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_FUSED, VK_KERNEL_CONVERT, VK_KERNEL_COUNT
+} vk_kernel;
+
+/* Module variants: bit 0 FLOAT16 data (convert: FLOAT16 source), bit 1 FLOAT16 destination. */
+#define VK_DTYPE_VARIANTS 4
 
 typedef struct vk_pipeline_key {
     vk_kernel kernel;
-    uint32_t float16;     /* FLOAT16 data: the 16-bit storage module */
+    uint32_t dtypes;      /* module variant: see VK_DTYPE_VARIANTS */
     uint32_t workgroup_size;
     uint32_t vec4;        /* content read as vec4 */
     uint32_t style_vec4;  /* stats: style read as vec4 */
     uint32_t mode;        /* apply: normalize, adain, finalize */
-    uint32_t nhwc;
+    uint32_t nhwc;        /* convert: the source's layout */
+    uint32_t dst_nhwc;    /* convert: the destination's layout */
     uint32_t team;        /* fused: lanes per segment */
     uint32_t regs;        /* fused: units held per lane */
 } vk_pipeline_key;
@@ -126,8 +137,9 @@ struct vk_state {
     bool unified_memory;         /* integrated or CPU device: tensors live in mapped memory */
     bool use_subgroup_ops;
     bool float16_storage;        /* storageBuffer16BitAccess enabled */
+    bool disable_fused;          /* INORM_DISABLE_FUSED=1: always the two-pass kernels */
 
-    VkShaderModule modules[VK_KERNEL_COUNT][2];  /* [kernel][float16] */
+    VkShaderModule modules[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS];
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout pipeline_layout;
     VkPipelineCache pipeline_cache;
@@ -143,6 +155,10 @@ struct vk_state {
     bool recording;
 
     vk_buffer scratch;           /* chunk partials; also the filler for unused bindings */
+
+    VkQueryPool timestamps;      /* two per batch when profiling; NULL without timestamps */
+    double timestamp_period_ns;
+    bool batch_timed;            /* the batch being recorded began with a timestamp */
 
     atomic_uint validation_messages;
 };

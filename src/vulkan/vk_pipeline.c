@@ -7,6 +7,10 @@
 #include "norm_apply_f16_subgroup.spv.h"
 #include "norm_apply_shared.spv.h"
 #include "norm_apply_subgroup.spv.h"
+#include "convert_f16_f16.spv.h"
+#include "convert_f16_f32.spv.h"
+#include "convert_f32_f16.spv.h"
+#include "convert_f32_f32.spv.h"
 #include "norm_fused_f16_shared.spv.h"
 #include "norm_fused_f16_subgroup.spv.h"
 #include "norm_fused_shared.spv.h"
@@ -24,23 +28,29 @@ typedef struct spirv_code {
 } spirv_code;
 
 #define SPIRV(array) { array, sizeof(array) }
-/* [kernel][float16] */
-static const spirv_code kernels_shared[VK_KERNEL_COUNT][2] = {
+/* [kernel][dtype variant] */
+#define CONVERT_MODULES                                                                              \
+    [VK_KERNEL_CONVERT] = { SPIRV(spirv_convert_f32_f32), SPIRV(spirv_convert_f16_f32),            \
+                            SPIRV(spirv_convert_f32_f16), SPIRV(spirv_convert_f16_f16) }
+static const spirv_code kernels_shared[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS] = {
     [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_shared), SPIRV(spirv_norm_stats_f16_shared) },
     [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_shared), SPIRV(spirv_norm_apply_f16_shared) },
     [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_shared), SPIRV(spirv_norm_fused_f16_shared) },
+    CONVERT_MODULES,
 };
-static const spirv_code kernels_subgroup[VK_KERNEL_COUNT][2] = {
+static const spirv_code kernels_subgroup[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS] = {
     [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_subgroup), SPIRV(spirv_norm_stats_f16_subgroup) },
     [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_subgroup), SPIRV(spirv_norm_apply_f16_subgroup) },
     [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_subgroup), SPIRV(spirv_norm_fused_f16_subgroup) },
+    CONVERT_MODULES,
 };
+#undef CONVERT_MODULES
 #undef SPIRV
 
 static void destroy_modules(vk_state *vk)
 {
     for (int k = 0; k < VK_KERNEL_COUNT; ++k) {
-        for (int f = 0; f < 2; ++f) {
+        for (int f = 0; f < VK_DTYPE_VARIANTS; ++f) {
             if (vk->modules[k][f])
                 vk->fn.vkDestroyShaderModule(vk->device, vk->modules[k][f], NULL);
             vk->modules[k][f] = VK_NULL_HANDLE;
@@ -51,11 +61,12 @@ static void destroy_modules(vk_state *vk)
 static inorm_status create_modules(inorm_context *ctx)
 {
     vk_state *vk = ctx->vk;
-    const spirv_code(*kernels)[2] = vk->use_subgroup_ops ? kernels_subgroup : kernels_shared;
-    /* FLOAT16 modules declare 16-bit storage: only where the device has it. */
-    const int dtypes = vk->float16_storage ? 2 : 1;
+    const spirv_code(*kernels)[VK_DTYPE_VARIANTS] = vk->use_subgroup_ops ? kernels_subgroup : kernels_shared;
     for (int k = 0; k < VK_KERNEL_COUNT; ++k) {
-        for (int f = 0; f < dtypes; ++f) {
+        for (int f = 0; f < VK_DTYPE_VARIANTS; ++f) {
+            /* FLOAT16 modules declare 16-bit storage: only where the device has it. */
+            if (!kernels[k][f].words || (f != 0 && !vk->float16_storage))
+                continue;
             VkShaderModuleCreateInfo info = {
                 .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                 .codeSize = kernels[k][f].bytes,
@@ -135,15 +146,16 @@ void vk_pipelines_destroy(vk_state *vk)
 static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipeline *out)
 {
     /* Specialization constant ids as declared in shaders/common.glsl and the kernels. */
-    const uint32_t values[7] = {
-        key->workgroup_size, key->vec4, key->style_vec4, key->mode, key->nhwc, key->team, key->regs,
+    const uint32_t values[8] = {
+        key->workgroup_size, key->vec4, key->style_vec4, key->mode, key->nhwc, key->team, key->regs, key->dst_nhwc,
     };
     const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][5] = {
         [VK_KERNEL_STATS] = { { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 }, { 4, 16, 4 } },
         [VK_KERNEL_APPLY] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 } },
         [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 5, 20, 4 }, { 6, 24, 4 } },
+        [VK_KERNEL_CONVERT] = { { 0, 0, 4 }, { 1, 4, 4 }, { 7, 16, 4 }, { 8, 28, 4 } },
     };
-    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 4, 4, 5 };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 4, 4, 5, 4 };
     VkSpecializationInfo specialization = {
         .mapEntryCount = entry_counts[key->kernel],
         .pMapEntries = entries[key->kernel],
@@ -155,7 +167,7 @@ static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipe
         .stage = {
             .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
             .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-            .module = vk->modules[key->kernel][key->float16],
+            .module = vk->modules[key->kernel][key->dtypes],
             .pName = "main",
             .pSpecializationInfo = &specialization,
         },
