@@ -28,6 +28,9 @@ layout(local_size_x_id = 0) in;
 // and for group norm plane_len % 4 == 0).
 layout(constant_id = 1) const bool VEC4 = false;
 layout(constant_id = 4) const bool NHWC = false;
+// The epilogue, fixed per pipeline so that no per-element branch remains.
+layout(constant_id = 9) const uint ACTIVATION = 0u;  // ACTIVATION_* below
+layout(constant_id = 10) const bool BLEND = false;   // alpha != 1: y = x + alpha * (t - x)
 
 const uint FLAG_GAMMA = 1u;        // gamma / scale / gamma bank is bound
 const uint FLAG_BETA = 2u;         // beta / bias / beta bank is bound
@@ -63,7 +66,7 @@ layout(push_constant) uniform PushConstants {
     float eps;
     float alpha;              // blend with x: y = x + alpha * (t - x)
     uint style_partial_base;  // index of the first style partial
-    uint activation;
+    uint activation;          // also ACTIVATION (specialized); kept for the layout
     float activation_slope;
     uint channel_block;       // NHWC: channels per tile
     uint channel_blocks;      // NHWC: tiles across C
@@ -117,11 +120,16 @@ uint tile_rows() { return gl_WorkGroupSize.x / pc.channel_block; }
 // NaN passes through every activation (comparisons with NaN are false).
 float activate(float v)
 {
-    if (pc.activation == ACTIVATION_RELU)
+    if (ACTIVATION == ACTIVATION_RELU)
         return v < 0.0 ? 0.0 : v;
-    if (pc.activation == ACTIVATION_LEAKY_RELU)
+    if (ACTIVATION == ACTIVATION_LEAKY_RELU)
         return v < 0.0 ? v * pc.activation_slope : v;
-    if (pc.activation == ACTIVATION_SILU)
+    if (ACTIVATION == ACTIVATION_SILU)
         return v / (1.0 + exp(-v));
     return v;
+}
+
+vec4 activate4(vec4 v)
+{
+    return vec4(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
 }

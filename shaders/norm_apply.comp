@@ -21,7 +21,7 @@
 //           2 partials and coefficient table, 3 gamma / scale / gamma bank,
 //           4 beta / bias / beta bank, 5 mean out, 6 std out,
 //           7 bank weights (N x S). Unused bindings hold any buffer.
-// Specialization: 0 workgroup size, 1 VEC4, 3 MODE, 4 NHWC.
+// Specialization: 0 workgroup size, 1 VEC4, 3 MODE, 4 NHWC, 9 ACTIVATION, 10 BLEND.
 // Defines: FLOAT16 (16-bit storage data), USE_SUBGROUP_ARITHMETIC.
 
 #include "common.glsl"
@@ -121,19 +121,17 @@ vec2 affine(Stats st, uint n, uint c)
 
 float finish1(float v, float t)
 {
-    if (pc.alpha != 1.0)
+    if (BLEND)
         t = v + pc.alpha * (t - v);
     return activate(t);
 }
 
 vec4 finish4(vec4 v, vec4 t)
 {
-    if (pc.alpha != 1.0)
+    if (BLEND)
         t = v + pc.alpha * (t - v);
-    return vec4(activate(t.x), activate(t.y), activate(t.z), activate(t.w));
+    return activate4(t);
 }
-
-void write_output(inout float target[1], float value) { target[0] = value; }
 
 void finalize(uint segment)
 {

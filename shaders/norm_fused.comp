@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // Single-read normalization for segments that fit in a team's registers:
 // each team of TEAM lanes loads one segment (REGS units per lane), reduces
 // it, normalizes it and writes it, so x is read once and y written once in
@@ -13,7 +14,8 @@
 //
 // Bindings: as norm_apply.comp (0 x, 1 y, 3 gamma, 4 beta, 5 mean out,
 // 6 std out, 7 bank weights). Specialization: 0 workgroup size, 1 VEC4,
-// 3 MODE, 5 TEAM (power of two, <= workgroup size), 6 REGS (<= MAX_REGS).
+// 3 MODE, 5 TEAM (power of two, <= workgroup size), 6 REGS (<= MAX_REGS),
+// 9 ACTIVATION, 10 BLEND.
 
 #include "common.glsl"
 #include "reduce.glsl"
@@ -23,7 +25,7 @@ const uint MODE_FINALIZE = 2u;
 layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
 layout(constant_id = 5) const uint TEAM = 64u;
 layout(constant_id = 6) const uint REGS = 1u;
-const uint MAX_REGS = 8u;
+const uint MAX_REGS = 16u;
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
@@ -89,7 +91,7 @@ void main()
     float shift = has_segment ? float(x[segment * pc.seg_len]) : 0.0;
     vec4 values[MAX_REGS];
     float sum = 0.0;
-    for (uint r = 0u; r < REGS; ++r) {
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         uint u = lane + r * TEAM;
         bool inside = has_segment && u < units;
         if (VEC4)
@@ -101,7 +103,7 @@ void main()
     float count = float(pc.seg_len);
     float mean = team_sum(sum) / count;
     float squares = 0.0;
-    for (uint r = 0u; r < REGS; ++r) {
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         uint u = lane + r * TEAM;
         if (has_segment && u < units) {
             vec4 centred = values[r] - mean;
@@ -133,7 +135,7 @@ void main()
     uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
     vec2 ab = affine(std_value, n, first_channel);
     bool one_channel = pc.channels_per_seg == 1u;
-    for (uint r = 0u; r < REGS; ++r) {
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         uint u = lane + r * TEAM;
         if (u >= units)
             break;
@@ -141,10 +143,10 @@ void main()
             ab = affine(std_value, n, first_channel + u * unit / pc.plane_len);
         vec4 t = ab.x * (values[r] - mean) + ab.y;
         vec4 v = values[r] + shift;
-        if (pc.alpha != 1.0)
+        if (BLEND)
             t = v + pc.alpha * (t - v);
         if (VEC4)
-            y4[base + u] = DATA4_T(vec4(activate(t.x), activate(t.y), activate(t.z), activate(t.w)));
+            y4[base + u] = DATA4_T(activate4(t));
         else
             y[base + u] = DATA_T(activate(t.x));
     }

@@ -19,6 +19,13 @@
 typedef struct inorm_backend_ops inorm_backend_ops;
 typedef struct vk_state vk_state;
 
+/* What the last op ran (for the benchmark and diagnostics). */
+typedef struct inorm_plan_info {
+    char variant[96];           /* kernel strategy and its parameters */
+    uint32_t dispatches;        /* Vulkan dispatches or buffer copies recorded */
+    double bytes_moved;         /* bytes the kernels read and write (planned, not measured) */
+} inorm_plan_info;
+
 struct inorm_context {
     const inorm_backend_ops *backend;
     vk_state *vk;               /* NULL on the CPU path */
@@ -27,6 +34,7 @@ struct inorm_context {
     char error[INORM_ERROR_TEXT_SIZE];
     inorm_tensor *tensors;      /* every live tensor, so destroy can free them */
     inorm_tensor *mix_targets[2]; /* inorm_adain_mix's target mean and std (N x C) */
+    inorm_plan_info last_plan;
     bool profiling;
     double pending_seconds;     /* CPU path: ops since the last wait */
     double last_device_seconds; /* < 0: nothing measured */

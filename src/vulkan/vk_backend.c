@@ -3,6 +3,7 @@
  * needs results, and tensor storage and transfers. */
 #include "vk_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +43,11 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 #define NHWC_CHANNEL_BLOCK 32u
 /* Fused single-read kernel: units (vec4 or float) each lane keeps in
  * registers at most (MAX_REGS in shaders/norm_fused.comp), and the largest team. */
-#define FUSED_MAX_REGS 8u
+#define FUSED_MAX_REGS 16u
 #define FUSED_MAX_TEAM 256u
+/* Units per lane the team size aims at: on lavapipe fewer, busier lanes
+ * beat more lanes (each subgroup is a coroutine between barriers). */
+#define FUSED_TARGET_REGS 8u
 
 /* ---------------------------------------------------------------------------
  * Recording and submission
@@ -371,9 +375,7 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
         max_team /= 2;
     if (units > (uint64_t)max_team * FUSED_MAX_REGS)
         return false;
-    /* About four units per lane: enough lanes to spread the loads, few enough
-     * that tiny planes pack many to a workgroup. */
-    uint32_t team = next_power_of_two((units + 3) / 4);
+    uint32_t team = next_power_of_two((units + FUSED_TARGET_REGS - 1) / FUSED_TARGET_REGS);
     if (team > max_team)
         team = max_team;
     plan->fused = true;
@@ -465,6 +467,34 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     push->samples = d->n;
 }
 
+/* The bytes the two- and three-pass plans move: x read by the statistics and
+ * again by the apply, y written, the style read once, and the partials
+ * (written once, read by every apply workgroup of their segment, or once by
+ * the finalize). */
+static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_info *info)
+{
+    const bool nhwc = op->x->desc.layout == INORM_NHWC;
+    const double partial = 4.0 * sizeof(float);
+    const uint64_t partials = plan->push.coeff_base;
+    double bytes = (double)op->x->bytes + partial * (double)partials;
+    if (op->style)
+        bytes += (double)op->style->bytes;
+    if (plan->apply_groups)
+        bytes += (double)op->x->bytes + (double)op->y->bytes;
+    if (plan->finalize_groups)
+        bytes += partial * (double)partials + (nhwc && plan->apply_groups ? 2.0 * partial * op->x->desc.n * op->x->desc.c : 0.0);
+    else {
+        uint32_t merges = plan->content.chunks > 1 ? 2 : 1;  /* two passes over the partials when merging */
+        bytes += partial * merges * (double)plan->apply_groups * plan->content.chunks;
+    }
+    uint32_t dispatches = 1 + (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);
+    snprintf(info->variant, sizeof info->variant, "%s: %u chunk%s of %u%s, workgroup %u",
+             nhwc ? "nhwc tiles" : "two-pass", plan->content.chunks, plan->content.chunks == 1 ? "" : "s",
+             plan->content.chunk_len, nhwc ? " px" : plan->content.vec4 ? " (vec4)" : "", plan->workgroup_size);
+    info->dispatches = dispatches;
+    info->bytes_moved = bytes;
+}
+
 static void apply_bindings(const vk_state *vk, const inorm_op *op, VkBuffer buffers[VK_BINDINGS])
 {
     const VkBuffer scratch = vk->scratch.buffer;
@@ -480,7 +510,8 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
 {
     vk_state *vk = ctx->vk;
     vk_pipeline_key key = { .kernel = VK_KERNEL_FUSED, .dtypes = float16, .workgroup_size = plan->workgroup_size,
-                            .vec4 = plan->content.vec4, .mode = plan->mode, .team = plan->team, .regs = plan->regs };
+                            .vec4 = plan->content.vec4, .mode = plan->mode, .team = plan->team, .regs = plan->regs,
+                            .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f };
     VkPipeline pipeline;
     VkDescriptorSet set;
     VkBuffer buffers[VK_BINDINGS];
@@ -492,6 +523,11 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
         (status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &plan->push, (uint32_t)plan->fused_groups);
+    inorm_plan_info *info = &ctx->last_plan;
+    snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup", plan->team, plan->regs,
+             plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team);
+    info->dispatches = 1;
+    info->bytes_moved = (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0);
     return INORM_SUCCESS;
 }
 
@@ -515,6 +551,8 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
         record_device_barrier(vk);
         VkBufferCopy region = { 0, 0, op->x->bytes };
         vk->fn.vkCmdCopyBuffer(vk->command_buffer, op->x->buffer->buffer, op->y->buffer->buffer, 1, &region);
+        ctx->last_plan = (inorm_plan_info){ .variant = "vkCmdCopyBuffer", .dispatches = 1,
+                                            .bytes_moved = 2.0 * (double)op->x->bytes };
         return INORM_SUCCESS;
     }
     vk_push_constants push = { .channels = s->c, .samples = s->n };
@@ -547,6 +585,10 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
         (status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &push, (uint32_t)workgroups);
+    snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "convert: %s",
+             same_layout ? (key.vec4 ? "copy vec4" : "copy scalar") : "32x32 tile transpose");
+    ctx->last_plan.dispatches = 1;
+    ctx->last_plan.bytes_moved = (double)op->x->bytes + (double)op->y->bytes;
     return INORM_SUCCESS;
 }
 
@@ -578,7 +620,8 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                                   .style_vec4 = plan.style.vec4, .nhwc = nhwc };
     vk_pipeline_key apply_key = { .kernel = VK_KERNEL_APPLY, .dtypes = float16,
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
-                                  .mode = plan.mode, .nhwc = nhwc };
+                                  .mode = plan.mode, .nhwc = nhwc, .activation = (uint32_t)op->activation,
+                                  .blend = op->alpha != 1.0f };
     VkPipeline stats_pipeline, apply_pipeline;
     if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
         (status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline)) != INORM_SUCCESS ||
@@ -606,6 +649,7 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     }
     if (plan.apply_groups)
         record_dispatch(vk, apply_pipeline, apply_set, &plan.push, (uint32_t)plan.apply_groups);
+    describe_plan(op, &plan, &ctx->last_plan);
     return INORM_SUCCESS;
 }
 

@@ -109,6 +109,8 @@ typedef struct vk_pipeline_key {
     uint32_t dst_nhwc;    /* convert: the destination's layout */
     uint32_t team;        /* fused: lanes per segment */
     uint32_t regs;        /* fused: units held per lane */
+    uint32_t activation;  /* apply, fused: inorm_activation */
+    uint32_t blend;       /* apply, fused: alpha != 1 */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {
