@@ -186,20 +186,26 @@ void apply_nchw(uint workgroup)
     uint seg_begin = segment * pc.seg_len;
     uint begin = seg_begin + chunk * pc.chunk_len;
     uint end = seg_begin + min(pc.seg_len, (chunk + 1u) * pc.chunk_len);
-    bool one_channel = pc.channels_per_seg == 1u;
     uint first, stop;
     if (VEC4) {
         lane_range(begin / 4u, end / 4u, first, stop);
-        for (uint i = first; i < stop; i += LANES) {
-            if (!one_channel)  // group norm: plane_len % 4 == 0, so a vec4 stays in one channel
+        if (pc.channels_per_seg == 1u) {
+            for (uint i = first; i < stop; i += LANES) {
+                vec4 v = vec4(x4[i]);
+                y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+            }
+        } else {
+            // group norm: plane_len % 4 == 0, so a vec4 stays in one channel
+            for (uint i = first; i < stop; i += LANES) {
                 ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
-            vec4 v = vec4(x4[i]);
-            y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+                vec4 v = vec4(x4[i]);
+                y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+            }
         }
     } else {
         lane_range(begin, end, first, stop);
         for (uint i = first; i < stop; i += LANES) {
-            if (!one_channel)
+            if (pc.channels_per_seg != 1u)
                 ab = affine(st, n, first_channel + (i - seg_begin) / pc.plane_len);
             float v = float(x[i]);
             y[i] = DATA_T(finish1(v, ab.x * ((v - st.shift) - st.offset) + ab.y));

@@ -15,8 +15,15 @@
 //                 4 NHWC. Defines: FLOAT16 (16-bit storage data),
 //                 USE_SUBGROUP_ARITHMETIC.
 
+#extension GL_EXT_control_flow_attributes : require
+
 #include "common.glsl"
 #include "reduce.glsl"
+
+// Units (vec4 or float) a lane holds at once: each block is reduced exactly
+// in registers (sum, then centred squares) and merged into the lane's
+// moments with one Chan step, instead of one division per unit.
+const uint BLOCK = 8u;
 
 layout(constant_id = 2) const bool STYLE_VEC4 = false;
 
@@ -31,25 +38,49 @@ layout(std430, binding = 9) readonly buffer StyleMask { float style_mask[]; };
 layout(std430, binding = 9) readonly buffer StyleMask4 { vec4 style_mask4[]; };
 
 // NCHW: accumulates this lane's share of elements [begin, end) of one buffer,
-// shifted by the chunk's first value. weights(i) is the mask value of element
-// i; mask_at maps an element to its mask index.
+// shifted by the chunk's first value. mask_at maps an element to its mask index.
 #define ACCUMULATE_NCHW(moments, shift, data, data4, use_vec4, has_mask, mask_buf, mask_buf4, mask_at, begin, end) \
     shift = float(data[begin]);                                                                                  \
-    if (use_vec4) {                                                                                              \
+    if (has_mask) {                                                                                              \
         uint first, stop;                                                                                        \
-        lane_range((begin) / 4u, (end) / 4u, first, stop);                                                      \
-        if (has_mask) {                                                                                          \
+        if (use_vec4) {                                                                                          \
+            lane_range((begin) / 4u, (end) / 4u, first, stop);                                                  \
             for (uint i = first; i < stop; i += LANES)                                                           \
                 moments_add4_weighted(moments, vec4(data4[i]) - shift, mask_buf4[mask_at(i * 4u) / 4u]);          \
         } else {                                                                                                 \
+            lane_range(begin, end, first, stop);                                                                 \
             for (uint i = first; i < stop; i += LANES)                                                           \
-                moments_add4(moments, vec4(data4[i]) - shift);                                                   \
+                moments_add1(moments, float(data[i]) - shift, mask_buf[mask_at(i)]);                            \
         }                                                                                                        \
     } else {                                                                                                     \
         uint first, stop;                                                                                        \
-        lane_range(begin, end, first, stop);                                                                     \
-        for (uint i = first; i < stop; i += LANES)                                                               \
-            moments_add1(moments, float(data[i]) - shift, has_mask ? mask_buf[mask_at(i)] : 1.0);               \
+        uint unit = use_vec4 ? 4u : 1u;                                                                          \
+        lane_range((begin) / unit, (end) / unit, first, stop);                                                  \
+        for (uint block_start = first; block_start < stop; block_start += LANES * BLOCK) {                      \
+            vec4 values[BLOCK];                                                                                  \
+            vec4 sum = vec4(0.0);                                                                                \
+            float count = 0.0;                                                                                   \
+            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                       \
+                uint i = block_start + r * LANES;                                                                \
+                bool inside = i < stop;                                                                          \
+                if (use_vec4)                                                                                    \
+                    values[r] = inside ? vec4(data4[i]) - shift : vec4(0.0);                                     \
+                else                                                                                             \
+                    values[r] = vec4(inside ? float(data[i]) - shift : 0.0, 0.0, 0.0, 0.0);                     \
+                sum += values[r];                                                                                \
+                count += inside ? float(unit) : 0.0;                                                             \
+            }                                                                                                    \
+            float block_mean = dot(sum, vec4(1.0)) / count;                                                      \
+            vec4 squares = vec4(0.0);                                                                            \
+            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                       \
+                bool inside = block_start + r * LANES < stop;                                                    \
+                vec4 centred = values[r] - block_mean;                                                           \
+                if (!use_vec4)                                                                                   \
+                    centred.yzw = vec3(0.0);                                                                     \
+                squares += inside ? centred * centred : vec4(0.0);                                               \
+            }                                                                                                    \
+            moments_merge(moments, Moments(count, block_mean, dot(squares, vec4(1.0))));                        \
+        }                                                                                                        \
     }
 
 // Mask index of content element i (NCHW): its sample's mask plane, its pixel.
