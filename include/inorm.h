@@ -222,21 +222,42 @@ INORM_API void inorm_tensor_destroy(inorm_tensor *t);
 /* Ops                                                                        */
 /* ------------------------------------------------------------------------- */
 
+typedef enum inorm_activation {
+    INORM_ACTIVATION_NONE = 0,
+    INORM_ACTIVATION_RELU,        /* max(v, 0) */
+    INORM_ACTIVATION_LEAKY_RELU,  /* v < 0 ? slope * v : v */
+    INORM_ACTIVATION_SILU         /* v / (1 + exp(-v)), also called swish */
+} inorm_activation;
+
 typedef struct inorm_norm_params {
-    float eps;      /* >= 0 and finite; added to the variance */
-    int unbiased;   /* nonzero: variance divides by count - 1 (count >= 2 required) */
+    float eps;                    /* >= 0 and finite; added to the variance */
+    int unbiased;                 /* nonzero: variance divides by count - 1 (count >= 2 required) */
+    inorm_activation activation;  /* applied to every normalized output, after the affine step
+                                     (and after the AdaIN blend); NaN passes through */
+    float activation_slope;       /* LeakyReLU's slope for v < 0 */
+    /* Masked statistics (spatial control): FLOAT32 N x 1 x H x W (or 1 x 1 x H x W for
+     * every sample) weights in [0, 1]. Mean and variance become the weighted ones,
+     * sum(w x) / sum(w) and sum(w (x - mean)^2) / sum(w) (unbiased: / (sum(w) - 1)),
+     * over each plane (group); every element is still normalized. Values of weight 0 do
+     * not enter the statistics at all (a NaN there is ignored). A mask whose weights of
+     * one sample are all zero is refused (INORM_ERROR_INVALID_ARGUMENT). NULL: no mask. */
+    const inorm_tensor *mask;        /* for x / content */
+    const inorm_tensor *style_mask;  /* inorm_adain and inorm_adain_mix: for the style(s) */
 } inorm_norm_params;
-/* What a NULL params stands for: eps 1e-5, biased variance. */
-#define INORM_NORM_PARAMS_DEFAULT { 1e-5f, 0 }
+/* What a NULL params stands for: eps 1e-5, biased variance, no activation, no mask. */
+#define INORM_NORM_PARAMS_DEFAULT { 1e-5f, 0, INORM_ACTIVATION_NONE, 0.0f, NULL, NULL }
 
 /*
  * Common rules for every op:
- * - All tensors belong to ctx. This version supports INORM_FLOAT32 and
- *   INORM_NCHW; other dtypes and layouts give INORM_ERROR_UNSUPPORTED.
+ * - All tensors belong to ctx. Data tensors (x, y, style) are FLOAT32 or
+ *   FLOAT16 (stored as IEEE half, computed in fp32 or better), NCHW or NHWC;
+ *   y and every style have x's dtype and layout. FLOAT16 on a Vulkan device
+ *   without 16-bit storage buffer access gives INORM_ERROR_UNSUPPORTED.
+ * - Parameter tensors are FLOAT32 whatever the data's dtype: per-channel ones
+ *   (gamma, beta) 1 x C x 1 x 1; per-(n, c) ones (scale, bias, mean, std)
+ *   N x C x 1 x 1.
  * - y has the shape of x (the content). y may be x (in place); y must not
  *   be any other input.
- * - Per-channel parameters (gamma, beta) are FLOAT32 tensors of shape
- *   1 x C x 1 x 1; per-(n, c) ones (scale, bias, mean, std) N x C x 1 x 1.
  */
 
 /* Instance normalization, statistics over each (n, c) plane of H*W values:
@@ -275,10 +296,78 @@ INORM_API inorm_status inorm_adain_modulate(inorm_context *ctx, const inorm_tens
                                             const inorm_norm_params *p, inorm_tensor *y);
 
 /* Per-(n, c) statistics: mean and std = sqrt(var + eps), each an N x C x 1 x 1
- * FLOAT32 tensor. Either output may be NULL, not both. */
+ * FLOAT32 tensor. Either output may be NULL, not both. (The activation in p
+ * does not apply: nothing is normalized.) */
 INORM_API inorm_status inorm_stats(inorm_context *ctx, const inorm_tensor *x,
                                    const inorm_norm_params *p, inorm_tensor *mean,
                                    inorm_tensor *std);
+
+/* Layer normalization over (C, H, W) of each sample with a per-channel affine:
+ * inorm_group_norm with groups == 1. */
+INORM_API inorm_status inorm_layer_norm(inorm_context *ctx, const inorm_tensor *x,
+                                        const inorm_tensor *gamma, const inorm_tensor *beta,
+                                        const inorm_norm_params *p, inorm_tensor *y);
+
+/* The most styles inorm_adain_mix and inorm_conditional_instance_norm take. */
+#define INORM_MAX_STYLES 64
+
+/*
+ * Style interpolation: AdaIN towards a weighted mix of `count` styles
+ * (1 <= count <= INORM_MAX_STYLES):
+ *   mean_t = sum_k weights[k] * mean(styles[k]),  std_t = sum_k weights[k] * std(styles[k])
+ *   t = std_t * (x - mean_x) / std_x + mean_t,   y = alpha * t + (1 - alpha) * x
+ * Weights are finite but need not sum to 1 (a sum above 1 exaggerates the
+ * style; negative weights extrapolate away from a style, and a negative
+ * std_t flips the sign of the normalized content). Each style follows
+ * inorm_adain's rules (content's C, dtype, layout; N equal or 1; any H, W);
+ * p->style_mask, if set, applies to every style and must match each one's H x W.
+ */
+INORM_API inorm_status inorm_adain_mix(inorm_context *ctx, const inorm_tensor *content,
+                                       const inorm_tensor *const *styles, const float *weights,
+                                       uint32_t count, float alpha, const inorm_norm_params *p,
+                                       inorm_tensor *y);
+
+/*
+ * Conditional instance normalization (Dumoulin et al. 2017) with a bank of
+ * S styles (1 <= S <= INORM_MAX_STYLES):
+ *   gamma[n, c] = sum_s style_weights[n, s] * gamma_bank[s, c]   (beta likewise)
+ *   y = gamma[n, c] * (x - mean) / std + beta[n, c]
+ * gamma_bank and beta_bank are S x C x 1 x 1 FLOAT32 (beta_bank NULL: 0),
+ * style_weights N x S x 1 x 1 FLOAT32: a one-hot row selects one style, other
+ * rows mix them.
+ */
+INORM_API inorm_status inorm_conditional_instance_norm(inorm_context *ctx, const inorm_tensor *x,
+                                                       const inorm_tensor *gamma_bank,
+                                                       const inorm_tensor *beta_bank,
+                                                       const inorm_tensor *style_weights,
+                                                       const inorm_norm_params *p, inorm_tensor *y);
+
+/* Copies src into dst, converting dtype (FLOAT32 <-> FLOAT16, rounding to
+ * nearest even) and layout (NCHW <-> NHWC). Both have the same N, C, H, W;
+ * dst must not be src. */
+INORM_API inorm_status inorm_convert(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst);
+
+/* ------------------------------------------------------------------------- */
+/* Profiling                                                                  */
+/* ------------------------------------------------------------------------- */
+
+/* Nonzero: time every submission (Vulkan: timestamps around the recorded
+ * work, where the queue supports them; CPU path: the ops' wall clock). */
+INORM_API inorm_status inorm_context_set_profiling(inorm_context *ctx, int enable);
+
+/* Time the device spent on the work of the last wait (inorm_context_finish,
+ * a read or a write that had work pending), in seconds. INORM_ERROR_UNSUPPORTED
+ * when profiling is off or the queue has no timestamps. */
+INORM_API inorm_status inorm_context_last_device_time(const inorm_context *ctx, double *seconds);
+
+/* ------------------------------------------------------------------------- */
+/* Utilities                                                                  */
+/* ------------------------------------------------------------------------- */
+
+/* IEEE binary16 conversions as inorm stores FLOAT16 tensors: round to nearest
+ * even, overflow to Inf, NaN kept. */
+INORM_API uint16_t inorm_float_to_half(float value);
+INORM_API float inorm_half_to_float(uint16_t value);
 
 #ifdef __cplusplus
 }

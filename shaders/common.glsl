@@ -1,44 +1,82 @@
 // Shared by every inorm kernel: the push-constant block (mirrored by
-// struct vk_push_constants in src/vulkan/vk_backend.c), the segment/chunk
-// geometry, and how a workgroup's lanes walk a chunk.
+// struct vk_push_constants in src/vulkan/vk_backend.c), data types, the
+// activation, and how a workgroup's lanes walk a chunk.
 //
-// Geometry: a tensor is a row of `seg_count` segments of `seg_len` elements
-// (a segment is channels_per_seg whole channel planes of one sample). Each
-// segment is cut into `chunks` chunks of `chunk_len` elements (the last may be
-// shorter); one workgroup handles one (segment, chunk). Workgroups are laid
-// out over a 2D grid so that more than 65535 of them can run.
+// Geometry. NCHW: a tensor is a row of `seg_count` segments of `seg_len`
+// elements (a segment is channels_per_seg whole channel planes of one
+// sample), each cut into `chunks` chunks of `chunk_len` elements; one
+// workgroup handles one (segment, chunk). NHWC: one workgroup handles a tile
+// of `channel_block` channels by a chunk of `chunk_len` pixels of one sample;
+// lanes side by side take neighbouring channels. Partials are kept per
+// (n, c, chunk) in NHWC, per (segment, chunk) in NCHW; either way a segment's
+// partials are contiguous. Workgroups are laid out over a 2D grid so that more
+// than 65535 of them can run.
 
 #extension GL_KHR_shader_subgroup_basic : enable
 
-layout(local_size_x_id = 0) in;
-// Content elements are read as vec4 (requires seg_len % 4 == 0, and for group
-// norm plane_len % 4 == 0, and 16-byte aligned buffers).
-layout(constant_id = 1) const bool VEC4 = false;
+#ifdef FLOAT16
+#extension GL_EXT_shader_16bit_storage : require
+#define DATA_T float16_t
+#define DATA4_T f16vec4
+#else
+#define DATA_T float
+#define DATA4_T vec4
+#endif
 
-const uint FLAG_GAMMA = 1u;       // gamma (or scale) buffer is bound
-const uint FLAG_BETA = 2u;        // beta (or bias) buffer is bound
-const uint FLAG_PER_SAMPLE = 4u;  // gamma/beta are indexed by (n, c), not c
-const uint FLAG_UNBIASED = 8u;    // variance divides by count - 1
-const uint FLAG_MEAN_OUT = 16u;   // stats: write the mean
-const uint FLAG_STD_OUT = 32u;    // stats: write the std
+layout(local_size_x_id = 0) in;
+// Content elements are read as 4-vectors (NCHW only; requires seg_len % 4 == 0,
+// and for group norm plane_len % 4 == 0).
+layout(constant_id = 1) const bool VEC4 = false;
+layout(constant_id = 4) const bool NHWC = false;
+// The epilogue, fixed per pipeline so that no per-element branch remains.
+layout(constant_id = 9) const uint ACTIVATION = 0u;  // ACTIVATION_* below
+layout(constant_id = 10) const bool BLEND = false;   // alpha != 1: y = x + alpha * (t - x)
+
+const uint FLAG_GAMMA = 1u;        // gamma / scale / gamma bank is bound
+const uint FLAG_BETA = 2u;         // beta / bias / beta bank is bound
+const uint FLAG_PER_SAMPLE = 4u;   // gamma/beta are indexed by (n, c), not c
+const uint FLAG_UNBIASED = 8u;     // variance divides by weight - 1
+const uint FLAG_MEAN_OUT = 16u;    // finalize: write the mean
+const uint FLAG_STD_OUT = 32u;     // finalize: write the std
+const uint FLAG_BANK = 64u;        // gamma/beta are S x C banks mixed by weights[n, s]
+const uint FLAG_MASK = 128u;       // content statistics weighted by a mask
+const uint FLAG_STYLE_MASK = 256u; // style statistics weighted by a mask
+const uint FLAG_ACCUMULATE = 512u; // finalize: add out_weight * value to mean/std out
+const uint FLAG_COEFF_OUT = 1024u; // finalize: write (a, b, shift, offset) per (n, c)
+
+const uint ACTIVATION_NONE = 0u;
+const uint ACTIVATION_RELU = 1u;
+const uint ACTIVATION_LEAKY_RELU = 2u;
+const uint ACTIVATION_SILU = 3u;
 
 layout(push_constant) uniform PushConstants {
-    uint seg_len;
-    uint seg_count;
-    uint chunk_len;
-    uint chunks;
+    uint seg_len;             // NCHW: elements per segment; NHWC: pixels per plane
+    uint seg_count;           // segments (N * C / channels_per_seg)
+    uint chunk_len;           // NCHW: elements; NHWC: pixels
+    uint chunks;              // chunks per segment (NCHW) or per channel plane (NHWC)
     uint style_seg_len;
     uint style_seg_count;
     uint style_chunk_len;
     uint style_chunks;
-    uint plane_len;
-    uint channels;
+    uint plane_len;           // H * W of the content
+    uint channels;            // C
     uint channels_per_seg;
-    uint style_sample_stride;  // style segments per content sample: C, or 0 when style N == 1
+    uint style_sample_stride; // style planes per content sample: C, or 0 when style N == 1
     uint flags;
     float eps;
-    float alpha;
-    uint style_partial_base;   // index of the first style partial
+    float alpha;              // blend with x: y = x + alpha * (t - x)
+    uint style_partial_base;  // index of the first style partial
+    uint activation;          // also ACTIVATION (specialized); kept for the layout
+    float activation_slope;
+    uint channel_block;       // NHWC: channels per tile
+    uint channel_blocks;      // NHWC: tiles across C
+    uint bank_size;           // FLAG_BANK: S
+    uint mask_sample_stride;  // mask values per sample: plane_len, or 0 when the mask's N == 1
+    uint style_mask_sample_stride;
+    float out_weight;         // FLAG_ACCUMULATE
+    uint out_repeat;          // finalize: write each value to this many samples (style N == 1)
+    uint coeff_base;          // FLAG_COEFF_OUT / NHWC apply: index of the coefficient table
+    uint samples;             // N of the content
 } pc;
 
 uint flat_workgroup_id()
@@ -60,11 +98,11 @@ uint flat_workgroup_id()
 #define LANE_GROUPS (gl_WorkGroupSize.x / 32u)
 #endif
 
-// The units [first, stop) stepping by `stride` that this lane handles out of
-// the workgroup's [begin, end). Each lane group walks one contiguous block
-// (lanes side by side in it), which keeps GPU loads coalesced and, on
-// lavapipe, keeps each subgroup on its own memory between barriers. The trip
-// count is at most ceil((end - begin) / workgroup size) + 1.
+// The units [first, stop) stepping by LANES that this lane handles out of the
+// workgroup's [begin, end). Each lane group walks one contiguous block (lanes
+// side by side in it), which keeps GPU loads coalesced and, on lavapipe,
+// keeps each subgroup on its own memory between barriers. The trip count is
+// at most ceil((end - begin) / workgroup size) + 1.
 void lane_range(uint begin, uint end, out uint first, out uint stop)
 {
     uint per_group = (end - begin + LANE_GROUPS - 1u) / LANE_GROUPS;
@@ -72,4 +110,26 @@ void lane_range(uint begin, uint end, out uint first, out uint stop)
     uint group_begin = begin + LANE_GROUP * per_group;
     first = group_begin + LANE;
     stop = min(group_begin + per_group, end);
+}
+
+// NHWC tiles: this lane's channel within the block and its pixel row.
+uint tile_channel() { return gl_LocalInvocationIndex % pc.channel_block; }
+uint tile_row() { return gl_LocalInvocationIndex / pc.channel_block; }
+uint tile_rows() { return gl_WorkGroupSize.x / pc.channel_block; }
+
+// NaN passes through every activation (comparisons with NaN are false).
+float activate(float v)
+{
+    if (ACTIVATION == ACTIVATION_RELU)
+        return v < 0.0 ? 0.0 : v;
+    if (ACTIVATION == ACTIVATION_LEAKY_RELU)
+        return v < 0.0 ? v * pc.activation_slope : v;
+    if (ACTIVATION == ACTIVATION_SILU)
+        return v / (1.0 + exp(-v));
+    return v;
+}
+
+vec4 activate4(vec4 v)
+{
+    return vec4(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
 }

@@ -1,38 +1,47 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Finishes the statistics of a segment from its chunks' partials (Chan merge)
-// and, per MODE:
-//   MODE_NORMALIZE  y = a[c] * (x - mean) + b[c], a = gamma / sqrt(var + eps), b = beta
-//   MODE_ADAIN      a = std_style / std_x, b = mean_style, then y = x + alpha * (t - x)
-//   MODE_STATS      writes mean and std = sqrt(var + eps) per segment, no y
-// One workgroup per (segment, chunk), the same grid as norm_stats.comp; in
-// MODE_STATS one workgroup per segment. The mean is kept as shift + offset
-// (shift a data value, offset small), and x - mean is evaluated as
-// (x - shift) - offset: exact for data near the shift, so the result does not
-// carry the mean's fp32 rounding (1000 + noise normalizes as well as noise).
+// Finishes the statistics of a segment from its partials (Chan merge) and,
+// per MODE:
+//   MODE_NORMALIZE  t = a[n,c] * (x - mean) + b[n,c]: a = gamma / std, b = beta, where
+//                   gamma/beta are per channel, per (n, c), or mixed from S x C banks
+//   MODE_ADAIN      a = std_style / std_x, b = mean_style
+//   then y = activation(x + alpha * (t - x)) (alpha 1 leaves t as it is)
+//   MODE_FINALIZE   one workgroup per segment: writes mean and std = sqrt(var + eps)
+//                   (optionally accumulated with a weight, repeated over samples)
+//                   and/or the coefficient table (a, b, shift, offset) per (n, c)
+//                   that the NHWC apply reads.
+// NCHW: one workgroup per (segment, chunk), the same grid as norm_stats.comp,
+// each merging its segment's partials itself. NHWC: the tiles of
+// norm_stats.comp, reading the coefficient table of a MODE_FINALIZE pass.
+// The mean is kept as shift + offset (shift a data value, offset small) and
+// x - mean is evaluated as (x - shift) - offset: exact for data near the
+// shift, so the result does not carry the mean's fp32 rounding.
 //
 // Bindings: 0 x (read), 1 y (write; may be the same buffer as x),
-//           2 partials (read), 3 gamma/scale, 4 beta/bias,
-//           5 mean out, 6 std out. Unused bindings hold any buffer.
-// Specialization: 0 workgroup size, 1 VEC4, 3 MODE.
+//           2 partials and coefficient table, 3 gamma / scale / gamma bank,
+//           4 beta / bias / beta bank, 5 mean out, 6 std out,
+//           7 bank weights (N x S). Unused bindings hold any buffer.
+// Specialization: 0 workgroup size, 1 VEC4, 3 MODE, 4 NHWC, 9 ACTIVATION, 10 BLEND.
+// Defines: FLOAT16 (16-bit storage data), USE_SUBGROUP_ARITHMETIC.
 
 #include "common.glsl"
 #include "reduce.glsl"
 
 const uint MODE_NORMALIZE = 0u;
 const uint MODE_ADAIN = 1u;
-const uint MODE_STATS = 2u;
+const uint MODE_FINALIZE = 2u;
 layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
 
-layout(std430, binding = 0) readonly buffer Input { float x[]; };
-layout(std430, binding = 0) readonly buffer Input4 { vec4 x4[]; };
-layout(std430, binding = 1) writeonly buffer Output { float y[]; };
-layout(std430, binding = 1) writeonly buffer Output4 { vec4 y4[]; };
-layout(std430, binding = 2) readonly buffer Partials { vec4 partials[]; };
+layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
+layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
+layout(std430, binding = 1) writeonly buffer Output { DATA_T y[]; };
+layout(std430, binding = 1) writeonly buffer Output4 { DATA4_T y4[]; };
+layout(std430, binding = 2) buffer Partials { vec4 partials[]; };
 layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
 layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
-layout(std430, binding = 5) writeonly buffer MeanOut { float mean_out[]; };
-layout(std430, binding = 6) writeonly buffer StdOut { float std_out[]; };
+layout(std430, binding = 5) buffer MeanOut { float mean_out[]; };
+layout(std430, binding = 6) buffer StdOut { float std_out[]; };
+layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; };
 
 struct Stats {
     float shift;   // mean = shift + offset
@@ -40,115 +49,197 @@ struct Stats {
     float std;     // sqrt(var + eps)
 };
 
-// Statistics of a segment of seg_len elements from its `count` partials,
-// partial p covering min(chunk_len, seg_len - p * chunk_len) elements.
-Stats merge_partials(uint base, uint count, uint chunk_len, uint seg_len)
+// Statistics from `count` partials (shift, shifted mean, M2, weight).
+Stats merge_partials(uint base, uint count)
 {
     float shift = partials[base].x;
-    float offset, m2;
+    float offset, m2, weight;
     if (count == 1u) {
-        offset = partials[base].y;
-        m2 = partials[base].z;
+        vec4 only = partials[base];
+        offset = only.y;
+        m2 = only.z;
+        weight = only.w;
     } else {
-        // Two passes over the (few) partials: the mean's offset from chunk 0's
-        // shift, then the M2s plus each chunk's deviation from that mean.
-        float weighted = 0.0;
+        // Two passes over the partials: the mean's offset from the first
+        // partial's shift, then the M2s plus each partial's deviation from it.
+        vec2 own = vec2(0.0);
         for (uint p = gl_LocalInvocationIndex; p < count; p += gl_WorkGroupSize.x) {
             vec4 part = partials[base + p];
-            float n = float(min(chunk_len, seg_len - p * chunk_len));
-            weighted += n * ((part.x - shift) + part.y);
+            if (part.w > 0.0)
+                own += vec2(part.w, part.w * ((part.x - shift) + part.y));
         }
-        offset = workgroup_sum(vec2(weighted, 0.0)).x / float(seg_len);
+        vec2 sums = workgroup_sum(own);
+        weight = sums.x;
+        offset = sums.y / weight;
         float own_m2 = 0.0;
         for (uint p = gl_LocalInvocationIndex; p < count; p += gl_WorkGroupSize.x) {
             vec4 part = partials[base + p];
-            float n = float(min(chunk_len, seg_len - p * chunk_len));
             float d = ((part.x - shift) + part.y) - offset;
-            own_m2 += part.z + n * d * d;
+            if (part.w > 0.0)
+                own_m2 += part.z + part.w * d * d;
         }
         m2 = workgroup_sum(vec2(own_m2, 0.0)).x;
     }
     bool unbiased = (pc.flags & FLAG_UNBIASED) != 0u;
-    float var = max(m2 / float(unbiased ? seg_len - 1u : seg_len), 0.0);
+    float var = max(m2 / (unbiased ? weight - 1.0 : weight), 0.0);
     return Stats(shift, offset, sqrt(var + pc.eps));
 }
 
-// The (a, b) of channel `channel` of sample `sample_index` for MODE_NORMALIZE.
-vec2 affine(Stats st, uint sample_index, uint channel)
+Stats segment_stats(uint segment)
 {
-    uint index = (pc.flags & FLAG_PER_SAMPLE) != 0u ? sample_index * pc.channels + channel : channel;
-    float g = (pc.flags & FLAG_GAMMA) != 0u ? gamma[index] : 1.0;
-    float b = (pc.flags & FLAG_BETA) != 0u ? beta[index] : 0.0;
+    uint per_segment = NHWC ? pc.channels_per_seg * pc.chunks : pc.chunks;
+    return merge_partials(segment * per_segment, per_segment);
+}
+
+Stats style_stats(uint sample_index, uint channel)
+{
+    uint style_segment = sample_index * pc.style_sample_stride + channel;
+    return merge_partials(pc.style_partial_base + style_segment * pc.style_chunks, pc.style_chunks);
+}
+
+// (a, b) of channel c of sample n for MODE_NORMALIZE.
+vec2 affine(Stats st, uint n, uint c)
+{
+    float g = 1.0, b = 0.0;
+    if ((pc.flags & FLAG_BANK) != 0u) {
+        // Conditional instance norm: a weighted mix of the S styles' parameters.
+        g = 0.0;
+        for (uint s = 0u; s < pc.bank_size; ++s) {
+            float w = bank_weights[n * pc.bank_size + s];
+            g += w * ((pc.flags & FLAG_GAMMA) != 0u ? gamma[s * pc.channels + c] : 1.0);
+            b += (pc.flags & FLAG_BETA) != 0u ? w * beta[s * pc.channels + c] : 0.0;
+        }
+    } else {
+        uint index = (pc.flags & FLAG_PER_SAMPLE) != 0u ? n * pc.channels + c : c;
+        if ((pc.flags & FLAG_GAMMA) != 0u)
+            g = gamma[index];
+        if ((pc.flags & FLAG_BETA) != 0u)
+            b = beta[index];
+    }
     return vec2(g / st.std, b);
 }
 
-float apply1(float v, Stats st, vec2 ab)
+float finish1(float v, float t)
 {
-    float t = ab.x * ((v - st.shift) - st.offset) + ab.y;
-    if (MODE == MODE_ADAIN && pc.alpha != 1.0)
+    if (BLEND)
         t = v + pc.alpha * (t - v);
-    return t;
+    return activate(t);
 }
 
-vec4 apply4(vec4 v, Stats st, vec2 ab)
+vec4 finish4(vec4 v, vec4 t)
 {
-    vec4 t = ab.x * ((v - st.shift) - st.offset) + ab.y;
-    if (MODE == MODE_ADAIN && pc.alpha != 1.0)
+    if (BLEND)
         t = v + pc.alpha * (t - v);
-    return t;
+    return activate4(t);
 }
 
-void main()
+void finalize(uint segment)
 {
-    uint workgroup = flat_workgroup_id();
-    // MODE_STATS runs one workgroup per segment; the others one per chunk.
-    uint segment = MODE == MODE_STATS ? workgroup : workgroup / pc.chunks;
+    Stats st = segment_stats(segment);
+    uint segs_per_sample = pc.channels / pc.channels_per_seg;
+    uint n = segment / segs_per_sample;
+    uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
+    if (gl_LocalInvocationIndex == 0u && (pc.flags & (FLAG_MEAN_OUT | FLAG_STD_OUT)) != 0u) {
+        bool accumulate = (pc.flags & FLAG_ACCUMULATE) != 0u;
+        float mean = st.shift + st.offset;
+        for (uint r = 0u; r < pc.out_repeat; ++r) {
+            uint index = r * pc.seg_count + segment;
+            if ((pc.flags & FLAG_MEAN_OUT) != 0u)
+                mean_out[index] = (accumulate ? mean_out[index] : 0.0) + pc.out_weight * mean;
+            if ((pc.flags & FLAG_STD_OUT) != 0u)
+                std_out[index] = (accumulate ? std_out[index] : 0.0) + pc.out_weight * st.std;
+        }
+    }
+    if ((pc.flags & FLAG_COEFF_OUT) != 0u) {
+        if (MODE == MODE_ADAIN) {
+            Stats style_st = style_stats(n, first_channel);
+            if (gl_LocalInvocationIndex == 0u)
+                partials[pc.coeff_base + n * pc.channels + first_channel] =
+                    vec4(style_st.std / st.std, style_st.shift + style_st.offset, st.shift, st.offset);
+        } else {
+            for (uint k = gl_LocalInvocationIndex; k < pc.channels_per_seg; k += gl_WorkGroupSize.x) {
+                vec2 ab = affine(st, n, first_channel + k);
+                partials[pc.coeff_base + n * pc.channels + first_channel + k] = vec4(ab, st.shift, st.offset);
+            }
+        }
+    }
+}
+
+void apply_nchw(uint workgroup)
+{
+    uint segment = workgroup / pc.chunks;
     if (segment >= pc.seg_count)
         return;  // grid padding: the whole workgroup leaves together
     uint chunk = workgroup % pc.chunks;
-    Stats st = merge_partials(segment * pc.chunks, pc.chunks, pc.chunk_len, pc.seg_len);
-
-    if (MODE == MODE_STATS) {
-        if (gl_LocalInvocationIndex == 0u) {
-            if ((pc.flags & FLAG_MEAN_OUT) != 0u)
-                mean_out[segment] = st.shift + st.offset;
-            if ((pc.flags & FLAG_STD_OUT) != 0u)
-                std_out[segment] = st.std;
-        }
-        return;
-    }
-
+    Stats st = segment_stats(segment);
     uint segs_per_sample = pc.channels / pc.channels_per_seg;
-    uint sample_index = segment / segs_per_sample;
+    uint n = segment / segs_per_sample;
     uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
     vec2 ab;
     if (MODE == MODE_ADAIN) {
-        uint style_segment = sample_index * pc.style_sample_stride + first_channel;
-        Stats style_st = merge_partials(pc.style_partial_base + style_segment * pc.style_chunks, pc.style_chunks,
-                                        pc.style_chunk_len, pc.style_seg_len);
+        Stats style_st = style_stats(n, first_channel);
         ab = vec2(style_st.std / st.std, style_st.shift + style_st.offset);
     } else {
-        ab = affine(st, sample_index, first_channel);
+        ab = affine(st, n, first_channel);
     }
 
     uint seg_begin = segment * pc.seg_len;
     uint begin = seg_begin + chunk * pc.chunk_len;
     uint end = seg_begin + min(pc.seg_len, (chunk + 1u) * pc.chunk_len);
-    bool one_channel = pc.channels_per_seg == 1u;
     uint first, stop;
     if (VEC4) {
         lane_range(begin / 4u, end / 4u, first, stop);
-        for (uint i = first; i < stop; i += LANES) {
-            if (!one_channel)  // group norm: plane_len % 4 == 0, so a vec4 stays in one channel
-                ab = affine(st, sample_index, first_channel + (i * 4u - seg_begin) / pc.plane_len);
-            y4[i] = apply4(x4[i], st, ab);
+        if (pc.channels_per_seg == 1u) {
+            for (uint i = first; i < stop; i += LANES) {
+                vec4 v = vec4(x4[i]);
+                y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+            }
+        } else {
+            // group norm: plane_len % 4 == 0, so a vec4 stays in one channel
+            for (uint i = first; i < stop; i += LANES) {
+                ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
+                vec4 v = vec4(x4[i]);
+                y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+            }
         }
     } else {
         lane_range(begin, end, first, stop);
         for (uint i = first; i < stop; i += LANES) {
-            if (!one_channel)
-                ab = affine(st, sample_index, first_channel + (i - seg_begin) / pc.plane_len);
-            y[i] = apply1(x[i], st, ab);
+            if (pc.channels_per_seg != 1u)
+                ab = affine(st, n, first_channel + (i - seg_begin) / pc.plane_len);
+            float v = float(x[i]);
+            y[i] = DATA_T(finish1(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
         }
+    }
+}
+
+void apply_nhwc(uint workgroup)
+{
+    uint chunk = workgroup % pc.chunks;
+    uint block = (workgroup / pc.chunks) % pc.channel_blocks;
+    uint n = workgroup / (pc.chunks * pc.channel_blocks);
+    uint c = block * pc.channel_block + tile_channel();
+    if (n >= pc.samples || tile_row() >= tile_rows() || c >= pc.channels)
+        return;  // no barrier follows, so lanes may leave on their own
+    vec4 coefficients = partials[pc.coeff_base + n * pc.channels + c];  // a, b, shift, offset
+    uint p_begin = chunk * pc.chunk_len;
+    uint p_end = min(pc.plane_len, p_begin + pc.chunk_len);
+    for (uint p = p_begin + tile_row(); p < p_end; p += tile_rows()) {
+        uint i = (n * pc.plane_len + p) * pc.channels + c;
+        float v = float(x[i]);
+        y[i] = DATA_T(finish1(v, coefficients.x * ((v - coefficients.z) - coefficients.w) + coefficients.y));
+    }
+}
+
+void main()
+{
+    uint workgroup = flat_workgroup_id();
+    if (MODE == MODE_FINALIZE || (NHWC && (pc.flags & FLAG_COEFF_OUT) != 0u)) {
+        if (workgroup < pc.seg_count)
+            finalize(workgroup);
+    } else if (NHWC) {
+        apply_nhwc(workgroup);
+    } else {
+        apply_nchw(workgroup);
     }
 }

@@ -1,46 +1,103 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
-// Partial statistics: each workgroup reduces one chunk of one segment to
-// (shift, mean - shift, M2) and writes it to partials[workgroup]. The shift is
-// the chunk's first value: data with a large common offset (1000 + noise)
-// loses nothing when shifted (Sterbenz), and all further arithmetic works on
-// small centred numbers at full fp32 precision. Workgroups past the
-// content's take the style tensor's chunks (AdaIN), so content and style
-// statistics come from one dispatch.
+// Partial statistics. Each workgroup reduces one chunk (NCHW: of a segment;
+// NHWC: of each channel of a tile) to (shift, mean - shift, M2, weight) and
+// writes it to the partials buffer. The shift is the chunk's first value:
+// data with a large common offset (1000 + noise) loses nothing when shifted
+// (Sterbenz), and all further arithmetic works on small centred numbers at
+// full fp32 precision. Workgroups past the content's take the style tensor's
+// chunks (AdaIN), so content and style statistics come from one dispatch.
 //
-// Bindings: 0 content (read), 1 style (read; the content again when unused),
-//           2 partials (vec4 shift, shifted mean, M2, unused; write).
-// Specialization: 0 workgroup size, 1 VEC4 (content), 2 STYLE_VEC4.
+// Bindings: 0 content (read), 1 style (read; the content when unused),
+//           2 partials (vec4; write), 8 content mask, 9 style mask (FLOAT32
+//           N x 1 x H x W weights; any buffer when unused).
+// Specialization: 0 workgroup size, 1 VEC4 (content, NCHW), 2 STYLE_VEC4,
+//                 4 NHWC. Defines: FLOAT16 (16-bit storage data),
+//                 USE_SUBGROUP_ARITHMETIC.
+
+#extension GL_EXT_control_flow_attributes : require
 
 #include "common.glsl"
 #include "reduce.glsl"
 
+// Units (vec4 or float) a lane holds at once: each block is reduced exactly
+// in registers (sum, then centred squares) and merged into the lane's
+// moments with one Chan step, instead of one division per unit.
+const uint BLOCK = 8u;
+
 layout(constant_id = 2) const bool STYLE_VEC4 = false;
 
-layout(std430, binding = 0) readonly buffer Content { float content[]; };
-layout(std430, binding = 0) readonly buffer Content4 { vec4 content4[]; };
-layout(std430, binding = 1) readonly buffer Style { float style[]; };
-layout(std430, binding = 1) readonly buffer Style4 { vec4 style4[]; };
+layout(std430, binding = 0) readonly buffer Content { DATA_T content[]; };
+layout(std430, binding = 0) readonly buffer Content4 { DATA4_T content4[]; };
+layout(std430, binding = 1) readonly buffer Style { DATA_T style[]; };
+layout(std430, binding = 1) readonly buffer Style4 { DATA4_T style4[]; };
 layout(std430, binding = 2) writeonly buffer Partials { vec4 partials[]; };
+layout(std430, binding = 8) readonly buffer Mask { float mask[]; };
+layout(std430, binding = 8) readonly buffer Mask4 { vec4 mask4[]; };
+layout(std430, binding = 9) readonly buffer StyleMask { float style_mask[]; };
+layout(std430, binding = 9) readonly buffer StyleMask4 { vec4 style_mask4[]; };
 
-// Accumulates this lane's share of [begin, end) (elements) of one buffer.
-#define ACCUMULATE(moments, shift, data, data4, use_vec4, begin, end)     \
-    shift = data[begin];                                                  \
-    if (use_vec4) {                                                       \
-        uint first, stop;                                                 \
-        lane_range((begin) / 4u, (end) / 4u, first, stop);               \
-        for (uint i = first; i < stop; i += LANES)                        \
-            moments_add4(moments, data4[i] - shift);                      \
-    } else {                                                              \
-        uint first, stop;                                                 \
-        lane_range(begin, end, first, stop);                              \
-        for (uint i = first; i < stop; i += LANES)                        \
-            moments_add1(moments, data[i] - shift);                       \
+// NCHW: accumulates this lane's share of elements [begin, end) of one buffer,
+// shifted by the chunk's first value. mask_at maps an element to its mask index.
+#define ACCUMULATE_NCHW(moments, shift, data, data4, use_vec4, has_mask, mask_buf, mask_buf4, mask_at, begin, end) \
+    shift = float(data[begin]);                                                                                  \
+    if (has_mask) {                                                                                              \
+        uint first, stop;                                                                                        \
+        if (use_vec4) {                                                                                          \
+            lane_range((begin) / 4u, (end) / 4u, first, stop);                                                  \
+            for (uint i = first; i < stop; i += LANES)                                                           \
+                moments_add4_weighted(moments, vec4(data4[i]) - shift, mask_buf4[mask_at(i * 4u) / 4u]);          \
+        } else {                                                                                                 \
+            lane_range(begin, end, first, stop);                                                                 \
+            for (uint i = first; i < stop; i += LANES)                                                           \
+                moments_add1(moments, float(data[i]) - shift, mask_buf[mask_at(i)]);                            \
+        }                                                                                                        \
+    } else {                                                                                                     \
+        uint first, stop;                                                                                        \
+        uint unit = use_vec4 ? 4u : 1u;                                                                          \
+        lane_range((begin) / unit, (end) / unit, first, stop);                                                  \
+        for (uint block_start = first; block_start < stop; block_start += LANES * BLOCK) {                      \
+            vec4 values[BLOCK];                                                                                  \
+            vec4 sum = vec4(0.0);                                                                                \
+            float count = 0.0;                                                                                   \
+            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                       \
+                uint i = block_start + r * LANES;                                                                \
+                bool inside = i < stop;                                                                          \
+                if (use_vec4)                                                                                    \
+                    values[r] = inside ? vec4(data4[i]) - shift : vec4(0.0);                                     \
+                else                                                                                             \
+                    values[r] = vec4(inside ? float(data[i]) - shift : 0.0, 0.0, 0.0, 0.0);                     \
+                sum += values[r];                                                                                \
+                count += inside ? float(unit) : 0.0;                                                             \
+            }                                                                                                    \
+            float block_mean = dot(sum, vec4(1.0)) / count;                                                      \
+            vec4 squares = vec4(0.0);                                                                            \
+            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                       \
+                bool inside = block_start + r * LANES < stop;                                                    \
+                vec4 centred = values[r] - block_mean;                                                           \
+                if (!use_vec4)                                                                                   \
+                    centred.yzw = vec3(0.0);                                                                     \
+                squares += inside ? centred * centred : vec4(0.0);                                               \
+            }                                                                                                    \
+            moments_merge(moments, Moments(count, block_mean, dot(squares, vec4(1.0))));                        \
+        }                                                                                                        \
     }
 
-void main()
+// Mask index of content element i (NCHW): its sample's mask plane, its pixel.
+uint content_mask_at(uint i)
 {
-    uint workgroup = flat_workgroup_id();
+    uint sample_index = i / (pc.plane_len * pc.channels);
+    return sample_index * pc.mask_sample_stride + i % pc.plane_len;
+}
+uint style_mask_at(uint i)
+{
+    uint style_plane = pc.style_seg_len;
+    uint sample_index = i / (style_plane * pc.channels);
+    return sample_index * pc.style_mask_sample_stride + i % style_plane;
+}
+
+void stats_nchw(uint workgroup)
+{
     uint content_workgroups = pc.seg_count * pc.chunks;
     bool is_style = workgroup >= content_workgroups;
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
@@ -57,12 +114,77 @@ void main()
     Moments moments = Moments(0.0, 0.0, 0.0);
     float shift;
     if (is_style) {
-        ACCUMULATE(moments, shift, style, style4, STYLE_VEC4, begin, end)
+        bool masked = (pc.flags & FLAG_STYLE_MASK) != 0u;
+        ACCUMULATE_NCHW(moments, shift, style, style4, STYLE_VEC4, masked, style_mask, style_mask4, style_mask_at,
+                        begin, end)
     } else {
-        ACCUMULATE(moments, shift, content, content4, VEC4, begin, end)
+        bool masked = (pc.flags & FLAG_MASK) != 0u;
+        ACCUMULATE_NCHW(moments, shift, content, content4, VEC4, masked, mask, mask4, content_mask_at, begin, end)
     }
     moments = workgroup_merge(moments);
     if (gl_LocalInvocationIndex == 0u)
         partials[is_style ? pc.style_partial_base + local_id : local_id] =
-            vec4(shift, moments.mean, moments.m2, 0.0);
+            vec4(shift, moments.mean, moments.m2, moments.weight);
+}
+
+// NHWC: per-channel moments of a tile, merged down the rows.
+shared vec3 tile_moments[gl_WorkGroupSize.x];
+
+#define ACCUMULATE_NHWC(moments, shift, data, has_mask, mask_buf, mask_stride, plane, n, c, p_begin, p_end)    \
+    shift = float(data[((n) * (plane) + (p_begin)) * pc.channels + (c)]);                                      \
+    for (uint p = (p_begin) + tile_row(); p < (p_end); p += tile_rows())                                       \
+        moments_add1(moments, float(data[((n) * (plane) + p) * pc.channels + (c)]) - shift,                    \
+                     has_mask ? mask_buf[(n) * (mask_stride) + p] : 1.0);
+
+void stats_nhwc(uint workgroup)
+{
+    uint content_workgroups = pc.samples * pc.channel_blocks * pc.chunks;
+    bool is_style = workgroup >= content_workgroups;
+    uint local_id = is_style ? workgroup - content_workgroups : workgroup;
+    uint chunks = is_style ? pc.style_chunks : pc.chunks;
+    uint plane = is_style ? pc.style_seg_len : pc.plane_len;
+    uint chunk_len = is_style ? pc.style_chunk_len : pc.chunk_len;
+    uint samples = is_style ? pc.style_seg_count / pc.channels : pc.samples;
+    uint chunk = local_id % chunks;
+    uint block = (local_id / chunks) % pc.channel_blocks;
+    uint n = local_id / (chunks * pc.channel_blocks);
+    if (n >= samples)
+        return;  // grid padding: the whole workgroup leaves together
+    uint c = block * pc.channel_block + tile_channel();
+    bool lane_has_channel = tile_row() < tile_rows() && c < pc.channels;
+    uint p_begin = chunk * chunk_len;
+    uint p_end = min(plane, p_begin + chunk_len);
+
+    Moments moments = Moments(0.0, 0.0, 0.0);
+    float shift = 0.0;
+    if (lane_has_channel) {
+        if (is_style) {
+            bool masked = (pc.flags & FLAG_STYLE_MASK) != 0u;
+            ACCUMULATE_NHWC(moments, shift, style, masked, style_mask, pc.style_mask_sample_stride, plane, n, c,
+                            p_begin, p_end)
+        } else {
+            bool masked = (pc.flags & FLAG_MASK) != 0u;
+            ACCUMULATE_NHWC(moments, shift, content, masked, mask, pc.mask_sample_stride, plane, n, c, p_begin, p_end)
+        }
+    }
+    tile_moments[gl_LocalInvocationIndex] = vec3(moments.weight, moments.mean, moments.m2);
+    barrier();
+    if (lane_has_channel && tile_row() == 0u) {
+        // Every row of this channel used the same shift, so rows merge directly.
+        for (uint row = 1u; row < tile_rows(); ++row) {
+            vec3 other = tile_moments[row * pc.channel_block + tile_channel()];
+            moments_merge(moments, Moments(other.x, other.y, other.z));
+        }
+        uint partial = (n * pc.channels + c) * chunks + chunk;
+        partials[is_style ? pc.style_partial_base + partial : partial] =
+            vec4(shift, moments.mean, moments.m2, moments.weight);
+    }
+}
+
+void main()
+{
+    if (NHWC)
+        stats_nhwc(flat_workgroup_id());
+    else
+        stats_nchw(flat_workgroup_id());
 }

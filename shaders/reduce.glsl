@@ -1,7 +1,8 @@
-// Workgroup reductions and Chan's merge of (count, mean, M2) moments.
+// Workgroup reductions and Chan's merge of (weight, mean, M2) moments.
 // USE_SUBGROUP_ARITHMETIC selects subgroupAdd plus one shared slot per
 // subgroup; without it a shared-memory tree (workgroup size a power of two).
-// Every invocation of the workgroup must call these, in uniform control flow.
+// Every invocation of the workgroup must call the workgroup_* functions, in
+// uniform control flow.
 
 #ifdef USE_SUBGROUP_ARITHMETIC
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -39,10 +40,23 @@ vec2 workgroup_sum(vec2 value)
 #endif
 
 struct Moments {
-    float count;
+    float weight;  // count, or sum of mask weights
     float mean;
-    float m2;  // sum of squared deviations from the mean
+    float m2;      // weighted sum of squared deviations from the mean
 };
+
+// Chan's merge of moments b into a.
+void moments_merge(inout Moments a, Moments b)
+{
+    float weight = a.weight + b.weight;
+    if (b.weight == 0.0)
+        return;
+    float delta = b.mean - a.mean;
+    float share = b.weight / weight;
+    a.mean += delta * share;
+    a.m2 += b.m2 + delta * delta * a.weight * share;
+    a.weight = weight;
+}
 
 // Adds four values as one batch: exact batch mean and centred M2, then the
 // pairwise Chan update, so no sum of squares of raw values is ever formed.
@@ -50,38 +64,49 @@ void moments_add4(inout Moments m, vec4 v)
 {
     float batch_mean = (v.x + v.y + v.z + v.w) * 0.25;
     vec4 centred = v - batch_mean;
-    float count = m.count + 4.0;
-    float delta = batch_mean - m.mean;
-    m.mean += delta * (4.0 / count);
-    m.m2 += dot(centred, centred) + delta * delta * (m.count * 4.0 / count);
-    m.count = count;
+    moments_merge(m, Moments(4.0, batch_mean, dot(centred, centred)));
 }
 
-// Welford's update for one value.
-void moments_add1(inout Moments m, float v)
+// The same with mask weights w (values of weight 0 are left out entirely,
+// so an Inf or NaN under a zero weight does not reach the statistics).
+void moments_add4_weighted(inout Moments m, vec4 v, vec4 w)
 {
-    m.count += 1.0;
+    float batch_weight = dot(w, vec4(1.0));
+    if (batch_weight == 0.0)
+        return;
+    v = mix(vec4(0.0), v, notEqual(w, vec4(0.0)));
+    float batch_mean = dot(w, v) / batch_weight;
+    vec4 centred = v - batch_mean;
+    moments_merge(m, Moments(batch_weight, batch_mean, dot(w, centred * centred)));
+}
+
+// Welford's update for one value of weight w.
+void moments_add1(inout Moments m, float v, float w)
+{
+    if (w == 0.0)
+        return;
+    m.weight += w;
     float delta = v - m.mean;
-    m.mean += delta / m.count;
-    m.m2 += delta * (v - m.mean);
+    m.mean += delta * (w / m.weight);
+    m.m2 += w * delta * (v - m.mean);
 }
 
 shared float merge_shift;
 
 // Merges every invocation's moments into the workgroup's (returned to all).
-// Means are summed relative to invocation 0's mean, which holds data and is
-// close to the result, so large common offsets cancel before the sum.
-// Invocations without data pass count 0.
+// Means are summed relative to invocation 0's mean, which is close to the
+// result (all moments are already shifted by a data value of the chunk).
+// Invocations without data pass weight 0.
 Moments workgroup_merge(Moments m)
 {
     if (gl_LocalInvocationIndex == 0u)
         merge_shift = m.mean;
     barrier();
     float shift = merge_shift;
-    vec2 sums = workgroup_sum(vec2(m.count, m.count * (m.mean - shift)));
-    float mean = shift + sums.y / sums.x;
+    vec2 sums = workgroup_sum(vec2(m.weight, m.weight * (m.mean - shift)));
+    float mean = sums.x > 0.0 ? shift + sums.y / sums.x : 0.0;
     float d = m.mean - mean;
-    float own = m.count > 0.0 ? m.m2 + m.count * d * d : 0.0;
+    float own = m.weight > 0.0 ? m.m2 + m.weight * d * d : 0.0;
     float m2 = workgroup_sum(vec2(own, 0.0)).x;
     return Moments(sums.x, mean, m2);
 }

@@ -136,6 +136,7 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
         set_message(message, message_size, "out of host memory allocating the context");
         return INORM_ERROR_OUT_OF_HOST_MEMORY;
     }
+    ctx->last_device_seconds = -1.0;
 
     if (settings.backend != INORM_BACKEND_CPU) {
         char vk_message[INORM_ERROR_TEXT_SIZE] = "";
@@ -187,6 +188,26 @@ inorm_status inorm_context_finish(inorm_context *ctx)
         return inorm_fail(ctx, ctx->sticky_status, "the device was lost earlier; destroy this context");
     inorm_clear_error(ctx);
     return ctx->backend->finish(ctx);
+}
+
+inorm_status inorm_context_set_profiling(inorm_context *ctx, int enable)
+{
+    if (!ctx)
+        return INORM_ERROR_INVALID_ARGUMENT;
+    ctx->profiling = enable != 0;
+    ctx->last_device_seconds = -1.0;
+    ctx->pending_seconds = 0.0;
+    return INORM_SUCCESS;
+}
+
+inorm_status inorm_context_last_device_time(const inorm_context *ctx, double *seconds)
+{
+    if (!ctx || !seconds)
+        return INORM_ERROR_INVALID_ARGUMENT;
+    if (!ctx->profiling || ctx->last_device_seconds < 0.0)
+        return INORM_ERROR_UNSUPPORTED;
+    *seconds = ctx->last_device_seconds;
+    return INORM_SUCCESS;
 }
 
 inorm_status inorm_context_info(const inorm_context *ctx, inorm_device_info *out)

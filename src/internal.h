@@ -19,6 +19,13 @@
 typedef struct inorm_backend_ops inorm_backend_ops;
 typedef struct vk_state vk_state;
 
+/* What the last op ran (for the benchmark and diagnostics). */
+typedef struct inorm_plan_info {
+    char variant[96];           /* kernel strategy and its parameters */
+    uint32_t dispatches;        /* Vulkan dispatches or buffer copies recorded */
+    double bytes_moved;         /* bytes the kernels read and write (planned, not measured) */
+} inorm_plan_info;
+
 struct inorm_context {
     const inorm_backend_ops *backend;
     vk_state *vk;               /* NULL on the CPU path */
@@ -26,7 +33,15 @@ struct inorm_context {
     inorm_status sticky_status; /* DEVICE_LOST once the device is gone */
     char error[INORM_ERROR_TEXT_SIZE];
     inorm_tensor *tensors;      /* every live tensor, so destroy can free them */
+    inorm_tensor *mix_targets[2]; /* inorm_adain_mix's target mean and std (N x C) */
+    inorm_plan_info last_plan;
+    bool profiling;
+    double pending_seconds;     /* CPU path: ops since the last wait */
+    double last_device_seconds; /* < 0: nothing measured */
 };
+
+/* Runs a convert op; shader_copy forces the copy kernel (for the benchmark's roofline). */
+inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, bool shader_copy);
 
 struct inorm_tensor {
     inorm_context *ctx;
@@ -36,31 +51,53 @@ struct inorm_tensor {
     inorm_tensor *prev, *next;
     void *host;                 /* CPU path storage */
     struct vk_buffer *buffer;   /* Vulkan storage */
+    uint64_t generation;        /* changes whenever the contents may change */
+    uint64_t mask_checked_generation; /* the generation last found a valid mask */
 };
 
 /* What an op asks of a backend, after ops.c has validated everything.
  * Statistics run over `segments` contiguous ranges of segment_len elements;
  * a segment is channels_per_segment whole channel planes of one sample. */
 typedef enum inorm_op_kind {
-    INORM_OP_NORMALIZE,  /* affine from gamma/beta (per channel or per (n, c)) */
-    INORM_OP_ADAIN,      /* affine from the style's statistics, then alpha blend */
-    INORM_OP_STATS       /* write mean and std, no y */
+    INORM_OP_NORMALIZE,  /* affine from gamma/beta (per channel, per (n, c), or banks) */
+    INORM_OP_ADAIN,      /* affine from the style's statistics */
+    INORM_OP_STATS,      /* write (or accumulate) mean and std, no y */
+    INORM_OP_CONVERT     /* y = x in y's dtype and layout */
 } inorm_op_kind;
 
+typedef enum inorm_affine_source {
+    INORM_AFFINE_CHANNEL,  /* gamma[c], beta[c] */
+    INORM_AFFINE_SAMPLE,   /* gamma[n, c], beta[n, c] */
+    INORM_AFFINE_BANK      /* sum_s bank_weights[n, s] * gamma[s, c] (beta likewise) */
+} inorm_affine_source;
+
+/* What an op asks of a backend, after ops.c has validated everything.
+ * Statistics run over segments: channels_per_segment whole channel planes of
+ * one sample (1 for instance norm, C/groups for group norm). */
 typedef struct inorm_op {
     inorm_op_kind kind;
     const inorm_tensor *x;
-    const inorm_tensor *style;     /* ADAIN */
-    const inorm_tensor *gamma;     /* NORMALIZE: scale, may be NULL (1) */
-    const inorm_tensor *beta;      /* NORMALIZE: shift, may be NULL (0) */
-    bool affine_per_sample;        /* gamma/beta index (n, c) instead of c */
-    inorm_tensor *y;               /* NORMALIZE, ADAIN */
-    inorm_tensor *mean_out;        /* STATS, may be NULL */
-    inorm_tensor *std_out;         /* STATS, may be NULL */
-    uint32_t channels_per_segment; /* 1 for instance norm, C/groups for group norm */
+    const inorm_tensor *style;        /* ADAIN */
+    const inorm_tensor *gamma;        /* NORMALIZE: scale, may be NULL (1) */
+    const inorm_tensor *beta;         /* NORMALIZE: shift, may be NULL (0) */
+    const inorm_tensor *bank_weights; /* INORM_AFFINE_BANK: N x S */
+    inorm_affine_source affine;
+    uint32_t bank_size;               /* S */
+    const inorm_tensor *mask;         /* weights of x's statistics, may be NULL */
+    const inorm_tensor *style_mask;   /* weights of the style's statistics, may be NULL */
+    inorm_tensor *y;                  /* NORMALIZE, ADAIN */
+    inorm_tensor *mean_out;           /* STATS, may be NULL */
+    inorm_tensor *std_out;            /* STATS, may be NULL */
+    uint32_t channels_per_segment;
     float eps;
     bool unbiased;
-    float alpha;                   /* ADAIN blend */
+    float alpha;                      /* y = x + alpha * (t - x) */
+    inorm_activation activation;
+    float activation_slope;
+    float out_weight;                 /* STATS: out = (accumulate ? out : 0) + out_weight * value */
+    bool accumulate;
+    uint32_t out_repeat;              /* STATS: each value goes to this many samples (1, or N for a style of N 1) */
+    bool shader_copy;                 /* CONVERT: use the copy kernel even where a buffer copy would do */
 } inorm_op;
 
 struct inorm_backend_ops {
@@ -87,6 +124,16 @@ inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count);
 
 /* Element size of a dtype in bytes. */
 size_t inorm_dtype_size(inorm_dtype dtype);
+
+/* Round to the nearest binary16 (ties to even). */
+uint16_t inorm_half_from_double(double value);
+
+/* Index of element (n, c, p) of a tensor, p the pixel within the H x W plane. */
+static inline size_t inorm_element_index(const inorm_tensor_desc *d, size_t n, size_t c, size_t p)
+{
+    size_t plane = (size_t)d->h * d->w;
+    return d->layout == INORM_NCHW ? (n * d->c + c) * plane + p : (n * plane + p) * d->c + c;
+}
 
 /* Segment geometry of an op on its content tensor. */
 static inline uint32_t inorm_plane_len(const inorm_tensor_desc *d) { return d->h * d->w; }

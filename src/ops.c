@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static const inorm_norm_params default_params = INORM_NORM_PARAMS_DEFAULT;
 
@@ -17,47 +18,92 @@ static inorm_status check_context(inorm_context *ctx)
     return INORM_SUCCESS;
 }
 
-static inorm_status check_tensor(inorm_context *ctx, const char *fn, const char *name, const inorm_tensor *t,
-                                 bool optional)
+static inorm_status check_tensor(inorm_context *ctx, const char *fn, const char *name, const inorm_tensor *t)
 {
-    if (!t) {
-        if (optional)
-            return INORM_SUCCESS;
+    if (!t)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, name);
-    }
     if (t->ctx != ctx)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s belongs to another context", fn, name);
     return INORM_SUCCESS;
 }
 
-/* Data tensors (x, y, style): this version computes FLOAT32 NCHW only. */
-static inorm_status check_data_format(inorm_context *ctx, const char *fn, const char *name, const inorm_tensor *t)
+static const char *dtype_name(inorm_dtype dtype) { return dtype == INORM_FLOAT16 ? "FLOAT16" : "FLOAT32"; }
+static const char *layout_name(inorm_layout layout) { return layout == INORM_NHWC ? "NHWC" : "NCHW"; }
+
+/* A tensor of FLOAT32 values of shape n x c x h x w (any layout: with one
+ * channel or one pixel both layouts are the same memory). */
+static inorm_status check_float_tensor(inorm_context *ctx, const char *fn, const char *name, const inorm_tensor *t,
+                                       uint32_t n, uint32_t c, uint32_t h, uint32_t w)
 {
-    if (t->desc.dtype != INORM_FLOAT32)
-        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED, "%s: %s is FLOAT16; this version computes FLOAT32 tensors only",
-                          fn, name);
-    if (t->desc.layout != INORM_NCHW)
-        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED, "%s: %s is NHWC; this version computes NCHW tensors only", fn,
+    inorm_status status = check_tensor(ctx, fn, name, t);
+    if (status != INORM_SUCCESS)
+        return status;
+    const inorm_tensor_desc *d = &t->desc;
+    if (d->n != n || d->c != c || d->h != h || d->w != w)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is %ux%ux%ux%u but must be %ux%ux%ux%u", fn,
+                          name, d->n, d->c, d->h, d->w, n, c, h, w);
+    if (d->dtype != INORM_FLOAT32)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is FLOAT16; parameter tensors are FLOAT32", fn,
                           name);
     return INORM_SUCCESS;
 }
 
-/* Parameter tensors: FLOAT32 of shape n x c x 1 x 1. */
-static inorm_status check_param_tensor(inorm_context *ctx, const char *fn, const char *name, const inorm_tensor *t,
-                                       uint32_t n, uint32_t c)
+static inorm_status check_not_aliased(inorm_context *ctx, const char *fn, const inorm_tensor *output,
+                                      const char *output_name, const inorm_tensor *input, const char *input_name)
 {
-    if (!t)
+    if (input && input == output)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is also %s; an output may only overwrite x", fn,
+                          output_name, input_name);
+    return INORM_SUCCESS;
+}
+
+/* Checks a mask's shape against the data tensor it weights, and its values:
+ * finite, in [0, 1], and not all zero for any sample (more than 1 in total
+ * per statistic when unbiased). Values are read back once per change of the
+ * mask (its generation). */
+static inorm_status check_mask(inorm_context *ctx, const char *fn, const char *name, const inorm_tensor *mask,
+                               const inorm_tensor *data, uint32_t values_per_pixel, bool unbiased)
+{
+    if (!mask)
         return INORM_SUCCESS;
-    inorm_status status = check_tensor(ctx, fn, name, t, false);
+    const inorm_tensor_desc *d = &data->desc;
+    inorm_status status = check_tensor(ctx, fn, name, mask);
     if (status != INORM_SUCCESS)
         return status;
-    const inorm_tensor_desc *d = &t->desc;
-    if (d->n != n || d->c != c || d->h != 1 || d->w != 1)
-        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is %ux%ux%ux%u but must be %ux%ux1x1", fn, name,
-                          d->n, d->c, d->h, d->w, n, c);
-    if (d->dtype != INORM_FLOAT32)
-        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s must be FLOAT32", fn, name);
-    return INORM_SUCCESS;
+    const inorm_tensor_desc *m = &mask->desc;
+    if ((m->n != d->n && m->n != 1) || m->c != 1 || m->h != d->h || m->w != d->w || m->dtype != INORM_FLOAT32)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
+                          "%s: %s is %s %ux%ux%ux%u; it must be FLOAT32 %ux1x%ux%u or 1x1x%ux%u", fn, name,
+                          dtype_name(m->dtype), m->n, m->c, m->h, m->w, d->n, d->h, d->w, d->h, d->w);
+    if (mask->mask_checked_generation == mask->generation + 1 && !unbiased)
+        return INORM_SUCCESS;
+    float *values = malloc(mask->bytes);
+    if (!values)
+        return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory checking %s", fn, name);
+    status = ctx->backend->tensor_read(ctx, mask, values);
+    const size_t plane = (size_t)m->h * m->w;
+    for (size_t n = 0; status == INORM_SUCCESS && n < m->n; ++n) {
+        double sum = 0.0;
+        for (size_t p = 0; p < plane; ++p) {
+            float w = values[n * plane + p];
+            if (!(w >= 0.0f && w <= 1.0f)) {
+                status = inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
+                                    "%s: %s[%zu, 0, %zu, %zu] is %g; mask weights must be in [0, 1]", fn, name, n,
+                                    p / m->w, p % m->w, (double)w);
+                break;
+            }
+            sum += w;
+        }
+        if (status == INORM_SUCCESS && sum * values_per_pixel <= (unbiased ? 1.0 : 0.0))
+            status = inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
+                                unbiased ? "%s: %s of sample %zu weighs %g in total; unbiased variance needs more than 1"
+                                         : "%s: %s of sample %zu is all zero; its statistics would be 0/0",
+                                fn, name, n, sum * values_per_pixel);
+    }
+    free(values);
+    if (status == INORM_SUCCESS && !unbiased)
+        ((inorm_tensor *)mask)->mask_checked_generation = mask->generation + 1;
+    return status;
 }
 
 static inorm_status resolve_params(inorm_context *ctx, const char *fn, const inorm_norm_params *p, inorm_op *op)
@@ -67,8 +113,18 @@ static inorm_status resolve_params(inorm_context *ctx, const char *fn, const ino
     if (!isfinite(p->eps) || p->eps < 0.0f)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: eps is %g; it must be finite and >= 0", fn,
                           (double)p->eps);
+    if (p->activation < INORM_ACTIVATION_NONE || p->activation > INORM_ACTIVATION_SILU)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: activation is %d, not an inorm_activation", fn,
+                          (int)p->activation);
+    if (p->activation == INORM_ACTIVATION_LEAKY_RELU && !isfinite(p->activation_slope))
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: activation_slope is %g; it must be finite", fn,
+                          (double)p->activation_slope);
     op->eps = p->eps;
     op->unbiased = p->unbiased != 0;
+    op->activation = op->kind == INORM_OP_STATS ? INORM_ACTIVATION_NONE : p->activation;
+    op->activation_slope = p->activation_slope;
+    op->mask = p->mask;
+    op->style_mask = p->style_mask;
     return INORM_SUCCESS;
 }
 
@@ -82,68 +138,103 @@ static inorm_status check_unbiased_count(inorm_context *ctx, const char *fn, con
     return INORM_SUCCESS;
 }
 
-static bool same_shape(const inorm_tensor_desc *a, const inorm_tensor_desc *b)
-{
-    return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w && a->dtype == b->dtype &&
-           a->layout == b->layout;
-}
-
-/* Checks x and y and fills the op fields they determine. */
+/* x, its params, and y with x's shape, dtype and layout. */
 static inorm_status check_input_output(inorm_context *ctx, const char *fn, const inorm_tensor *x, inorm_tensor *y,
-                                       inorm_op *op)
+                                       const inorm_norm_params *p, inorm_op *op)
 {
-    inorm_status status = check_tensor(ctx, fn, "x", x, false);
+    inorm_status status = check_tensor(ctx, fn, "x", x);
+    if (status == INORM_SUCCESS && op->kind != INORM_OP_STATS)
+        status = check_tensor(ctx, fn, "y", y);
     if (status == INORM_SUCCESS)
-        status = check_tensor(ctx, fn, "y", y, false);
-    if (status == INORM_SUCCESS)
-        status = check_data_format(ctx, fn, "x", x);
+        status = resolve_params(ctx, fn, p, op);
     if (status != INORM_SUCCESS)
         return status;
-    if (!same_shape(&x->desc, &y->desc))
+    const inorm_tensor_desc *a = &x->desc;
+    if (y && (a->n != y->desc.n || a->c != y->desc.c || a->h != y->desc.h || a->w != y->desc.w ||
+              a->dtype != y->desc.dtype || a->layout != y->desc.layout))
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
-                          "%s: y (%ux%ux%ux%u) must have the shape, dtype and layout of x (%ux%ux%ux%u)", fn,
-                          y->desc.n, y->desc.c, y->desc.h, y->desc.w, x->desc.n, x->desc.c, x->desc.h, x->desc.w);
+                          "%s: y (%s %s %ux%ux%ux%u) must have the shape, dtype and layout of x (%s %s %ux%ux%ux%u)",
+                          fn, dtype_name(y->desc.dtype), layout_name(y->desc.layout), y->desc.n, y->desc.c, y->desc.h,
+                          y->desc.w, dtype_name(a->dtype), layout_name(a->layout), a->n, a->c, a->h, a->w);
+    if ((status = check_not_aliased(ctx, fn, y, "y", op->mask, "mask")) != INORM_SUCCESS ||
+        (status = check_not_aliased(ctx, fn, y, "y", op->style_mask, "style_mask")) != INORM_SUCCESS)
+        return status;
     op->x = x;
     op->y = y;
     return INORM_SUCCESS;
 }
 
-static inorm_status check_not_aliased(inorm_context *ctx, const char *fn, const inorm_tensor *output,
-                                      const char *output_name, const inorm_tensor *input, const char *input_name)
+/* A style for x: x's C, dtype and layout, N equal or 1. */
+static inorm_status check_style(inorm_context *ctx, const char *fn, const char *name, const inorm_tensor *style,
+                                const inorm_op *op)
 {
-    if (input && input == output)
-        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is also %s; an output may only overwrite x", fn,
-                          output_name, input_name);
-    return INORM_SUCCESS;
+    inorm_status status = check_tensor(ctx, fn, name, style);
+    if (status == INORM_SUCCESS)
+        status = check_not_aliased(ctx, fn, op->y, "y", style, name);
+    if (status != INORM_SUCCESS)
+        return status;
+    const inorm_tensor_desc *c = &op->x->desc, *s = &style->desc;
+    if (s->c != c->c || (s->n != c->n && s->n != 1))
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
+                          "%s: %s is %ux%ux%ux%u; it needs C = %u and N = %u or 1 to match the content", fn, name,
+                          s->n, s->c, s->h, s->w, c->c, c->n);
+    if (s->dtype != c->dtype || s->layout != c->layout)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is %s %s but the content is %s %s", fn, name,
+                          dtype_name(s->dtype), layout_name(s->layout), dtype_name(c->dtype), layout_name(c->layout));
+    status = check_unbiased_count(ctx, fn, name, op, inorm_plane_len(s));
+    if (status == INORM_SUCCESS)
+        status = check_mask(ctx, fn, "style_mask", op->style_mask, style, 1, op->unbiased);
+    return status;
 }
 
-static inorm_status run_normalize(inorm_context *ctx, const char *fn, const inorm_tensor *x, uint32_t groups,
-                                  const inorm_tensor *gamma, const inorm_tensor *beta, bool per_sample,
-                                  const inorm_norm_params *p, inorm_tensor *y)
+static void mark_written(inorm_tensor *t)
 {
-    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine_per_sample = per_sample, .alpha = 1.0f };
-    inorm_status status = check_input_output(ctx, fn, x, y, &op);
+    if (t)
+        t->generation++;
+}
+
+static inorm_status run(inorm_context *ctx, inorm_op *op)
+{
+    mark_written(op->y);
+    mark_written(op->mean_out);
+    mark_written(op->std_out);
+    return ctx->backend->run(ctx, op);
+}
+
+/* Shared by instance, group, layer norm, modulate and conditional IN. */
+static inorm_status run_normalize(inorm_context *ctx, const char *fn, inorm_op *op, const inorm_tensor *x,
+                                  uint32_t groups, const inorm_norm_params *p, inorm_tensor *y)
+{
+    inorm_status status = check_input_output(ctx, fn, x, y, p, op);
     if (status != INORM_SUCCESS)
         return status;
-    uint32_t param_n = per_sample ? x->desc.n : 1;
-    const char *gamma_name = per_sample ? "scale" : "gamma";
-    const char *beta_name = per_sample ? "bias" : "beta";
-    if ((status = check_param_tensor(ctx, fn, gamma_name, gamma, param_n, x->desc.c)) != INORM_SUCCESS ||
-        (status = check_param_tensor(ctx, fn, beta_name, beta, param_n, x->desc.c)) != INORM_SUCCESS ||
-        (status = check_not_aliased(ctx, fn, y, "y", gamma, gamma_name)) != INORM_SUCCESS ||
-        (status = check_not_aliased(ctx, fn, y, "y", beta, beta_name)) != INORM_SUCCESS ||
-        (status = resolve_params(ctx, fn, p, &op)) != INORM_SUCCESS)
+    const uint32_t channels = x->desc.c;
+    const char *gamma_name = op->affine == INORM_AFFINE_SAMPLE ? "scale"
+                           : op->affine == INORM_AFFINE_BANK   ? "gamma_bank"
+                                                               : "gamma";
+    const char *beta_name = op->affine == INORM_AFFINE_SAMPLE ? "bias"
+                          : op->affine == INORM_AFFINE_BANK   ? "beta_bank"
+                                                              : "beta";
+    const uint32_t param_rows = op->affine == INORM_AFFINE_SAMPLE ? x->desc.n
+                              : op->affine == INORM_AFFINE_BANK   ? op->bank_size
+                                                                  : 1;
+    if ((op->gamma && (status = check_float_tensor(ctx, fn, gamma_name, op->gamma, param_rows, channels, 1, 1))) ||
+        (op->beta && (status = check_float_tensor(ctx, fn, beta_name, op->beta, param_rows, channels, 1, 1))) ||
+        (status = check_not_aliased(ctx, fn, y, "y", op->gamma, gamma_name)) != INORM_SUCCESS ||
+        (status = check_not_aliased(ctx, fn, y, "y", op->beta, beta_name)) != INORM_SUCCESS ||
+        (status = check_not_aliased(ctx, fn, y, "y", op->bank_weights, "style_weights")) != INORM_SUCCESS)
         return status;
-    if (groups == 0 || x->desc.c % groups != 0)
+    if (groups == 0 || channels % groups != 0)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: groups is %u; it must be >= 1 and divide C = %u", fn,
-                          groups, x->desc.c);
-    op.channels_per_segment = x->desc.c / groups;
-    status = check_unbiased_count(ctx, fn, "x", &op, (uint64_t)op.channels_per_segment * inorm_plane_len(&x->desc));
-    if (status != INORM_SUCCESS)
+                          groups, channels);
+    op->channels_per_segment = channels / groups;
+    if ((status = check_unbiased_count(ctx, fn, "x", op,
+                                       (uint64_t)op->channels_per_segment * inorm_plane_len(&x->desc))) ||
+        (status = check_mask(ctx, fn, "mask", op->mask, x, op->channels_per_segment, op->unbiased)))
         return status;
-    op.gamma = gamma;
-    op.beta = beta;
-    return ctx->backend->run(ctx, &op);
+    if (op->style_mask)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: style_mask is set but this op has no style", fn);
+    return run(ctx, op);
 }
 
 inorm_status inorm_instance_norm(inorm_context *ctx, const inorm_tensor *x, const inorm_tensor *gamma,
@@ -152,8 +243,9 @@ inorm_status inorm_instance_norm(inorm_context *ctx, const inorm_tensor *x, cons
     inorm_status status = check_context(ctx);
     if (status != INORM_SUCCESS)
         return status;
-    uint32_t channels = x ? x->desc.c : 1;
-    return run_normalize(ctx, "inorm_instance_norm", x, channels, gamma, beta, false, p, y);
+    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_CHANNEL, .gamma = gamma, .beta = beta,
+                    .alpha = 1.0f };
+    return run_normalize(ctx, "inorm_instance_norm", &op, x, x ? x->desc.c : 1, p, y);
 }
 
 inorm_status inorm_group_norm(inorm_context *ctx, const inorm_tensor *x, uint32_t groups, const inorm_tensor *gamma,
@@ -162,7 +254,20 @@ inorm_status inorm_group_norm(inorm_context *ctx, const inorm_tensor *x, uint32_
     inorm_status status = check_context(ctx);
     if (status != INORM_SUCCESS)
         return status;
-    return run_normalize(ctx, "inorm_group_norm", x, groups, gamma, beta, false, p, y);
+    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_CHANNEL, .gamma = gamma, .beta = beta,
+                    .alpha = 1.0f };
+    return run_normalize(ctx, "inorm_group_norm", &op, x, groups, p, y);
+}
+
+inorm_status inorm_layer_norm(inorm_context *ctx, const inorm_tensor *x, const inorm_tensor *gamma,
+                              const inorm_tensor *beta, const inorm_norm_params *p, inorm_tensor *y)
+{
+    inorm_status status = check_context(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_CHANNEL, .gamma = gamma, .beta = beta,
+                    .alpha = 1.0f };
+    return run_normalize(ctx, "inorm_layer_norm", &op, x, 1, p, y);
 }
 
 inorm_status inorm_adain_modulate(inorm_context *ctx, const inorm_tensor *x, const inorm_tensor *scale,
@@ -174,8 +279,32 @@ inorm_status inorm_adain_modulate(inorm_context *ctx, const inorm_tensor *x, con
         return status;
     if (!scale)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: scale is NULL", fn);
-    uint32_t channels = x ? x->desc.c : 1;
-    return run_normalize(ctx, fn, x, channels, scale, bias, true, p, y);
+    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_SAMPLE, .gamma = scale, .beta = bias,
+                    .alpha = 1.0f };
+    return run_normalize(ctx, fn, &op, x, x ? x->desc.c : 1, p, y);
+}
+
+inorm_status inorm_conditional_instance_norm(inorm_context *ctx, const inorm_tensor *x, const inorm_tensor *gamma_bank,
+                                             const inorm_tensor *beta_bank, const inorm_tensor *style_weights,
+                                             const inorm_norm_params *p, inorm_tensor *y)
+{
+    const char *fn = "inorm_conditional_instance_norm";
+    inorm_status status = check_context(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    if ((status = check_tensor(ctx, fn, "gamma_bank", gamma_bank)) != INORM_SUCCESS ||
+        (status = check_tensor(ctx, fn, "style_weights", style_weights)) != INORM_SUCCESS ||
+        (status = check_tensor(ctx, fn, "x", x)) != INORM_SUCCESS)
+        return status;
+    uint32_t bank_size = gamma_bank->desc.n;
+    if (bank_size > INORM_MAX_STYLES)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: gamma_bank has %u styles; at most %d", fn,
+                          bank_size, INORM_MAX_STYLES);
+    if ((status = check_float_tensor(ctx, fn, "style_weights", style_weights, x->desc.n, bank_size, 1, 1)))
+        return status;
+    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_BANK, .gamma = gamma_bank, .beta = beta_bank,
+                    .bank_weights = style_weights, .bank_size = bank_size, .alpha = 1.0f };
+    return run_normalize(ctx, fn, &op, x, x->desc.c, p, y);
 }
 
 inorm_status inorm_adain(inorm_context *ctx, const inorm_tensor *content, const inorm_tensor *style, float alpha,
@@ -186,24 +315,89 @@ inorm_status inorm_adain(inorm_context *ctx, const inorm_tensor *content, const 
     if (status != INORM_SUCCESS)
         return status;
     inorm_op op = { .kind = INORM_OP_ADAIN, .channels_per_segment = 1, .alpha = alpha };
-    if ((status = check_input_output(ctx, fn, content, y, &op)) != INORM_SUCCESS ||
-        (status = check_tensor(ctx, fn, "style", style, false)) != INORM_SUCCESS ||
-        (status = check_data_format(ctx, fn, "style", style)) != INORM_SUCCESS ||
-        (status = check_not_aliased(ctx, fn, y, "y", style, "style")) != INORM_SUCCESS ||
-        (status = resolve_params(ctx, fn, p, &op)) != INORM_SUCCESS)
+    if ((status = check_input_output(ctx, fn, content, y, p, &op)) != INORM_SUCCESS)
         return status;
-    const inorm_tensor_desc *c = &content->desc, *s = &style->desc;
-    if (s->c != c->c || (s->n != c->n && s->n != 1))
-        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
-                          "%s: style is %ux%ux%ux%u; it needs C = %u and N = %u or 1 to match the content", fn, s->n,
-                          s->c, s->h, s->w, c->c, c->n);
     if (!isfinite(alpha))
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: alpha is %g; it must be finite", fn, (double)alpha);
-    if ((status = check_unbiased_count(ctx, fn, "content", &op, inorm_plane_len(c))) != INORM_SUCCESS ||
-        (status = check_unbiased_count(ctx, fn, "style", &op, inorm_plane_len(s))) != INORM_SUCCESS)
+    if ((status = check_style(ctx, fn, "style", style, &op)) != INORM_SUCCESS ||
+        (status = check_unbiased_count(ctx, fn, "content", &op, inorm_plane_len(&content->desc))) ||
+        (status = check_mask(ctx, fn, "mask", op.mask, content, 1, op.unbiased)))
         return status;
     op.style = style;
-    return ctx->backend->run(ctx, &op);
+    return run(ctx, &op);
+}
+
+/* The context's N x C FLOAT32 tensors that hold a style mix's target
+ * statistics, reused while the shape stays. */
+static inorm_status mix_targets(inorm_context *ctx, uint32_t n, uint32_t c, inorm_tensor **mean, inorm_tensor **std)
+{
+    inorm_tensor **targets = ctx->mix_targets;
+    if (targets[0] && (targets[0]->desc.n != n || targets[0]->desc.c != c)) {
+        inorm_tensor_destroy(targets[0]);
+        inorm_tensor_destroy(targets[1]);
+        targets[0] = targets[1] = NULL;
+    }
+    inorm_tensor_desc desc = { n, c, 1, 1, INORM_FLOAT32, INORM_NCHW };
+    inorm_status status = INORM_SUCCESS;
+    for (int i = 0; i < 2 && status == INORM_SUCCESS; ++i)
+        if (!targets[i])
+            status = inorm_tensor_create(ctx, &desc, &targets[i]);
+    *mean = targets[0];
+    *std = targets[1];
+    return status;
+}
+
+inorm_status inorm_adain_mix(inorm_context *ctx, const inorm_tensor *content, const inorm_tensor *const *styles,
+                             const float *weights, uint32_t count, float alpha, const inorm_norm_params *p,
+                             inorm_tensor *y)
+{
+    const char *fn = "inorm_adain_mix";
+    inorm_status status = check_context(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_SAMPLE, .channels_per_segment = 1,
+                    .alpha = alpha };
+    if ((status = check_input_output(ctx, fn, content, y, p, &op)) != INORM_SUCCESS)
+        return status;
+    if (!styles || !weights)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", fn, !styles ? "styles" : "weights");
+    if (count < 1 || count > INORM_MAX_STYLES)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: count is %u; it must be 1 to %d", fn, count,
+                          INORM_MAX_STYLES);
+    if (!isfinite(alpha))
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: alpha is %g; it must be finite", fn, (double)alpha);
+    for (uint32_t k = 0; k < count; ++k) {
+        char name[32];
+        snprintf(name, sizeof name, "styles[%u]", k);
+        if ((status = check_style(ctx, fn, name, styles[k], &op)) != INORM_SUCCESS)
+            return status;
+        if (!isfinite(weights[k]))
+            return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: weights[%u] is %g; it must be finite", fn, k,
+                              (double)weights[k]);
+    }
+    if ((status = check_unbiased_count(ctx, fn, "content", &op, inorm_plane_len(&content->desc))) ||
+        (status = check_mask(ctx, fn, "mask", op.mask, content, 1, op.unbiased)))
+        return status;
+
+    /* Target statistics: each style's (mean, std) weighted into two N x C
+     * tensors on the device, then the content is modulated towards them. */
+    inorm_tensor *target_mean, *target_std;
+    if ((status = mix_targets(ctx, content->desc.n, content->desc.c, &target_mean, &target_std)) != INORM_SUCCESS)
+        return status;
+    for (uint32_t k = 0; k < count; ++k) {
+        inorm_op stats = {
+            .kind = INORM_OP_STATS, .x = styles[k], .mask = op.style_mask, .mean_out = target_mean,
+            .std_out = target_std, .channels_per_segment = 1, .eps = op.eps, .unbiased = op.unbiased,
+            .alpha = 1.0f, .out_weight = weights[k], .accumulate = k > 0,
+            .out_repeat = styles[k]->desc.n == content->desc.n ? 1 : content->desc.n,
+        };
+        if ((status = run(ctx, &stats)) != INORM_SUCCESS)
+            return status;
+    }
+    op.gamma = target_std;
+    op.beta = target_mean;
+    op.style_mask = NULL;
+    return run(ctx, &op);
 }
 
 inorm_status inorm_stats(inorm_context *ctx, const inorm_tensor *x, const inorm_norm_params *p, inorm_tensor *mean,
@@ -213,23 +407,52 @@ inorm_status inorm_stats(inorm_context *ctx, const inorm_tensor *x, const inorm_
     inorm_status status = check_context(ctx);
     if (status != INORM_SUCCESS)
         return status;
-    inorm_op op = { .kind = INORM_OP_STATS, .channels_per_segment = 1, .alpha = 1.0f };
-    if ((status = check_tensor(ctx, fn, "x", x, false)) != INORM_SUCCESS ||
-        (status = check_data_format(ctx, fn, "x", x)) != INORM_SUCCESS)
+    inorm_op op = { .kind = INORM_OP_STATS, .channels_per_segment = 1, .alpha = 1.0f, .out_weight = 1.0f,
+                    .out_repeat = 1 };
+    if ((status = check_input_output(ctx, fn, x, NULL, p, &op)) != INORM_SUCCESS)
         return status;
     if (!mean && !std)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: mean and std are both NULL; nothing to compute", fn);
     if (mean && mean == std)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: mean and std are the same tensor", fn);
-    if ((status = check_param_tensor(ctx, fn, "mean", mean, x->desc.n, x->desc.c)) != INORM_SUCCESS ||
-        (status = check_param_tensor(ctx, fn, "std", std, x->desc.n, x->desc.c)) != INORM_SUCCESS ||
+    if ((mean && (status = check_float_tensor(ctx, fn, "mean", mean, x->desc.n, x->desc.c, 1, 1))) ||
+        (std && (status = check_float_tensor(ctx, fn, "std", std, x->desc.n, x->desc.c, 1, 1))) ||
         (status = check_not_aliased(ctx, fn, mean, "mean", x, "x")) != INORM_SUCCESS ||
         (status = check_not_aliased(ctx, fn, std, "std", x, "x")) != INORM_SUCCESS ||
-        (status = resolve_params(ctx, fn, p, &op)) != INORM_SUCCESS ||
-        (status = check_unbiased_count(ctx, fn, "x", &op, inorm_plane_len(&x->desc))) != INORM_SUCCESS)
+        (status = check_not_aliased(ctx, fn, mean, "mean", op.mask, "mask")) != INORM_SUCCESS ||
+        (status = check_not_aliased(ctx, fn, std, "std", op.mask, "mask")) != INORM_SUCCESS ||
+        (status = check_unbiased_count(ctx, fn, "x", &op, inorm_plane_len(&x->desc))) ||
+        (status = check_mask(ctx, fn, "mask", op.mask, x, 1, op.unbiased)))
         return status;
-    op.x = x;
+    if (op.style_mask)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: style_mask is set but this op has no style", fn);
     op.mean_out = mean;
     op.std_out = std;
-    return ctx->backend->run(ctx, &op);
+    return run(ctx, &op);
+}
+
+inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, bool shader_copy)
+{
+    const char *fn = "inorm_convert";
+    inorm_status status = check_context(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    if ((status = check_tensor(ctx, fn, "src", src)) != INORM_SUCCESS ||
+        (status = check_tensor(ctx, fn, "dst", dst)) != INORM_SUCCESS)
+        return status;
+    const inorm_tensor_desc *a = &src->desc, *b = &dst->desc;
+    if (a->n != b->n || a->c != b->c || a->h != b->h || a->w != b->w)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: dst is %ux%ux%ux%u but src is %ux%ux%ux%u", fn, b->n,
+                          b->c, b->h, b->w, a->n, a->c, a->h, a->w);
+    if (src == dst)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: dst is src; converting in place is not supported",
+                          fn);
+    inorm_op op = { .kind = INORM_OP_CONVERT, .x = src, .y = dst, .channels_per_segment = 1, .alpha = 1.0f,
+                    .shader_copy = shader_copy };
+    return run(ctx, &op);
+}
+
+inorm_status inorm_convert(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst)
+{
+    return inorm_convert_op(ctx, src, dst, false);
 }

@@ -122,6 +122,7 @@ inorm_status inorm_tensor_write(inorm_tensor *t, const void *src, size_t bytes)
     inorm_status status = check_transfer(t->ctx, "inorm_tensor_write", t, src, bytes);
     if (status != INORM_SUCCESS)
         return status;
+    t->generation++;
     return t->ctx->backend->tensor_write(t->ctx, t, src);
 }
 

@@ -3,6 +3,7 @@
  * needs results, and tensor storage and transfers. */
 #include "vk_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,20 +15,39 @@ typedef struct vk_push_constants {
     uint32_t flags;
     float eps, alpha;
     uint32_t style_partial_base;
+    uint32_t activation;
+    float activation_slope;
+    uint32_t channel_block, channel_blocks;
+    uint32_t bank_size, mask_sample_stride, style_mask_sample_stride;
+    float out_weight;
+    uint32_t out_repeat, coeff_base, samples;
 } vk_push_constants;
-_Static_assert(sizeof(vk_push_constants) == 64, "push constants must match shaders/common.glsl");
+_Static_assert(sizeof(vk_push_constants) == VK_PUSH_CONSTANT_BYTES, "push constants must match shaders/common.glsl");
 
 enum {
     FLAG_GAMMA = 1u, FLAG_BETA = 2u, FLAG_PER_SAMPLE = 4u, FLAG_UNBIASED = 8u,
-    FLAG_MEAN_OUT = 16u, FLAG_STD_OUT = 32u,
+    FLAG_MEAN_OUT = 16u, FLAG_STD_OUT = 32u, FLAG_BANK = 64u, FLAG_MASK = 128u,
+    FLAG_STYLE_MASK = 256u, FLAG_ACCUMULATE = 512u, FLAG_COEFF_OUT = 1024u,
 };
-enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_STATS = 2 };
+enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 
-/* Each lane handles about this many units (vec4 or float) of a chunk. */
+/* Each lane handles about this many units (vec4 or float; NHWC: pixels) of a chunk. */
 #define ITEMS_PER_LANE 16u
-/* At most this many chunks per segment: the apply kernel merges them all in
- * every workgroup, so their number is kept small by growing the chunks. */
+/* NCHW: at most this many chunks per segment, since every apply workgroup
+ * merges all of its segment's partials; larger planes get larger chunks. */
 #define MAX_CHUNKS 64u
+/* NHWC: partials are merged once per segment (finalize), so more chunks are
+ * fine; the bound keeps the partials buffer and each lane's trip count small. */
+#define MAX_CHUNKS_NHWC 1024u
+/* NHWC: channels side by side in a tile (128 contiguous bytes of fp32). */
+#define NHWC_CHANNEL_BLOCK 32u
+/* Fused single-read kernel: units (vec4 or float) each lane keeps in
+ * registers at most (MAX_REGS in shaders/norm_fused.comp), and the largest team. */
+#define FUSED_MAX_REGS 16u
+#define FUSED_MAX_TEAM 256u
+/* Units per lane the team size aims at: on lavapipe fewer, busier lanes
+ * beat more lanes (each subgroup is a coroutine between barriers). */
+#define FUSED_TARGET_REGS 8u
 
 /* ---------------------------------------------------------------------------
  * Recording and submission
@@ -70,11 +90,23 @@ inorm_status vk_recording_init(inorm_context *ctx)
     result = vk->fn.vkCreateDescriptorPool(vk->device, &descriptor_info, NULL, &vk->descriptor_pool);
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, "vkCreateDescriptorPool");
+    if (vk->timestamp_period_ns > 0.0) {
+        VkQueryPoolCreateInfo query_info = {
+            .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+            .queryType = VK_QUERY_TYPE_TIMESTAMP,
+            .queryCount = 2,
+        };
+        if (vk->fn.vkCreateQueryPool(vk->device, &query_info, NULL, &vk->timestamps) != VK_SUCCESS)
+            vk->timestamps = VK_NULL_HANDLE; /* profiling then reports UNSUPPORTED */
+    }
     return INORM_SUCCESS;
 }
 
 void vk_recording_destroy(vk_state *vk)
 {
+    if (vk->timestamps)
+        vk->fn.vkDestroyQueryPool(vk->device, vk->timestamps, NULL);
+    vk->timestamps = VK_NULL_HANDLE;
     if (vk->descriptor_pool)
         vk->fn.vkDestroyDescriptorPool(vk->device, vk->descriptor_pool, NULL);
     if (vk->fence)
@@ -99,6 +131,11 @@ static inorm_status begin_recording(inorm_context *ctx)
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, "vkBeginCommandBuffer");
     vk->recording = true;
+    vk->batch_timed = ctx->profiling && vk->timestamps;
+    if (vk->batch_timed) {
+        vk->fn.vkCmdResetQueryPool(vk->command_buffer, vk->timestamps, 0, 2);
+        vk->fn.vkCmdWriteTimestamp(vk->command_buffer, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, vk->timestamps, 0);
+    }
     return INORM_SUCCESS;
 }
 
@@ -129,6 +166,8 @@ static inorm_status vk_flush(inorm_context *ctx)
     vk_state *vk = ctx->vk;
     if (!vk->recording)
         return INORM_SUCCESS;
+    if (vk->batch_timed)
+        vk->fn.vkCmdWriteTimestamp(vk->command_buffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vk->timestamps, 1);
     record_barrier(vk, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
     vk->recording = false;
     VkResult result = vk->fn.vkEndCommandBuffer(vk->command_buffer);
@@ -152,6 +191,12 @@ static inorm_status vk_flush(inorm_context *ctx)
     vk->sets_used = 0;
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, what);
+    if (vk->batch_timed) {
+        uint64_t ticks[2];
+        if (vk->fn.vkGetQueryPoolResults(vk->device, vk->timestamps, 0, 2, sizeof ticks, ticks, sizeof ticks[0],
+                                         VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
+            ctx->last_device_seconds = (double)(ticks[1] - ticks[0]) * vk->timestamp_period_ns * 1e-9;
+    }
     return INORM_SUCCESS;
 }
 
@@ -240,23 +285,37 @@ static uint32_t choose_workgroup_size(const vk_state *vk, uint64_t units)
     return size;
 }
 
-/* Cuts segments into chunks: ITEMS_PER_LANE units per lane, unless that
- * gives more than MAX_CHUNKS chunks. Each lane's loop runs at most
- * chunk units / workgroup size times (lavapipe ends loops after 65535). */
-static segment_plan plan_segments(uint32_t seg_len, uint32_t seg_count, bool vec4, uint32_t workgroup_size)
+/* Cuts `length` units into chunks of `lanes` * ITEMS_PER_LANE units, or
+ * fewer, larger ones (a multiple of `lanes`) when that gives more than
+ * max_chunks. Each lane's loop then runs at most chunk / lanes times:
+ * lavapipe silently ends an invocation's loops after 65535 iterations. */
+static void plan_chunks(uint64_t length, uint32_t lanes, uint32_t max_chunks, uint32_t *chunk_len, uint32_t *chunks)
+{
+    uint64_t chunk = (uint64_t)lanes * ITEMS_PER_LANE;
+    uint64_t count = (length + chunk - 1) / chunk;
+    if (count > max_chunks) {
+        chunk = (length + max_chunks - 1) / max_chunks;
+        chunk = (chunk + lanes - 1) / lanes * lanes;
+        count = (length + chunk - 1) / chunk;
+    }
+    *chunk_len = (uint32_t)chunk;
+    *chunks = (uint32_t)count;
+}
+
+static segment_plan plan_nchw(uint32_t seg_len, uint32_t seg_count, bool vec4, uint32_t workgroup_size)
 {
     segment_plan plan = { .seg_len = seg_len, .seg_count = seg_count, .vec4 = vec4 };
     uint32_t unit = vec4 ? 4 : 1;
-    uint64_t units = seg_len / unit;
-    uint64_t chunk_units = (uint64_t)workgroup_size * ITEMS_PER_LANE;
-    uint64_t chunks = (units + chunk_units - 1) / chunk_units;
-    if (chunks > MAX_CHUNKS) {
-        chunk_units = (units + MAX_CHUNKS - 1) / MAX_CHUNKS;
-        chunk_units = (chunk_units + workgroup_size - 1) / workgroup_size * workgroup_size;
-        chunks = (units + chunk_units - 1) / chunk_units;
-    }
-    plan.chunk_len = (uint32_t)(chunk_units * unit);
-    plan.chunks = (uint32_t)chunks;
+    plan_chunks(seg_len / unit, workgroup_size, MAX_CHUNKS, &plan.chunk_len, &plan.chunks);
+    plan.chunk_len *= unit;
+    return plan;
+}
+
+/* NHWC: seg_len is the plane (pixels); chunks cut the plane, per channel. */
+static segment_plan plan_nhwc(uint32_t plane_len, uint32_t planes, uint32_t rows)
+{
+    segment_plan plan = { .seg_len = plane_len, .seg_count = planes };
+    plan_chunks(plane_len, rows, MAX_CHUNKS_NHWC, &plan.chunk_len, &plan.chunks);
     return plan;
 }
 
@@ -265,84 +324,332 @@ static VkBuffer buffer_of(const vk_state *vk, const inorm_tensor *t)
     return t ? t->buffer->buffer : vk->scratch.buffer;
 }
 
+static inorm_status check_grid(inorm_context *ctx, uint64_t workgroups)
+{
+    const VkPhysicalDeviceLimits *limits = &ctx->vk->limits;
+    uint64_t grid_limit = (uint64_t)limits->maxComputeWorkGroupCount[0] * limits->maxComputeWorkGroupCount[1];
+    if (workgroups > grid_limit || workgroups > UINT32_MAX)
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED, "the shape needs %llu workgroups; the device allows %llu",
+                          (unsigned long long)workgroups, (unsigned long long)grid_limit);
+    return INORM_SUCCESS;
+}
+
+/* One op's dispatches: statistics, then (NHWC or stats) a per-segment
+ * finalize, then (NCHW normalize: instead of finalize; NHWC: after it) the
+ * elementwise apply. */
+typedef struct op_plan {
+    vk_push_constants push;
+    uint32_t workgroup_size;
+    segment_plan content, style;
+    uint64_t stats_groups, finalize_groups, apply_groups;
+    uint64_t scratch_vec4s;
+    uint32_t mode;
+    bool fused;              /* one single-read dispatch instead of all the above */
+    uint32_t team, regs;
+    uint64_t fused_groups;
+} op_plan;
+
+static uint32_t next_power_of_two(uint64_t value)
+{
+    uint32_t power = 1;
+    while (power < value)
+        power *= 2;
+    return power;
+}
+
+/* Strategy (a)/(d): a segment that fits in one team's registers is read
+ * once; small ones share a workgroup. Not for AdaIN (its style has its own
+ * size) or masks. */
+static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
+{
+    const inorm_tensor_desc *d = &op->x->desc;
+    if (d->layout != INORM_NCHW || op->kind == INORM_OP_ADAIN || op->mask || vk->disable_fused)
+        return false;
+    const uint32_t plane_len = d->h * d->w, cps = op->channels_per_segment;
+    const uint64_t seg_len = (uint64_t)plane_len * cps;
+    const bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
+    const uint64_t units = seg_len / (vec4 ? 4 : 1);
+    uint32_t max_team = FUSED_MAX_TEAM;
+    while (max_team > 64 && (max_team > vk->limits.maxComputeWorkGroupInvocations ||
+                             max_team > vk->limits.maxComputeWorkGroupSize[0]))
+        max_team /= 2;
+    if (units > (uint64_t)max_team * FUSED_MAX_REGS)
+        return false;
+    uint32_t team = next_power_of_two((units + FUSED_TARGET_REGS - 1) / FUSED_TARGET_REGS);
+    if (team > max_team)
+        team = max_team;
+    plan->fused = true;
+    plan->team = team;
+    plan->regs = (uint32_t)((units + team - 1) / team);
+    plan->workgroup_size = team < 64 ? 64 : team;
+    plan->content = (segment_plan){ .seg_len = (uint32_t)seg_len, .seg_count = d->n * d->c / cps, .vec4 = vec4 };
+    uint32_t teams = plan->workgroup_size / team;
+    plan->fused_groups = (plan->content.seg_count + teams - 1) / teams;
+    return true;
+}
+
+static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
+{
+    const inorm_tensor_desc *d = &op->x->desc;
+    const bool nhwc = d->layout == INORM_NHWC;
+    const uint32_t plane_len = d->h * d->w;
+    const uint32_t cps = op->channels_per_segment;
+    const uint32_t seg_count = d->n * d->c / cps;
+    const inorm_tensor_desc *s = op->style ? &op->style->desc : NULL;
+    memset(plan, 0, sizeof *plan);
+    plan->mode = op->kind == INORM_OP_ADAIN ? MODE_ADAIN : op->kind == INORM_OP_STATS ? MODE_FINALIZE : MODE_NORMALIZE;
+    vk_push_constants *push = &plan->push;
+
+    if (plan_fused(vk, op, plan)) {
+        /* geometry set; the push constants below complete it */
+    } else if (nhwc) {
+        uint32_t block = d->c < NHWC_CHANNEL_BLOCK ? d->c : NHWC_CHANNEL_BLOCK;
+        plan->workgroup_size = choose_workgroup_size(vk, (uint64_t)plane_len * block / 4);
+        uint32_t rows = plan->workgroup_size / block;
+        push->channel_block = block;
+        push->channel_blocks = (d->c + block - 1) / block;
+        plan->content = plan_nhwc(plane_len, seg_count, rows);
+        if (s)
+            plan->style = plan_nhwc(s->h * s->w, s->n * s->c, rows);
+        uint64_t tiles = (uint64_t)d->n * push->channel_blocks;
+        plan->stats_groups = tiles * plan->content.chunks;
+        if (s)
+            plan->stats_groups += (uint64_t)s->n * push->channel_blocks * plan->style.chunks;
+        plan->finalize_groups = seg_count;
+        plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : tiles * plan->content.chunks;
+        push->style_partial_base = d->n * d->c * plan->content.chunks;
+    } else {
+        uint32_t seg_len = plane_len * cps;
+        bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
+        plan->workgroup_size = choose_workgroup_size(vk, vec4 ? seg_len / 4 : seg_len);
+        plan->content = plan_nchw(seg_len, seg_count, vec4, plan->workgroup_size);
+        if (s) {
+            uint32_t style_len = s->h * s->w;
+            plan->style = plan_nchw(style_len, s->n * s->c, style_len % 4 == 0, plan->workgroup_size);
+        }
+        uint64_t content_groups = (uint64_t)seg_count * plan->content.chunks;
+        plan->stats_groups = content_groups + (uint64_t)plan->style.seg_count * plan->style.chunks;
+        plan->finalize_groups = op->kind == INORM_OP_STATS ? seg_count : 0;
+        plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : content_groups;
+        push->style_partial_base = seg_count * plan->content.chunks;
+    }
+    uint32_t style_partials = plan->style.seg_count * plan->style.chunks;
+    push->coeff_base = push->style_partial_base + style_partials;
+    plan->scratch_vec4s = push->coeff_base + (nhwc ? (uint64_t)d->n * d->c : 0);
+
+    push->seg_len = plan->content.seg_len;
+    push->seg_count = seg_count;
+    push->chunk_len = plan->content.chunk_len;
+    push->chunks = plan->content.chunks;
+    push->style_seg_len = plan->style.seg_len;
+    push->style_seg_count = plan->style.seg_count;
+    push->style_chunk_len = plan->style.chunk_len;
+    push->style_chunks = plan->style.chunks;
+    push->plane_len = plane_len;
+    push->channels = d->c;
+    push->channels_per_seg = cps;
+    push->style_sample_stride = s && s->n > 1 ? d->c : 0;
+    push->flags = (op->gamma ? FLAG_GAMMA : 0) | (op->beta ? FLAG_BETA : 0) |
+                  (op->affine == INORM_AFFINE_SAMPLE ? FLAG_PER_SAMPLE : 0) |
+                  (op->affine == INORM_AFFINE_BANK ? FLAG_BANK : 0) | (op->unbiased ? FLAG_UNBIASED : 0) |
+                  (op->mean_out ? FLAG_MEAN_OUT : 0) | (op->std_out ? FLAG_STD_OUT : 0) |
+                  (op->mask ? FLAG_MASK : 0) | (op->style_mask ? FLAG_STYLE_MASK : 0) |
+                  (op->accumulate ? FLAG_ACCUMULATE : 0);
+    push->eps = op->eps;
+    push->alpha = op->alpha;
+    push->activation = (uint32_t)op->activation;
+    push->activation_slope = op->activation_slope;
+    push->bank_size = op->bank_size;
+    push->mask_sample_stride = op->mask && op->mask->desc.n > 1 ? plane_len : 0;
+    push->style_mask_sample_stride = op->style_mask && op->style_mask->desc.n > 1 ? s->h * s->w : 0;
+    push->out_weight = op->out_weight;
+    push->out_repeat = op->out_repeat;
+    push->samples = d->n;
+}
+
+/* The bytes the two- and three-pass plans move: x read by the statistics and
+ * again by the apply, y written, the style read once, and the partials
+ * (written once, read by every apply workgroup of their segment, or once by
+ * the finalize). */
+static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_info *info)
+{
+    const bool nhwc = op->x->desc.layout == INORM_NHWC;
+    const double partial = 4.0 * sizeof(float);
+    const uint64_t partials = plan->push.coeff_base;
+    double bytes = (double)op->x->bytes + partial * (double)partials;
+    if (op->style)
+        bytes += (double)op->style->bytes;
+    if (plan->apply_groups)
+        bytes += (double)op->x->bytes + (double)op->y->bytes;
+    if (plan->finalize_groups)
+        bytes += partial * (double)partials + (nhwc && plan->apply_groups ? 2.0 * partial * op->x->desc.n * op->x->desc.c : 0.0);
+    else {
+        uint32_t merges = plan->content.chunks > 1 ? 2 : 1;  /* two passes over the partials when merging */
+        bytes += partial * merges * (double)plan->apply_groups * plan->content.chunks;
+    }
+    uint32_t dispatches = 1 + (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);
+    snprintf(info->variant, sizeof info->variant, "%s: %u chunk%s of %u%s, workgroup %u",
+             nhwc ? "nhwc tiles" : "two-pass", plan->content.chunks, plan->content.chunks == 1 ? "" : "s",
+             plan->content.chunk_len, nhwc ? " px" : plan->content.vec4 ? " (vec4)" : "", plan->workgroup_size);
+    info->dispatches = dispatches;
+    info->bytes_moved = bytes;
+}
+
+static void apply_bindings(const vk_state *vk, const inorm_op *op, VkBuffer buffers[VK_BINDINGS])
+{
+    const VkBuffer scratch = vk->scratch.buffer;
+    const VkBuffer bound[VK_BINDINGS] = {
+        buffer_of(vk, op->x), op->y ? buffer_of(vk, op->y) : scratch, scratch, buffer_of(vk, op->gamma),
+        buffer_of(vk, op->beta), buffer_of(vk, op->mean_out), buffer_of(vk, op->std_out),
+        buffer_of(vk, op->bank_weights), scratch, scratch,
+    };
+    memcpy(buffers, bound, sizeof bound);
+}
+
+static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_plan *plan, bool float16)
+{
+    vk_state *vk = ctx->vk;
+    vk_pipeline_key key = { .kernel = VK_KERNEL_FUSED, .dtypes = float16, .workgroup_size = plan->workgroup_size,
+                            .vec4 = plan->content.vec4, .mode = plan->mode, .team = plan->team, .regs = plan->regs,
+                            .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f };
+    VkPipeline pipeline;
+    VkDescriptorSet set;
+    VkBuffer buffers[VK_BINDINGS];
+    apply_bindings(vk, op, buffers);
+    inorm_status status;
+    if ((status = check_grid(ctx, plan->fused_groups)) != INORM_SUCCESS ||
+        (status = vk_pipeline_get(ctx, &key, &pipeline)) != INORM_SUCCESS ||
+        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS ||
+        (status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+        return status;
+    record_dispatch(vk, pipeline, set, &plan->push, (uint32_t)plan->fused_groups);
+    inorm_plan_info *info = &ctx->last_plan;
+    snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup", plan->team, plan->regs,
+             plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team);
+    info->dispatches = 1;
+    info->bytes_moved = (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0);
+    return INORM_SUCCESS;
+}
+
+/* Units per workgroup of the streaming copy: 16 per lane of 256. */
+#define COPY_UNITS_PER_WORKGROUP (256u * ITEMS_PER_LANE)
+#define TRANSPOSE_TILE 32u
+
+static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
+{
+    vk_state *vk = ctx->vk;
+    const inorm_tensor_desc *s = &op->x->desc, *d = &op->y->desc;
+    const bool src16 = s->dtype == INORM_FLOAT16, dst16 = d->dtype == INORM_FLOAT16;
+    if ((src16 || dst16) && !vk->float16_storage)
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
+                          "FLOAT16 tensors need 16-bit storage buffer access, which %s does not have", ctx->info.name);
+    inorm_status status = begin_recording(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    const bool same_layout = s->layout == d->layout || s->c == 1 || (s->h == 1 && s->w == 1);
+    if (same_layout && s->dtype == d->dtype && !op->shader_copy) {
+        record_device_barrier(vk);
+        VkBufferCopy region = { 0, 0, op->x->bytes };
+        vk->fn.vkCmdCopyBuffer(vk->command_buffer, op->x->buffer->buffer, op->y->buffer->buffer, 1, &region);
+        ctx->last_plan = (inorm_plan_info){ .variant = "vkCmdCopyBuffer", .dispatches = 1,
+                                            .bytes_moved = 2.0 * (double)op->x->bytes };
+        return INORM_SUCCESS;
+    }
+    vk_push_constants push = { .channels = s->c, .samples = s->n };
+    vk_pipeline_key key = { .kernel = VK_KERNEL_CONVERT, .dtypes = (src16 ? 1u : 0u) | (dst16 ? 2u : 0u),
+                            .workgroup_size = 256, .nhwc = !same_layout && s->layout == INORM_NHWC,
+                            .dst_nhwc = !same_layout && d->layout == INORM_NHWC };
+    uint64_t workgroups;
+    if (same_layout) {
+        key.vec4 = op->x->elements % 4 == 0;
+        push.seg_len = (uint32_t)op->x->elements;
+        push.chunk_len = COPY_UNITS_PER_WORKGROUP;
+        uint64_t units = op->x->elements / (key.vec4 ? 4 : 1);
+        workgroups = (units + COPY_UNITS_PER_WORKGROUP - 1) / COPY_UNITS_PER_WORKGROUP;
+    } else {
+        push.seg_len = s->h * s->w;
+        uint64_t pixel_tiles = (push.seg_len + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE;
+        uint64_t channel_tiles = (s->c + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE;
+        workgroups = (uint64_t)s->n * pixel_tiles * channel_tiles;
+    }
+    VkPipeline pipeline;
+    VkDescriptorSet set;
+    const VkBuffer scratch = vk->scratch.buffer;
+    const VkBuffer buffers[VK_BINDINGS] = {
+        op->x->buffer->buffer, op->y->buffer->buffer, scratch, scratch, scratch,
+        scratch, scratch, scratch, scratch, scratch,
+    };
+    if ((status = check_grid(ctx, workgroups)) != INORM_SUCCESS ||
+        (status = vk_pipeline_get(ctx, &key, &pipeline)) != INORM_SUCCESS ||
+        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS ||
+        (status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+        return status;
+    record_dispatch(vk, pipeline, set, &push, (uint32_t)workgroups);
+    snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "convert: %s",
+             same_layout ? (key.vec4 ? "copy vec4" : "copy scalar") : "32x32 tile transpose");
+    ctx->last_plan.dispatches = 1;
+    ctx->last_plan.bytes_moved = (double)op->x->bytes + (double)op->y->bytes;
+    return INORM_SUCCESS;
+}
+
 static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
 {
     vk_state *vk = ctx->vk;
     const inorm_tensor_desc *d = &op->x->desc;
-    const uint32_t plane_len = d->h * d->w;
-    const uint32_t cps = op->channels_per_segment;
-    const uint32_t seg_len = plane_len * cps;
-    const bool content_vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
-    const uint32_t workgroup_size = choose_workgroup_size(vk, content_vec4 ? seg_len / 4 : seg_len);
-    const segment_plan content = plan_segments(seg_len, d->n * d->c / cps, content_vec4, workgroup_size);
-
-    segment_plan style = { 0 };
-    if (op->kind == INORM_OP_ADAIN) {
-        const inorm_tensor_desc *s = &op->style->desc;
-        uint32_t style_len = s->h * s->w;
-        style = plan_segments(style_len, s->n * s->c, style_len % 4 == 0, workgroup_size);
-    }
-    vk_push_constants push = {
-        .seg_len = content.seg_len,
-        .seg_count = content.seg_count,
-        .chunk_len = content.chunk_len,
-        .chunks = content.chunks,
-        .style_seg_len = style.seg_len,
-        .style_seg_count = style.seg_count,
-        .style_chunk_len = style.chunk_len,
-        .style_chunks = style.chunks,
-        .plane_len = plane_len,
-        .channels = d->c,
-        .channels_per_seg = cps,
-        .style_sample_stride = op->style && op->style->desc.n > 1 ? d->c : 0,
-        .flags = (op->gamma ? FLAG_GAMMA : 0) | (op->beta ? FLAG_BETA : 0) |
-                 (op->affine_per_sample ? FLAG_PER_SAMPLE : 0) | (op->unbiased ? FLAG_UNBIASED : 0) |
-                 (op->mean_out ? FLAG_MEAN_OUT : 0) | (op->std_out ? FLAG_STD_OUT : 0),
-        .eps = op->eps,
-        .alpha = op->alpha,
-        .style_partial_base = content.seg_count * content.chunks,
-    };
-    const uint64_t content_groups = (uint64_t)content.seg_count * content.chunks;
-    const uint64_t stats_groups = content_groups + (uint64_t)style.seg_count * style.chunks;
-    const uint64_t apply_groups = op->kind == INORM_OP_STATS ? content.seg_count : content_groups;
-    const uint64_t grid_limit =
-        (uint64_t)vk->limits.maxComputeWorkGroupCount[0] * vk->limits.maxComputeWorkGroupCount[1];
-    if (stats_groups > grid_limit || stats_groups > UINT32_MAX)
-        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED, "the shape needs %llu workgroups; the device allows %llu",
-                          (unsigned long long)stats_groups, (unsigned long long)grid_limit);
-
-    const uint32_t mode = op->kind == INORM_OP_ADAIN ? MODE_ADAIN : op->kind == INORM_OP_STATS ? MODE_STATS
-                                                                                              : MODE_NORMALIZE;
-    vk_pipeline_key stats_key = { VK_KERNEL_STATS, workgroup_size, content.vec4, style.vec4, 0 };
-    vk_pipeline_key apply_key = { VK_KERNEL_APPLY, workgroup_size, content.vec4, 0, mode };
-    VkPipeline stats_pipeline, apply_pipeline;
-    inorm_status status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline);
+    if (op->kind == INORM_OP_CONVERT)
+        return run_convert(ctx, op);
+    const bool float16 = d->dtype == INORM_FLOAT16;
+    if (float16 && !vk->float16_storage)
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
+                          "FLOAT16 tensors need 16-bit storage buffer access, which %s does not have; use FLOAT32 "
+                          "or the CPU path",
+                          ctx->info.name);
+    op_plan plan;
+    plan_op(vk, op, &plan);
+    const bool nhwc = d->layout == INORM_NHWC;
+    if (plan.fused)
+        return run_fused(ctx, op, &plan, float16);
+    inorm_status status = check_grid(ctx, plan.stats_groups);
     if (status == INORM_SUCCESS)
-        status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline);
-    if (status == INORM_SUCCESS)
-        status = ensure_scratch(ctx, stats_groups * 4 * sizeof(float));
-    if (status == INORM_SUCCESS)
-        status = reserve_sets(ctx, 2);
-    if (status == INORM_SUCCESS)
-        status = begin_recording(ctx);
+        status = check_grid(ctx, plan.apply_groups);
     if (status != INORM_SUCCESS)
         return status;
 
-    const VkBuffer x = buffer_of(vk, op->x);
+    vk_pipeline_key stats_key = { .kernel = VK_KERNEL_STATS, .dtypes = float16,
+                                  .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
+                                  .style_vec4 = plan.style.vec4, .nhwc = nhwc };
+    vk_pipeline_key apply_key = { .kernel = VK_KERNEL_APPLY, .dtypes = float16,
+                                  .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
+                                  .mode = plan.mode, .nhwc = nhwc, .activation = (uint32_t)op->activation,
+                                  .blend = op->alpha != 1.0f };
+    VkPipeline stats_pipeline, apply_pipeline;
+    if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
+        (status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline)) != INORM_SUCCESS ||
+        (status = ensure_scratch(ctx, plan.scratch_vec4s * 4 * sizeof(float))) != INORM_SUCCESS ||
+        (status = reserve_sets(ctx, 2)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS)
+        return status;
+
+    const VkBuffer x = buffer_of(vk, op->x), scratch = vk->scratch.buffer;
     const VkBuffer stats_buffers[VK_BINDINGS] = {
-        x, op->style ? buffer_of(vk, op->style) : x, vk->scratch.buffer,
-        vk->scratch.buffer, vk->scratch.buffer, vk->scratch.buffer, vk->scratch.buffer,
+        x, op->style ? buffer_of(vk, op->style) : x, scratch, scratch, scratch, scratch, scratch, scratch,
+        buffer_of(vk, op->mask), buffer_of(vk, op->style_mask),
     };
-    const VkBuffer apply_buffers[VK_BINDINGS] = {
-        x, buffer_of(vk, op->y), vk->scratch.buffer, buffer_of(vk, op->gamma), buffer_of(vk, op->beta),
-        buffer_of(vk, op->mean_out), buffer_of(vk, op->std_out),
-    };
+    VkBuffer apply_buffers[VK_BINDINGS];
+    apply_bindings(vk, op, apply_buffers);
     VkDescriptorSet stats_set, apply_set;
     if ((status = write_set(ctx, stats_buffers, &stats_set)) != INORM_SUCCESS ||
         (status = write_set(ctx, apply_buffers, &apply_set)) != INORM_SUCCESS)
         return status;
-    record_dispatch(vk, stats_pipeline, stats_set, &push, (uint32_t)stats_groups);
-    record_dispatch(vk, apply_pipeline, apply_set, &push, (uint32_t)apply_groups);
+    record_dispatch(vk, stats_pipeline, stats_set, &plan.push, (uint32_t)plan.stats_groups);
+    if (plan.finalize_groups) {
+        vk_push_constants finalize_push = plan.push;
+        if (nhwc && op->kind != INORM_OP_STATS)
+            finalize_push.flags |= FLAG_COEFF_OUT;
+        record_dispatch(vk, apply_pipeline, apply_set, &finalize_push, (uint32_t)plan.finalize_groups);
+    }
+    if (plan.apply_groups)
+        record_dispatch(vk, apply_pipeline, apply_set, &plan.push, (uint32_t)plan.apply_groups);
+    describe_plan(op, &plan, &ctx->last_plan);
     return INORM_SUCCESS;
 }
 

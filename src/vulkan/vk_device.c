@@ -189,6 +189,7 @@ typedef struct device_facts {
     bool has_driver_properties;
     bool storage_16bit;
     int compute_queue_family;  /* -1: none */
+    uint32_t timestamp_bits;   /* of that family's queues; 0: no timestamps */
 } device_facts;
 
 static bool device_has_extension(vk_state *vk, VkPhysicalDevice device, const char *name)
@@ -232,14 +233,17 @@ static void query_device(vk_state *vk, VkPhysicalDevice device, device_facts *fa
     facts->storage_16bit = storage16.storageBuffer16BitAccess == VK_TRUE;
 
     facts->compute_queue_family = -1;
+    facts->timestamp_bits = 0;
     uint32_t family_count = 0;
     vk->fn_instance.vkGetPhysicalDeviceQueueFamilyProperties(device, &family_count, NULL);
     VkQueueFamilyProperties *families = calloc(family_count ? family_count : 1, sizeof *families);
     if (families) {
         vk->fn_instance.vkGetPhysicalDeviceQueueFamilyProperties(device, &family_count, families);
         for (uint32_t i = 0; i < family_count && facts->compute_queue_family < 0; ++i)
-            if ((families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && families[i].queueCount > 0)
+            if ((families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && families[i].queueCount > 0) {
                 facts->compute_queue_family = (int)i;
+                facts->timestamp_bits = families[i].timestampValidBits;
+            }
     }
     free(families);
 }
@@ -429,6 +433,16 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
     vk->fn.vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
     vk->fn_instance.vkGetPhysicalDeviceMemoryProperties(vk->physical_device, &vk->memory_properties);
     vk->limits = facts->properties.limits;
+    if (vk->limits.maxPerStageDescriptorStorageBuffers < VK_BINDINGS ||
+        vk->limits.maxPushConstantsSize < VK_PUSH_CONSTANT_BYTES) {
+        snprintf(message, message_size,
+                 "%s binds %u storage buffers per stage and %u bytes of push constants; inorm needs %d and %d",
+                 facts->properties.deviceName, vk->limits.maxPerStageDescriptorStorageBuffers,
+                 vk->limits.maxPushConstantsSize, VK_BINDINGS, VK_PUSH_CONSTANT_BYTES);
+        return INORM_ERROR_NO_DEVICE;
+    }
+    if (facts->timestamp_bits > 0)
+        vk->timestamp_period_ns = facts->properties.limits.timestampPeriod;
     vk->unified_memory = facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
                          facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
     return INORM_SUCCESS;
@@ -477,6 +491,9 @@ inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, con
     ctx->vk = vk;
     fill_info(&facts, &ctx->info);
     ctx->info.validation_enabled = vk->messenger != VK_NULL_HANDLE;
+    vk->float16_storage = facts.storage_16bit;
+    const char *disable_fused = getenv("INORM_DISABLE_FUSED");
+    vk->disable_fused = disable_fused && disable_fused[0] == '1';
     vk->use_subgroup_ops = ctx->info.subgroup_arithmetic && !(flags & INORM_CONTEXT_DISABLE_SUBGROUP_OPS);
     status = vk_pipelines_init(ctx);
     if (status == INORM_SUCCESS)

@@ -66,7 +66,12 @@
     X(vkDestroyFence)                   \
     X(vkWaitForFences)                  \
     X(vkResetFences)                    \
-    X(vkQueueSubmit)
+    X(vkQueueSubmit)                    \
+    X(vkCreateQueryPool)                \
+    X(vkDestroyQueryPool)               \
+    X(vkGetQueryPoolResults)            \
+    X(vkCmdResetQueryPool)              \
+    X(vkCmdWriteTimestamp)
 
 #define VK_DECLARE_POINTER(name) PFN_##name name;
 typedef struct vk_instance_functions {
@@ -86,14 +91,26 @@ typedef struct vk_buffer {
 } vk_buffer;
 
 /* The kernels, each a family of pipelines that differ by specialization. */
-typedef enum vk_kernel { VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_COUNT } vk_kernel;
+typedef enum vk_kernel {
+    VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_FUSED, VK_KERNEL_CONVERT, VK_KERNEL_COUNT
+} vk_kernel;
+
+/* Module variants: bit 0 FLOAT16 data (convert: FLOAT16 source), bit 1 FLOAT16 destination. */
+#define VK_DTYPE_VARIANTS 4
 
 typedef struct vk_pipeline_key {
     vk_kernel kernel;
+    uint32_t dtypes;      /* module variant: see VK_DTYPE_VARIANTS */
     uint32_t workgroup_size;
     uint32_t vec4;        /* content read as vec4 */
     uint32_t style_vec4;  /* stats: style read as vec4 */
-    uint32_t mode;        /* apply: normalize, adain, stats */
+    uint32_t mode;        /* apply: normalize, adain, finalize */
+    uint32_t nhwc;        /* convert: the source's layout */
+    uint32_t dst_nhwc;    /* convert: the destination's layout */
+    uint32_t team;        /* fused: lanes per segment */
+    uint32_t regs;        /* fused: units held per lane */
+    uint32_t activation;  /* apply, fused: inorm_activation */
+    uint32_t blend;       /* apply, fused: alpha != 1 */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {
@@ -101,9 +118,10 @@ typedef struct vk_pipeline_entry {
     VkPipeline pipeline;
 } vk_pipeline_entry;
 
-#define VK_MAX_PIPELINES 64
+#define VK_MAX_PIPELINES 256
 #define VK_SETS_PER_BATCH 64
-#define VK_BINDINGS 7
+#define VK_BINDINGS 10
+#define VK_PUSH_CONSTANT_BYTES 108
 
 struct vk_state {
     PFN_vkGetInstanceProcAddr get_instance_proc_addr;
@@ -120,8 +138,10 @@ struct vk_state {
     VkPhysicalDeviceLimits limits;
     bool unified_memory;         /* integrated or CPU device: tensors live in mapped memory */
     bool use_subgroup_ops;
+    bool float16_storage;        /* storageBuffer16BitAccess enabled */
+    bool disable_fused;          /* INORM_DISABLE_FUSED=1: always the two-pass kernels */
 
-    VkShaderModule modules[VK_KERNEL_COUNT];
+    VkShaderModule modules[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS];
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout pipeline_layout;
     VkPipelineCache pipeline_cache;
@@ -137,6 +157,10 @@ struct vk_state {
     bool recording;
 
     vk_buffer scratch;           /* chunk partials; also the filler for unused bindings */
+
+    VkQueryPool timestamps;      /* two per batch when profiling; NULL without timestamps */
+    double timestamp_period_ns;
+    bool batch_timed;            /* the batch being recorded began with a timestamp */
 
     atomic_uint validation_messages;
 };

@@ -3,8 +3,20 @@
  * per specialization and kept for the context's lifetime. */
 #include "vk_internal.h"
 
+#include "norm_apply_f16_shared.spv.h"
+#include "norm_apply_f16_subgroup.spv.h"
 #include "norm_apply_shared.spv.h"
 #include "norm_apply_subgroup.spv.h"
+#include "convert_f16_f16.spv.h"
+#include "convert_f16_f32.spv.h"
+#include "convert_f32_f16.spv.h"
+#include "convert_f32_f32.spv.h"
+#include "norm_fused_f16_shared.spv.h"
+#include "norm_fused_f16_subgroup.spv.h"
+#include "norm_fused_shared.spv.h"
+#include "norm_fused_subgroup.spv.h"
+#include "norm_stats_f16_shared.spv.h"
+#include "norm_stats_f16_subgroup.spv.h"
 #include "norm_stats_shared.spv.h"
 #include "norm_stats_subgroup.spv.h"
 
@@ -16,38 +28,54 @@ typedef struct spirv_code {
 } spirv_code;
 
 #define SPIRV(array) { array, sizeof(array) }
-static const spirv_code kernels_shared[VK_KERNEL_COUNT] = {
-    [VK_KERNEL_STATS] = SPIRV(spirv_norm_stats_shared),
-    [VK_KERNEL_APPLY] = SPIRV(spirv_norm_apply_shared),
+/* [kernel][dtype variant] */
+#define CONVERT_MODULES                                                                              \
+    [VK_KERNEL_CONVERT] = { SPIRV(spirv_convert_f32_f32), SPIRV(spirv_convert_f16_f32),            \
+                            SPIRV(spirv_convert_f32_f16), SPIRV(spirv_convert_f16_f16) }
+static const spirv_code kernels_shared[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS] = {
+    [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_shared), SPIRV(spirv_norm_stats_f16_shared) },
+    [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_shared), SPIRV(spirv_norm_apply_f16_shared) },
+    [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_shared), SPIRV(spirv_norm_fused_f16_shared) },
+    CONVERT_MODULES,
 };
-static const spirv_code kernels_subgroup[VK_KERNEL_COUNT] = {
-    [VK_KERNEL_STATS] = SPIRV(spirv_norm_stats_subgroup),
-    [VK_KERNEL_APPLY] = SPIRV(spirv_norm_apply_subgroup),
+static const spirv_code kernels_subgroup[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS] = {
+    [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_subgroup), SPIRV(spirv_norm_stats_f16_subgroup) },
+    [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_subgroup), SPIRV(spirv_norm_apply_f16_subgroup) },
+    [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_subgroup), SPIRV(spirv_norm_fused_f16_subgroup) },
+    CONVERT_MODULES,
 };
+#undef CONVERT_MODULES
 #undef SPIRV
 
 static void destroy_modules(vk_state *vk)
 {
     for (int k = 0; k < VK_KERNEL_COUNT; ++k) {
-        if (vk->modules[k])
-            vk->fn.vkDestroyShaderModule(vk->device, vk->modules[k], NULL);
-        vk->modules[k] = VK_NULL_HANDLE;
+        for (int f = 0; f < VK_DTYPE_VARIANTS; ++f) {
+            if (vk->modules[k][f])
+                vk->fn.vkDestroyShaderModule(vk->device, vk->modules[k][f], NULL);
+            vk->modules[k][f] = VK_NULL_HANDLE;
+        }
     }
 }
 
 static inorm_status create_modules(inorm_context *ctx)
 {
     vk_state *vk = ctx->vk;
-    const spirv_code *kernels = vk->use_subgroup_ops ? kernels_subgroup : kernels_shared;
+    const spirv_code(*kernels)[VK_DTYPE_VARIANTS] = vk->use_subgroup_ops ? kernels_subgroup : kernels_shared;
     for (int k = 0; k < VK_KERNEL_COUNT; ++k) {
-        VkShaderModuleCreateInfo info = {
-            .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
-            .codeSize = kernels[k].bytes,
-            .pCode = kernels[k].words,
-        };
-        VkResult result = vk->fn.vkCreateShaderModule(vk->device, &info, NULL, &vk->modules[k]);
-        if (result != VK_SUCCESS)
-            return vk_fail(ctx, result, "vkCreateShaderModule");
+        for (int f = 0; f < VK_DTYPE_VARIANTS; ++f) {
+            /* FLOAT16 modules declare 16-bit storage: only where the device has it. */
+            if (!kernels[k][f].words || (f != 0 && !vk->float16_storage))
+                continue;
+            VkShaderModuleCreateInfo info = {
+                .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                .codeSize = kernels[k][f].bytes,
+                .pCode = kernels[k][f].words,
+            };
+            VkResult result = vk->fn.vkCreateShaderModule(vk->device, &info, NULL, &vk->modules[k][f]);
+            if (result != VK_SUCCESS)
+                return vk_fail(ctx, result, "vkCreateShaderModule");
+        }
     }
     return INORM_SUCCESS;
 }
@@ -74,7 +102,7 @@ inorm_status vk_pipelines_init(inorm_context *ctx)
     VkPushConstantRange push_range = {
         .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
         .offset = 0,
-        .size = 64,
+        .size = VK_PUSH_CONSTANT_BYTES,
     };
     VkPipelineLayoutCreateInfo layout_info = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
@@ -118,16 +146,22 @@ void vk_pipelines_destroy(vk_state *vk)
 static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipeline *out)
 {
     /* Specialization constant ids as declared in shaders/common.glsl and the kernels. */
-    const uint32_t values[4] = { key->workgroup_size, key->vec4, key->style_vec4, key->mode };
-    const VkSpecializationMapEntry stats_entries[3] = {
-        { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 },
+    const uint32_t values[10] = {
+        key->workgroup_size, key->vec4, key->style_vec4, key->mode, key->nhwc,
+        key->team, key->regs, key->dst_nhwc, key->activation, key->blend,
     };
-    const VkSpecializationMapEntry apply_entries[3] = {
-        { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 },
+    /* constant_id, offset in values, size */
+    const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][7] = {
+        [VK_KERNEL_STATS] = { { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 }, { 4, 16, 4 } },
+        [VK_KERNEL_APPLY] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 9, 32, 4 }, { 10, 36, 4 } },
+        [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 5, 20, 4 }, { 6, 24, 4 }, { 9, 32, 4 },
+                              { 10, 36, 4 } },
+        [VK_KERNEL_CONVERT] = { { 0, 0, 4 }, { 1, 4, 4 }, { 7, 16, 4 }, { 8, 28, 4 } },
     };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 4, 6, 7, 4 };
     VkSpecializationInfo specialization = {
-        .mapEntryCount = 3,
-        .pMapEntries = key->kernel == VK_KERNEL_STATS ? stats_entries : apply_entries,
+        .mapEntryCount = entry_counts[key->kernel],
+        .pMapEntries = entries[key->kernel],
         .dataSize = sizeof values,
         .pData = values,
     };
@@ -136,7 +170,7 @@ static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipe
         .stage = {
             .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
             .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-            .module = vk->modules[key->kernel],
+            .module = vk->modules[key->kernel][key->dtypes],
             .pName = "main",
             .pSpecializationInfo = &specialization,
         },

@@ -1,0 +1,104 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+// Tensor conversion between dtypes (SRC_FLOAT16 / DST_FLOAT16 defines) and
+// layouts (SRC_NHWC / DST_NHWC specialization). With the same layout on both
+// sides it is a streaming copy: each subgroup walks its own contiguous block
+// with 4-wide loads, which is also inorm's shader-copy roofline. Between
+// layouts, each workgroup transposes one tile through shared memory so that
+// both the reads and the writes stay contiguous.
+//
+// Bindings: 0 source (read), 1 destination (write).
+// Specialization: 0 workgroup size, 1 VEC4 (same layout, element count % 4 == 0),
+//                 7 SRC_NHWC, 8 DST_NHWC.
+// Push constants (PushConstants of common.glsl): seg_len = elements (same
+// layout) or H*W (transpose), channels = C, samples = N, chunk_len = units per
+// workgroup (same layout).
+
+#include "common.glsl"
+
+#ifdef SRC_FLOAT16
+#extension GL_EXT_shader_16bit_storage : require
+#define SRC_T float16_t
+#define SRC4_T f16vec4
+#else
+#define SRC_T float
+#define SRC4_T vec4
+#endif
+#ifdef DST_FLOAT16
+#extension GL_EXT_shader_16bit_storage : require
+#define DST_T float16_t
+#define DST4_T f16vec4
+#else
+#define DST_T float
+#define DST4_T vec4
+#endif
+
+layout(constant_id = 7) const bool SRC_NHWC = false;
+layout(constant_id = 8) const bool DST_NHWC = false;
+
+layout(std430, binding = 0) readonly buffer Source { SRC_T src[]; };
+layout(std430, binding = 0) readonly buffer Source4 { SRC4_T src4[]; };
+layout(std430, binding = 1) writeonly buffer Destination { DST_T dst[]; };
+layout(std430, binding = 1) writeonly buffer Destination4 { DST4_T dst4[]; };
+
+const uint TILE = 32u;
+shared float tile[TILE][TILE + 1u];
+
+void copy_same_layout(uint workgroup)
+{
+    uint unit = VEC4 ? 4u : 1u;
+    uint units = pc.seg_len / unit;
+    uint begin = workgroup * pc.chunk_len;
+    if (begin >= units)
+        return;
+    uint first, stop;
+    lane_range(begin, min(units, begin + pc.chunk_len), first, stop);
+    for (uint i = first; i < stop; i += LANES) {
+        if (VEC4)
+            dst4[i] = DST4_T(vec4(src4[i]));
+        else
+            dst[i] = DST_T(float(src[i]));
+    }
+}
+
+// One 32 x 32 tile of (channel, pixel) of one sample: read along the source's
+// fast axis, write along the destination's. Workgroup size 256: 8 rows at a time.
+void transpose_tile(uint workgroup)
+{
+    uint plane = pc.seg_len, channels = pc.channels;
+    uint pixel_tiles = (plane + TILE - 1u) / TILE;
+    uint channel_tiles = (channels + TILE - 1u) / TILE;
+    uint n = workgroup / (pixel_tiles * channel_tiles);
+    if (n >= pc.samples)
+        return;
+    uint c0 = (workgroup / pixel_tiles) % channel_tiles * TILE;
+    uint p0 = workgroup % pixel_tiles * TILE;
+    uint fast = gl_LocalInvocationIndex % TILE, slow = gl_LocalInvocationIndex / TILE;
+    uint rows = gl_WorkGroupSize.x / TILE;
+    // Source NCHW: fast axis is the pixel; NHWC: the channel.
+    for (uint s = slow; s < TILE; s += rows) {
+        uint c = SRC_NHWC ? c0 + fast : c0 + s;
+        uint p = SRC_NHWC ? p0 + s : p0 + fast;
+        if (c < channels && p < plane) {
+            uint i = SRC_NHWC ? (n * plane + p) * channels + c : (n * channels + c) * plane + p;
+            tile[c - c0][p - p0] = float(src[i]);
+        }
+    }
+    barrier();
+    for (uint s = slow; s < TILE; s += rows) {
+        uint c = DST_NHWC ? c0 + fast : c0 + s;
+        uint p = DST_NHWC ? p0 + s : p0 + fast;
+        if (c < channels && p < plane) {
+            uint i = DST_NHWC ? (n * plane + p) * channels + c : (n * channels + c) * plane + p;
+            dst[i] = DST_T(tile[c - c0][p - p0]);
+        }
+    }
+}
+
+void main()
+{
+    if (SRC_NHWC == DST_NHWC)
+        copy_same_layout(flat_workgroup_id());
+    else
+        transpose_tile(flat_workgroup_id());
+}

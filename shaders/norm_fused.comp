@@ -1,0 +1,153 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+// Single-read normalization for segments that fit in a team's registers:
+// each team of TEAM lanes loads one segment (REGS units per lane), reduces
+// it, normalizes it and writes it, so x is read once and y written once in
+// one dispatch. A workgroup holds gl_WorkGroupSize.x / TEAM teams, so tiny
+// planes share a workgroup instead of idling most of it.
+//
+// Statistics are exact two-pass over the registers, on values shifted by
+// the segment's first value (exact for data near it): d = x - shift,
+// mean_d = sum(d) / n, M2 = sum((d - mean_d)^2); y = a * (d - mean_d) + b.
+// MODE_NORMALIZE writes y; MODE_FINALIZE writes mean and std per segment.
+//
+// Bindings: as norm_apply.comp (0 x, 1 y, 3 gamma, 4 beta, 5 mean out,
+// 6 std out, 7 bank weights). Specialization: 0 workgroup size, 1 VEC4,
+// 3 MODE, 5 TEAM (power of two, <= workgroup size), 6 REGS (<= MAX_REGS),
+// 9 ACTIVATION, 10 BLEND.
+
+#include "common.glsl"
+#include "reduce.glsl"
+
+const uint MODE_NORMALIZE = 0u;
+const uint MODE_FINALIZE = 2u;
+layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
+layout(constant_id = 5) const uint TEAM = 64u;
+layout(constant_id = 6) const uint REGS = 1u;
+const uint MAX_REGS = 16u;
+
+layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
+layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
+layout(std430, binding = 1) writeonly buffer Output { DATA_T y[]; };
+layout(std430, binding = 1) writeonly buffer Output4 { DATA4_T y4[]; };
+layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
+layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
+layout(std430, binding = 5) buffer MeanOut { float mean_out[]; };
+layout(std430, binding = 6) buffer StdOut { float std_out[]; };
+layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; };
+
+shared float team_sums[gl_WorkGroupSize.x];
+
+// Sum over the lanes of this invocation's team (every invocation calls it).
+float team_sum(float value)
+{
+    if (TEAM == gl_WorkGroupSize.x)
+        return workgroup_sum(vec2(value, 0.0)).x;
+    uint index = gl_LocalInvocationIndex;
+    uint lane = index % TEAM;
+    team_sums[index] = value;
+    barrier();
+    for (uint stride = TEAM / 2u; stride > 0u; stride >>= 1u) {
+        if (lane < stride)
+            team_sums[index] += team_sums[index + stride];
+        barrier();
+    }
+    float total = team_sums[index - lane];
+    barrier();
+    return total;
+}
+
+vec2 affine(float std_value, uint n, uint c)
+{
+    float g = 1.0, b = 0.0;
+    if ((pc.flags & FLAG_BANK) != 0u) {
+        g = 0.0;
+        for (uint s = 0u; s < pc.bank_size; ++s) {
+            float w = bank_weights[n * pc.bank_size + s];
+            g += w * ((pc.flags & FLAG_GAMMA) != 0u ? gamma[s * pc.channels + c] : 1.0);
+            b += (pc.flags & FLAG_BETA) != 0u ? w * beta[s * pc.channels + c] : 0.0;
+        }
+    } else {
+        uint index = (pc.flags & FLAG_PER_SAMPLE) != 0u ? n * pc.channels + c : c;
+        if ((pc.flags & FLAG_GAMMA) != 0u)
+            g = gamma[index];
+        if ((pc.flags & FLAG_BETA) != 0u)
+            b = beta[index];
+    }
+    return vec2(g / std_value, b);
+}
+
+void main()
+{
+    uint teams = gl_WorkGroupSize.x / TEAM;
+    uint segment = flat_workgroup_id() * teams + gl_LocalInvocationIndex / TEAM;
+    uint lane = gl_LocalInvocationIndex % TEAM;
+    bool has_segment = segment < pc.seg_count;  // padding teams still join the barriers
+    uint unit = VEC4 ? 4u : 1u;
+    uint units = pc.seg_len / unit;
+    uint base = segment * units;
+
+    float shift = has_segment ? float(x[segment * pc.seg_len]) : 0.0;
+    vec4 values[MAX_REGS];
+    float sum = 0.0;
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        uint u = lane + r * TEAM;
+        bool inside = has_segment && u < units;
+        if (VEC4)
+            values[r] = inside ? vec4(x4[base + u]) - shift : vec4(0.0);
+        else
+            values[r] = vec4(inside ? float(x[base + u]) - shift : 0.0, 0.0, 0.0, 0.0);
+        sum += dot(values[r], vec4(1.0));
+    }
+    float count = float(pc.seg_len);
+    float mean = team_sum(sum) / count;
+    float squares = 0.0;
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        uint u = lane + r * TEAM;
+        if (has_segment && u < units) {
+            vec4 centred = values[r] - mean;
+            squares += VEC4 ? dot(centred, centred) : centred.x * centred.x;
+        }
+    }
+    float m2 = team_sum(squares);
+    bool unbiased = (pc.flags & FLAG_UNBIASED) != 0u;
+    float std_value = sqrt(max(m2 / (unbiased ? count - 1.0 : count), 0.0) + pc.eps);
+    if (!has_segment)
+        return;  // after the last barrier
+
+    if (MODE == MODE_FINALIZE) {
+        if (lane == 0u) {
+            // As norm_apply.comp's finalize: optionally weighted, accumulated, repeated.
+            bool accumulate = (pc.flags & FLAG_ACCUMULATE) != 0u;
+            for (uint r = 0u; r < pc.out_repeat; ++r) {
+                uint index = r * pc.seg_count + segment;
+                if ((pc.flags & FLAG_MEAN_OUT) != 0u)
+                    mean_out[index] = (accumulate ? mean_out[index] : 0.0) + pc.out_weight * (shift + mean);
+                if ((pc.flags & FLAG_STD_OUT) != 0u)
+                    std_out[index] = (accumulate ? std_out[index] : 0.0) + pc.out_weight * std_value;
+            }
+        }
+        return;
+    }
+    uint segs_per_sample = pc.channels / pc.channels_per_seg;
+    uint n = segment / segs_per_sample;
+    uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
+    vec2 ab = affine(std_value, n, first_channel);
+    bool one_channel = pc.channels_per_seg == 1u;
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        uint u = lane + r * TEAM;
+        if (u >= units)
+            break;
+        if (!one_channel)  // group norm: plane_len % 4 == 0 when VEC4, so a unit stays in one channel
+            ab = affine(std_value, n, first_channel + u * unit / pc.plane_len);
+        vec4 t = ab.x * (values[r] - mean) + ab.y;
+        vec4 v = values[r] + shift;
+        if (BLEND)
+            t = v + pc.alpha * (t - v);
+        if (VEC4)
+            y4[base + u] = DATA4_T(activate4(t));
+        else
+            y[base + u] = DATA_T(activate(t.x));
+    }
+}
