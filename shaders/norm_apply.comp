@@ -81,7 +81,8 @@ Stats merge_partials(uint base, uint count)
         m2 = workgroup_sum(vec2(own_m2, 0.0)).x;
     }
     bool unbiased = (pc.flags & FLAG_UNBIASED) != 0u;
-    float var = max(m2 / (unbiased ? weight - 1.0 : weight), 0.0);
+    float var = m2 / (unbiased ? weight - 1.0 : weight);
+    var = var < 0.0 ? 0.0 : var;  // not max(): a NaN variance must stay NaN
     return Stats(shift, offset, sqrt(var + pc.eps));
 }
 

@@ -112,7 +112,8 @@ void main()
     }
     float m2 = team_sum(squares);
     bool unbiased = (pc.flags & FLAG_UNBIASED) != 0u;
-    float std_value = sqrt(max(m2 / (unbiased ? count - 1.0 : count), 0.0) + pc.eps);
+    float var = m2 / (unbiased ? count - 1.0 : count);
+    float std_value = sqrt((var < 0.0 ? 0.0 : var) + pc.eps);  // not max(): NaN stays NaN
     if (!has_segment)
         return;  // after the last barrier
 

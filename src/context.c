@@ -153,8 +153,12 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
             free(ctx);
             return status;
         }
-        /* AUTO: fall back to the CPU path, but keep why as the context's first note. */
-        snprintf(ctx->error, sizeof ctx->error, "Vulkan unavailable, using the CPU path: %s", vk_message);
+        ctx->backend = &inorm_cpu_backend;
+        init_cpu_info(&ctx->info);
+        /* AUTO fell back: say why where inorm-info and users look for the device's story. */
+        snprintf(ctx->info.driver_info, sizeof ctx->info.driver_info, "Vulkan unavailable: %.200s", vk_message);
+        *out = ctx;
+        return INORM_SUCCESS;
     }
     ctx->backend = &inorm_cpu_backend;
     init_cpu_info(&ctx->info);

@@ -30,7 +30,7 @@ static size_t checked_elements(const inorm_tensor_desc *desc, size_t element_siz
 
 size_t inorm_tensor_desc_bytes(const inorm_tensor_desc *desc)
 {
-    if (!desc)
+    if (!desc || (desc->layout != INORM_NCHW && desc->layout != INORM_NHWC))
         return 0;
     size_t element_size = inorm_dtype_size(desc->dtype);
     return checked_elements(desc, element_size) * element_size;
@@ -38,10 +38,10 @@ size_t inorm_tensor_desc_bytes(const inorm_tensor_desc *desc)
 
 inorm_status inorm_tensor_create(inorm_context *ctx, const inorm_tensor_desc *desc, inorm_tensor **out)
 {
-    if (!ctx)
-        return INORM_ERROR_INVALID_ARGUMENT;
     if (out)
         *out = NULL;
+    if (!ctx)
+        return INORM_ERROR_INVALID_ARGUMENT;
     if (!desc || !out)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "inorm_tensor_create: %s is NULL",
                           !desc ? "desc" : "out");
