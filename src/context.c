@@ -194,6 +194,12 @@ inorm_status inorm_context_finish(inorm_context *ctx)
     return ctx->backend->finish(ctx);
 }
 
+/* The error text is the context's scratch state, also for calls that take it const. */
+static inorm_status fail_const(const inorm_context *ctx, const char *what)
+{
+    return inorm_fail((inorm_context *)ctx, INORM_ERROR_INVALID_ARGUMENT, "%s is NULL", what);
+}
+
 inorm_status inorm_context_set_profiling(inorm_context *ctx, int enable)
 {
     if (!ctx)
@@ -206,18 +212,24 @@ inorm_status inorm_context_set_profiling(inorm_context *ctx, int enable)
 
 inorm_status inorm_context_last_device_time(const inorm_context *ctx, double *seconds)
 {
-    if (!ctx || !seconds)
+    if (!ctx)
         return INORM_ERROR_INVALID_ARGUMENT;
+    if (!seconds)
+        return fail_const(ctx, "inorm_context_last_device_time: seconds");
     if (!ctx->profiling || ctx->last_device_seconds < 0.0)
-        return INORM_ERROR_UNSUPPORTED;
+        return inorm_fail((inorm_context *)ctx, INORM_ERROR_UNSUPPORTED,
+                          !ctx->profiling ? "profiling is off (inorm_context_set_profiling)"
+                                          : "nothing was timed yet, or the queue has no timestamps");
     *seconds = ctx->last_device_seconds;
     return INORM_SUCCESS;
 }
 
 inorm_status inorm_context_info(const inorm_context *ctx, inorm_device_info *out)
 {
-    if (!ctx || !out)
+    if (!ctx)
         return INORM_ERROR_INVALID_ARGUMENT;
+    if (!out)
+        return fail_const(ctx, "inorm_context_info: out");
     *out = ctx->info;
     return INORM_SUCCESS;
 }

@@ -138,8 +138,10 @@ inorm_status inorm_tensor_read(const inorm_tensor *t, void *dst, size_t bytes)
 
 inorm_status inorm_tensor_get_desc(const inorm_tensor *t, inorm_tensor_desc *out)
 {
-    if (!t || !out)
+    if (!t)
         return INORM_ERROR_INVALID_ARGUMENT;
+    if (!out)
+        return inorm_fail(t->ctx, INORM_ERROR_INVALID_ARGUMENT, "inorm_tensor_get_desc: out is NULL");
     *out = t->desc;
     return INORM_SUCCESS;
 }

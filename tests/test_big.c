@@ -197,7 +197,7 @@ static void many_planes(inorm_backend be, o_shape s, uint64_t seed)
     oracle_instance_norm(s, x, g, b, 1e-5f, 0, ref, mag);
     tu_assert_close(tu_fmt("many planes instance_norm [%s]", bn), s, y, ref, mag);
 
-    inorm_norm_params pu = {1e-5f, 1};
+    inorm_norm_params pu = {.eps = 1e-5f, .unbiased = 1};
     TU_OK(ctx, inorm_instance_norm(ctx, tx, NULL, NULL, &pu, ty));
     tu_download(ctx, ty, y, n);
     oracle_instance_norm(s, x, NULL, NULL, 1e-5f, 1, ref, mag);

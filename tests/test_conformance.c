@@ -541,7 +541,7 @@ START_TEST(onnx_cases)
             want[i] = (double)p.y.data[i];
         inorm_tensor *tx = tu_tensor(ctx, s, p.x.data), *ty = tu_tensor(ctx, s, NULL);
         inorm_tensor *tg = tu_tensor(ctx, cs, p.gamma), *tb = tu_tensor(ctx, cs, p.beta);
-        inorm_norm_params np = {p.eps, 0};
+        inorm_norm_params np = {.eps = p.eps, .unbiased = 0};
         if (p.groups == 0)
             TU_OK(ctx, inorm_instance_norm(ctx, tx, tg, tb, &np, ty));
         else

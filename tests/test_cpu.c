@@ -44,7 +44,7 @@ START_TEST(instance_norm_plane_1234)
     inorm_tensor *ty = t_from(ctx, 1, 1, 2, 2, NULL);
     float y[4];
 
-    inorm_norm_params p = {0.0f, 0};
+    inorm_norm_params p = {.eps = 0.0f, .unbiased = 0};
     TU_OK(ctx, inorm_instance_norm(ctx, tx, NULL, NULL, &p, ty));
     tu_download(ctx, ty, y, 4);
     const double want0[4] = {-1.34164078650, -0.44721359550, 0.44721359550, 1.34164078650};
@@ -88,7 +88,7 @@ START_TEST(unbiased_three_values)
     inorm_tensor *tx = t_from(ctx, 1, 1, 1, 3, x);
     inorm_tensor *ty = t_from(ctx, 1, 1, 1, 3, NULL);
     float y[3];
-    inorm_norm_params p = {0.0f, 1};
+    inorm_norm_params p = {.eps = 0.0f, .unbiased = 1};
     TU_OK(ctx, inorm_instance_norm(ctx, tx, NULL, NULL, &p, ty));
     tu_download(ctx, ty, y, 3);
     const double wu[3] = {-1, 0, 1};
@@ -121,7 +121,7 @@ START_TEST(instance_norm_gamma_beta)
     inorm_tensor *tg = t_from(ctx, 1, 2, 1, 1, g);
     inorm_tensor *tb = t_from(ctx, 1, 2, 1, 1, b);
     inorm_tensor *ty = t_from(ctx, 2, 2, 2, 2, NULL);
-    inorm_norm_params p = {0.0f, 0};
+    inorm_norm_params p = {.eps = 0.0f, .unbiased = 0};
     TU_OK(ctx, inorm_instance_norm(ctx, tx, tg, tb, &p, ty));
     float y[16];
     tu_download(ctx, ty, y, 16);
@@ -195,7 +195,7 @@ START_TEST(adain_two_elements)
     inorm_tensor *ts = t_from(ctx, 1, 1, 2, 1, s); /* style H/W differ from content */
     inorm_tensor *ty1 = t_from(ctx, 1, 1, 1, 2, NULL);
     inorm_tensor *ty2 = t_from(ctx, 2, 1, 1, 2, NULL);
-    inorm_norm_params p = {0.0f, 0};
+    inorm_norm_params p = {.eps = 0.0f, .unbiased = 0};
     float y[4];
 
     TU_OK(ctx, inorm_adain(ctx, tc1, ts, 1.0f, &p, ty1));
@@ -232,7 +232,7 @@ START_TEST(adain_modulate_hand)
     inorm_tensor *ts = t_from(ctx, 1, 1, 1, 1, sc);
     inorm_tensor *tb = t_from(ctx, 1, 1, 1, 1, bi);
     inorm_tensor *ty = t_from(ctx, 1, 1, 1, 2, NULL);
-    inorm_norm_params p = {0.0f, 0};
+    inorm_norm_params p = {.eps = 0.0f, .unbiased = 0};
     float y[2];
     TU_OK(ctx, inorm_adain_modulate(ctx, tx, ts, tb, &p, ty));
     tu_download(ctx, ty, y, 2);
@@ -259,7 +259,7 @@ START_TEST(stats_hand)
     inorm_tensor *tm = t_from(ctx, 1, 2, 1, 1, NULL);
     inorm_tensor *ts = t_from(ctx, 1, 2, 1, 1, NULL);
     float m[2], s[2];
-    inorm_norm_params p = {0.0f, 0};
+    inorm_norm_params p = {.eps = 0.0f, .unbiased = 0};
 
     TU_OK(ctx, inorm_stats(ctx, tx, &p, tm, ts));
     tu_download(ctx, tm, m, 2);
@@ -311,7 +311,7 @@ START_TEST(group_norm_two_groups)
     inorm_tensor *tg = t_from(ctx, 1, 4, 1, 1, g);
     inorm_tensor *tb = t_from(ctx, 1, 4, 1, 1, b);
     inorm_tensor *ty = t_from(ctx, 1, 4, 1, 2, NULL);
-    inorm_norm_params p = {0.0f, 0};
+    inorm_norm_params p = {.eps = 0.0f, .unbiased = 0};
     float y[8];
     TU_OK(ctx, inorm_group_norm(ctx, tx, 2, tg, tb, &p, ty));
     tu_download(ctx, ty, y, 8);

@@ -466,7 +466,7 @@ START_TEST(bad_params)
 
     const float bad_eps[] = {-1.0f, -1e-30f, NAN, INFINITY, -INFINITY};
     for (size_t k = 0; k < sizeof bad_eps / sizeof bad_eps[0]; k++) {
-        inorm_norm_params p = {bad_eps[k], 0};
+        inorm_norm_params p = {.eps = bad_eps[k], .unbiased = 0};
         const char *w = tu_fmt("eps %g", (double)bad_eps[k]);
         inorm_status st;
         st = inorm_instance_norm(ctx, x, NULL, NULL, &p, y);
@@ -483,7 +483,7 @@ START_TEST(bad_params)
         ck_assert_msg(inorm_context_error(ctx)[0], "%s: no error text", w);
     }
     /* eps == 0 is allowed */
-    inorm_norm_params p0 = {0.0f, 0};
+    inorm_norm_params p0 = {.eps = 0.0f, .unbiased = 0};
     TU_OK(ctx, inorm_instance_norm(ctx, x, NULL, NULL, &p0, y));
 
     const float bad_alpha[] = {NAN, INFINITY, -INFINITY};
@@ -520,7 +520,7 @@ START_TEST(unbiased_single_element)
 {
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
-    inorm_norm_params pu = {1e-5f, 1};
+    inorm_norm_params pu = {.eps = 1e-5f, .unbiased = 1};
     inorm_tensor *x = mk(ctx, 2, 3, 1, 1), *y = mk(ctx, 2, 3, 1, 1), *sc = mk(ctx, 2, 3, 1, 1);
     inorm_tensor *m = mk(ctx, 2, 3, 1, 1);
     inorm_tensor *big = mk(ctx, 2, 3, 4, 4), *bigy = mk(ctx, 2, 3, 4, 4);
