@@ -162,7 +162,7 @@ typedef struct inorm_device_info {
     int subgroup_ops_used;           /* inorm reduces with subgroup ops on this context */
     int float16_storage;             /* 16-bit storage buffer access */
     int validation_enabled;          /* the validation layer is active */
-    uint64_t max_storage_buffer_range; /* bytes one tensor may have; SIZE_MAX-ish on CPU */
+    uint64_t max_storage_buffer_range; /* bytes one tensor may have (CPU path: PTRDIFF_MAX) */
 } inorm_device_info;
 
 /* Describes the device a context runs on. */

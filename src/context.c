@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <ctype.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +75,7 @@ static void init_cpu_info(inorm_device_info *info)
     info->type = INORM_DEVICE_TYPE_CPU_PATH;
     snprintf(info->name, sizeof info->name, "inorm CPU path");
     info->float16_storage = 1;
-    info->max_storage_buffer_range = (uint64_t)SIZE_MAX;
+    info->max_storage_buffer_range = (uint64_t)PTRDIFF_MAX;
 }
 
 inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_context **out,

@@ -798,7 +798,11 @@ START_TEST(dtype_layout_formats)
                       kname);
 
         inorm_tensor *m = tu_tensor(ctx, ps, NULL), *sd = tu_tensor(ctx, ps, NULL);
-        inorm_tensor *sc = tu_tensor(ctx, ps, NULL);
+        float *scale_values = tu_floats(o_count(ps));
+        for (size_t i = 0; i < o_count(ps); i++)
+            scale_values[i] = 1.0f + 0.25f * (float)i;
+        inorm_tensor *sc = tu_tensor(ctx, ps, scale_values);
+        free(scale_values);
         TU_OK(ctx, inorm_instance_norm(ctx, x, NULL, NULL, NULL, y));
         TU_OK(ctx, inorm_group_norm(ctx, x, 3, NULL, NULL, NULL, y));
         TU_OK(ctx, inorm_adain(ctx, x, x, 1.0f, NULL, y));

@@ -4,6 +4,8 @@
 #include "../internal.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -189,6 +191,11 @@ static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
 
 static inorm_status cpu_tensor_create(inorm_context *ctx, inorm_tensor *t)
 {
+    /* Beyond PTRDIFF_MAX no allocation can succeed (and malloc's behaviour is
+     * a sanitizer's business): refuse it as the out-of-memory it is. */
+    if (t->bytes > PTRDIFF_MAX)
+        return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "a tensor of %zu bytes exceeds the address space",
+                          t->bytes);
     t->host = malloc(t->bytes);
     if (!t->host)
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", t->bytes);
