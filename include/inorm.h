@@ -73,6 +73,10 @@ typedef enum inorm_status {
     INORM_ERROR_BACKEND               /* any other failure reported by the Vulkan driver */
 } inorm_status;
 
+/* The library's version as (major << 16) | (minor << 8) | patch, to compare
+ * with the INORM_VERSION_* macros of the header an app was built with. */
+INORM_API uint32_t inorm_version(void);
+
 /* A short, static, English description of a status ("invalid argument", ...).
  * Unknown values give "unknown status". Never NULL. */
 INORM_API const char *inorm_status_string(inorm_status status);
@@ -95,7 +99,11 @@ enum {
     /* Reduce through shared memory only, even where the device has subgroup
      * arithmetic. For devices whose subgroup operations are broken, and to
      * test the fallback path. Environment: INORM_DISABLE_SUBGROUPS=1. */
-    INORM_CONTEXT_DISABLE_SUBGROUP_OPS = 1u << 0
+    INORM_CONTEXT_DISABLE_SUBGROUP_OPS = 1u << 0,
+    /* Ignore INORM_BACKEND, INORM_DEVICE, INORM_VALIDATION and
+     * INORM_DISABLE_SUBGROUPS: for programs that choose the device themselves
+     * (for example one context per enumerated device). */
+    INORM_CONTEXT_IGNORE_ENVIRONMENT = 1u << 1
 };
 
 typedef struct inorm_context_desc {
@@ -118,14 +126,15 @@ typedef struct inorm_context_desc {
  *   INORM_DISABLE_SUBGROUPS=1     same as INORM_CONTEXT_DISABLE_SUBGROUP_OPS
  *
  * With AUTO, a missing Vulkan loader, no device, or a device that fails to
- * initialise falls back to the CPU path. With VULKAN the same cases return
- * INORM_ERROR_NO_DEVICE (or the driver's error) and a message, and *out is
- * NULL. Since a context that failed to be created has no error text of its
- * own, that message is written to `message` when it is not NULL (may be NULL).
+ * initialise falls back to the CPU path (inorm_context_info's driver_info
+ * then says why). With VULKAN the same cases return INORM_ERROR_NO_DEVICE (or
+ * the driver's error) and *out is NULL; a context that failed to be created
+ * has no error text of its own, so use inorm_context_create_ex for the reason.
  */
 INORM_API inorm_status inorm_context_create(const inorm_context_desc *desc, inorm_context **out);
 
-/* Same, and on failure copies the reason into message[0 .. message_size). */
+/* Same, and on failure copies the reason into message[0 .. message_size)
+ * when message is not NULL ("" on success). */
 INORM_API inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_context **out,
                                                char *message, size_t message_size);
 
@@ -151,6 +160,7 @@ typedef enum inorm_device_type {
 
 typedef struct inorm_device_info {
     inorm_backend backend;           /* VULKAN or CPU */
+    int device_index;                /* index in inorm_enumerate_devices' order; -1 on the CPU path */
     inorm_device_type type;
     char name[256];
     char driver_name[256];           /* e.g. "llvmpipe"; "" on the CPU path */
@@ -159,9 +169,11 @@ typedef struct inorm_device_info {
     uint32_t api_version;            /* VK_MAKE_API_VERSION form; 0 on the CPU path */
     uint32_t subgroup_size;          /* 0 on the CPU path */
     int subgroup_arithmetic;         /* device reports subgroup arithmetic in compute */
-    int subgroup_ops_used;           /* inorm reduces with subgroup ops on this context */
-    int float16_storage;             /* 16-bit storage buffer access */
-    int validation_enabled;          /* the validation layer is active */
+    int subgroup_ops_used;           /* inorm reduces with subgroup ops on this context
+                                        (0 in inorm_enumerate_devices' results) */
+    int float16_storage;             /* 16-bit storage buffer access (FLOAT16 tensors) */
+    int validation_enabled;          /* the validation layer is active on this context
+                                        (0 in inorm_enumerate_devices' results) */
     uint64_t max_storage_buffer_range; /* bytes one tensor may have (CPU path: PTRDIFF_MAX) */
 } inorm_device_info;
 
@@ -171,7 +183,8 @@ INORM_API inorm_status inorm_context_info(const inorm_context *ctx, inorm_device
 /*
  * Lists the Vulkan devices the loader sees, in the order device_index uses.
  * With infos == NULL only *count is written. Otherwise *count is the array's
- * capacity on entry and the number written on return. No Vulkan loader or no
+ * capacity on entry and the number written on return (at most the capacity;
+ * call with infos == NULL first to size the array). No Vulkan loader or no
  * device gives *count == 0 and INORM_SUCCESS. The CPU path is not listed.
  */
 INORM_API inorm_status inorm_enumerate_devices(inorm_device_info *infos, uint32_t *count);

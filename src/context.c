@@ -9,6 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+uint32_t inorm_version(void)
+{
+    return (INORM_VERSION_MAJOR << 16) | (INORM_VERSION_MINOR << 8) | INORM_VERSION_PATCH;
+}
+
 const char *inorm_status_string(inorm_status status)
 {
     switch (status) {
@@ -72,6 +77,7 @@ static void init_cpu_info(inorm_device_info *info)
 {
     memset(info, 0, sizeof *info);
     info->backend = INORM_BACKEND_CPU;
+    info->device_index = -1;
     info->type = INORM_DEVICE_TYPE_CPU_PATH;
     snprintf(info->name, sizeof info->name, "inorm CPU path");
     info->float16_storage = 1;
@@ -104,7 +110,8 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
         return INORM_ERROR_INVALID_ARGUMENT;
     }
 
-    const char *env_backend = getenv("INORM_BACKEND");
+    const bool use_environment = !(settings.flags & INORM_CONTEXT_IGNORE_ENVIRONMENT);
+    const char *env_backend = use_environment ? getenv("INORM_BACKEND") : NULL;
     if (env_backend && env_backend[0]) {
         if (equals_ignoring_case(env_backend, "cpu"))
             settings.backend = INORM_BACKEND_CPU;
@@ -119,7 +126,7 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
         }
     }
     const char *device_name = NULL;
-    const char *env_device = getenv("INORM_DEVICE");
+    const char *env_device = use_environment ? getenv("INORM_DEVICE") : NULL;
     if (env_device && env_device[0]) {
         char *end = NULL;
         long index = strtol(env_device, &end, 10);
@@ -128,9 +135,9 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
         else
             device_name = env_device;
     }
-    if (env_flag("INORM_VALIDATION"))
+    if (use_environment && env_flag("INORM_VALIDATION"))
         settings.validation = 1;
-    if (env_flag("INORM_DISABLE_SUBGROUPS"))
+    if (use_environment && env_flag("INORM_DISABLE_SUBGROUPS"))
         settings.flags |= INORM_CONTEXT_DISABLE_SUBGROUP_OPS;
 
     inorm_context *ctx = calloc(1, sizeof *ctx);

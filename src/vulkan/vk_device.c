@@ -375,8 +375,10 @@ static inorm_status choose_device(vk_state *vk, int device_index, const char *de
             *chosen = facts;
         }
     }
-    if (best >= 0)
+    if (best >= 0) {
         vk->physical_device = devices[best];
+        vk->device_index = best;
+    }
     free(devices);
     if (best < 0) {
         if (!message[0]) {
@@ -490,6 +492,7 @@ inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, con
     }
     ctx->vk = vk;
     fill_info(&facts, &ctx->info);
+    ctx->info.device_index = vk->device_index;
     ctx->info.validation_enabled = vk->messenger != VK_NULL_HANDLE;
     vk->float16_storage = facts.storage_16bit;
     const char *disable_fused = getenv("INORM_DISABLE_FUSED");
@@ -529,6 +532,7 @@ inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count)
                 device_facts facts;
                 query_device(vk, devices[i], &facts);
                 fill_info(&facts, &infos[i]);
+                infos[i].device_index = (int)i;
             }
         }
         *count = infos ? (device_count < capacity ? device_count : capacity) : device_count;

@@ -130,6 +130,7 @@ struct vk_state {
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
     VkPhysicalDevice physical_device;
+    int device_index;            /* in vkEnumeratePhysicalDevices' order */
     VkDevice device;
     uint32_t queue_family;
     VkQueue queue;
