@@ -4,6 +4,8 @@
 #include "../internal.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -125,48 +127,273 @@ static void write_stats(const inorm_op *op, size_t segment, size_t segments, con
     }
 }
 
-static void convert(const inorm_op *op)
+/* ---------------------------------------------------------------------------
+ * Fast path: FLOAT32 NCHW without a mask, where a segment is contiguous.
+ * Four independent double accumulators keep the adds pipelined; the result
+ * is the same two-pass double computation as the general path.
+ * ------------------------------------------------------------------------ */
+
+static double sum_f32(const float *x, size_t n)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += x[i];
+        s1 += x[i + 1];
+        s2 += x[i + 2];
+        s3 += x[i + 3];
+    }
+    for (; i < n; ++i)
+        s0 += x[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static double squares_f32(const float *x, size_t n, double mean)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        double d0 = x[i] - mean, d1 = x[i + 1] - mean, d2 = x[i + 2] - mean, d3 = x[i + 3] - mean;
+        s0 += d0 * d0;
+        s1 += d1 * d1;
+        s2 += d2 * d2;
+        s3 += d3 * d3;
+    }
+    for (; i < n; ++i) {
+        double d = x[i] - mean;
+        s0 += d * d;
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
+static void apply_f32(const inorm_op *op, const float *x, float *y, size_t n, double mean, double a, double b)
+{
+    if (op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE) {
+        for (size_t i = 0; i < n; ++i)  /* the common case, which the compiler vectorizes */
+            y[i] = (float)(a * ((double)x[i] - mean) + b);
+        return;
+    }
+    for (size_t i = 0; i < n; ++i) {
+        double v = x[i];
+        double t = a * (v - mean) + b;
+        if (op->alpha != 1.0f)
+            t = v + op->alpha * (t - v);
+        y[i] = (float)activate(op->activation, op->activation_slope, t);
+    }
+}
+
+static bool fast_path(const inorm_op *op)
+{
+    return op->x->desc.dtype == INORM_FLOAT32 && op->x->desc.layout == INORM_NCHW && !op->mask;
+}
+
+/* ---------------------------------------------------------------------------
+ * Threads: segments are split among threads; a few huge segments are each
+ * split into ranges instead.
+ * ------------------------------------------------------------------------ */
+
+#define MAX_THREADS 16
+/* Below this many elements an op stays on the calling thread. */
+#define PARALLEL_MIN_ELEMENTS (1u << 16)
+
+typedef struct parallel_task {
+    void (*body)(struct parallel_task *task, size_t first, size_t last);
+    const inorm_op *op;
+    size_t first, last;       /* this thread's share */
+    /* range-split statistics of one segment */
+    const float *x;
+    double mean, result;      /* squares: the mean; sum and squares: this share's sum */
+    segment_stats stats;      /* apply: the segment's statistics */
+    size_t channel_len;       /* apply: elements per channel plane */
+    size_t segment;
+} parallel_task;
+
+static void *parallel_entry(void *arg)
+{
+    parallel_task *task = arg;
+    task->body(task, task->first, task->last);
+    return NULL;
+}
+
+static unsigned thread_count(size_t elements)
+{
+    if (elements < PARALLEL_MIN_ELEMENTS)
+        return 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (unsigned)cores;
+}
+
+/* Runs body over [0, count) in `threads` contiguous shares, the last on the
+ * caller; tasks[i] gets share i (and whatever fields the caller set). Falls
+ * back to fewer threads if a thread cannot be started. */
+static void parallel_for(parallel_task *tasks, unsigned threads, size_t count)
+{
+    pthread_t ids[MAX_THREADS];
+    bool started[MAX_THREADS] = { false };
+    for (unsigned t = 0; t < threads; ++t) {
+        tasks[t].first = count * t / threads;
+        tasks[t].last = count * (t + 1) / threads;
+    }
+    for (unsigned t = 0; t + 1 < threads; ++t)
+        started[t] = pthread_create(&ids[t], NULL, parallel_entry, &tasks[t]) == 0;
+    tasks[threads - 1].body(&tasks[threads - 1], tasks[threads - 1].first, tasks[threads - 1].last);
+    for (unsigned t = 0; t + 1 < threads; ++t) {
+        if (started[t])
+            pthread_join(ids[t], NULL);
+        else
+            tasks[t].body(&tasks[t], tasks[t].first, tasks[t].last);
+    }
+}
+
+static void convert_planes(parallel_task *task, size_t first, size_t last)
+{
+    const inorm_op *op = task->op;
+    const inorm_tensor_desc *d = &op->x->desc;
+    const size_t plane = inorm_plane_len(d);
+    for (size_t nc = first; nc < last; ++nc) {
+        size_t n = nc / d->c, c = nc % d->c;
+        for (size_t p = 0; p < plane; ++p)
+            store(op->y, inorm_element_index(&op->y->desc, n, c, p), load(op->x, inorm_element_index(d, n, c, p)));
+    }
+}
+
+/* (a, b) for channel c and the per-element rule: fills y over one channel plane. */
+static void apply_plane(const inorm_op *op, size_t n, size_t c, const segment_stats *st, size_t p_first,
+                        size_t p_last)
+{
+    const inorm_tensor_desc *d = &op->x->desc;
+    double a, b;
+    coefficients(op, st, n, c, &a, &b);
+    if (fast_path(op)) {
+        size_t offset = inorm_element_index(d, n, c, p_first);
+        apply_f32(op, (const float *)op->x->host + offset, (float *)op->y->host + offset, p_last - p_first, st->mean,
+                  a, b);
+        return;
+    }
+    for (size_t p = p_first; p < p_last; ++p) {
+        size_t i = inorm_element_index(d, n, c, p);
+        double v = load(op->x, i);
+        double t = a * (v - st->mean) + b;
+        if (op->alpha != 1.0f)
+            t = v + op->alpha * (t - v);
+        store(op->y, i, activate(op->activation, op->activation_slope, t));
+    }
+}
+
+static segment_stats finish_stats(double mean, double squares, double weight, const inorm_op *op)
+{
+    double var = squares / (op->unbiased ? weight - 1.0 : weight);
+    segment_stats st = { mean, sqrt(var + (double)op->eps) };
+    return st;
+}
+
+static void run_segment(const inorm_op *op, size_t segment)
 {
     const inorm_tensor_desc *d = &op->x->desc;
     const size_t plane = inorm_plane_len(d);
-    for (size_t n = 0; n < d->n; ++n)
-        for (size_t c = 0; c < d->c; ++c)
-            for (size_t p = 0; p < plane; ++p)
-                store(op->y, inorm_element_index(&op->y->desc, n, c, p),
-                      load(op->x, inorm_element_index(d, n, c, p)));
+    const size_t cps = op->channels_per_segment;
+    const size_t groups = d->c / cps;
+    const size_t n = segment / groups, g = segment % groups;
+    segment_stats st;
+    if (fast_path(op)) {
+        const float *x = (const float *)op->x->host + segment * cps * plane;
+        size_t len = cps * plane;
+        double mean = sum_f32(x, len) / (double)len;
+        st = finish_stats(mean, squares_f32(x, len, mean), (double)len, op);
+    } else {
+        st = compute_stats(op->x, op->mask, n, g * cps, cps, op->unbiased, op->eps);
+    }
+    if (op->kind == INORM_OP_STATS) {
+        write_stats(op, segment, (size_t)d->n * groups, &st);
+        return;
+    }
+    for (size_t c = g * cps; c < (g + 1) * cps; ++c)
+        apply_plane(op, n, c, &st, 0, plane);
+}
+
+static void run_segments(parallel_task *task, size_t first, size_t last)
+{
+    for (size_t segment = first; segment < last; ++segment)
+        run_segment(task->op, segment);
+}
+
+static void sum_range(parallel_task *task, size_t first, size_t last)
+{
+    task->result = sum_f32(task->x + first, last - first);
+}
+
+static void squares_range(parallel_task *task, size_t first, size_t last)
+{
+    task->result = squares_f32(task->x + first, last - first, task->mean);
+}
+
+static void apply_range(parallel_task *task, size_t first, size_t last)
+{
+    /* [first, last) indexes the segment's elements; split at channel planes */
+    const inorm_op *op = task->op;
+    const size_t plane = task->channel_len;
+    const size_t groups = op->x->desc.c / op->channels_per_segment;
+    const size_t n = task->segment / groups, c0 = task->segment % groups * op->channels_per_segment;
+    for (size_t i = first; i < last;) {
+        size_t k = i / plane, p = i % plane;
+        size_t stop = (k + 1) * plane < last ? (k + 1) * plane : last;
+        apply_plane(op, n, c0 + k, &task->stats, p, p + (stop - i));
+        i = stop;
+    }
+}
+
+/* One huge contiguous segment over all threads: sum, centred squares, apply. */
+static void run_segment_split(const inorm_op *op, size_t segment, unsigned threads)
+{
+    const inorm_tensor_desc *d = &op->x->desc;
+    const size_t plane = inorm_plane_len(d), len = op->channels_per_segment * plane;
+    parallel_task tasks[MAX_THREADS];
+    for (unsigned t = 0; t < threads; ++t)
+        tasks[t] = (parallel_task){ .body = sum_range, .op = op, .x = (const float *)op->x->host + segment * len,
+                                    .channel_len = plane, .segment = segment };
+    parallel_for(tasks, threads, len);
+    double sum = 0.0;
+    for (unsigned t = 0; t < threads; ++t)
+        sum += tasks[t].result;
+    double mean = sum / (double)len;
+    for (unsigned t = 0; t < threads; ++t) {
+        tasks[t].body = squares_range;
+        tasks[t].mean = mean;
+    }
+    parallel_for(tasks, threads, len);
+    double squares = 0.0;
+    for (unsigned t = 0; t < threads; ++t)
+        squares += tasks[t].result;
+    segment_stats st = finish_stats(mean, squares, (double)len, op);
+    if (op->kind == INORM_OP_STATS) {
+        write_stats(op, segment, (size_t)d->n * (d->c / op->channels_per_segment), &st);
+        return;
+    }
+    for (unsigned t = 0; t < threads; ++t) {
+        tasks[t].body = apply_range;
+        tasks[t].stats = st;
+    }
+    parallel_for(tasks, threads, len);
 }
 
 static void run_op(const inorm_op *op)
 {
     const inorm_tensor_desc *d = &op->x->desc;
+    const unsigned threads = thread_count(op->x->elements);
+    parallel_task tasks[MAX_THREADS];
+    for (unsigned t = 0; t < threads; ++t)
+        tasks[t] = (parallel_task){ .op = op, .body = op->kind == INORM_OP_CONVERT ? convert_planes : run_segments };
     if (op->kind == INORM_OP_CONVERT) {
-        convert(op);
+        parallel_for(tasks, threads, (size_t)d->n * d->c);
         return;
     }
-    const size_t plane = inorm_plane_len(d);
-    const size_t cps = op->channels_per_segment;
-    const size_t groups = d->c / cps;
-    for (size_t n = 0; n < d->n; ++n) {
-        for (size_t g = 0; g < groups; ++g) {
-            segment_stats st = compute_stats(op->x, op->mask, n, g * cps, cps, op->unbiased, op->eps);
-            if (op->kind == INORM_OP_STATS) {
-                write_stats(op, n * groups + g, (size_t)d->n * groups, &st);
-                continue;
-            }
-            for (size_t c = g * cps; c < (g + 1) * cps; ++c) {
-                double a, b;
-                coefficients(op, &st, n, c, &a, &b);
-                for (size_t p = 0; p < plane; ++p) {
-                    size_t i = inorm_element_index(d, n, c, p);
-                    double v = load(op->x, i);
-                    double t = a * (v - st.mean) + b;
-                    if (op->alpha != 1.0f)
-                        t = v + op->alpha * (t - v);
-                    store(op->y, i, activate(op->activation, op->activation_slope, t));
-                }
-            }
-        }
+    const size_t segments = (size_t)d->n * d->c / op->channels_per_segment;
+    if (segments >= 2 * (size_t)threads || !fast_path(op) || threads == 1) {
+        parallel_for(tasks, threads < segments ? threads : (unsigned)segments, segments);
+        return;
     }
+    for (size_t segment = 0; segment < segments; ++segment)
+        run_segment_split(op, segment, threads);
 }
 
 static double seconds_now(void)
