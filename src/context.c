@@ -140,7 +140,7 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
     if (use_environment && env_flag("INORM_DISABLE_SUBGROUPS"))
         settings.flags |= INORM_CONTEXT_DISABLE_SUBGROUP_OPS;
 
-    inorm_context *ctx = calloc(1, sizeof *ctx);
+    inorm_context *ctx = inorm_calloc(1, sizeof *ctx);
     if (!ctx) {
         set_message(message, message_size, "out of host memory allocating the context");
         return INORM_ERROR_OUT_OF_HOST_MEMORY;
@@ -159,7 +159,7 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
         }
         if (settings.backend == INORM_BACKEND_VULKAN || status == INORM_ERROR_OUT_OF_HOST_MEMORY) {
             set_message(message, message_size, vk_message);
-            free(ctx);
+            inorm_free(ctx);
             return status;
         }
         ctx->backend = &inorm_cpu_backend;
@@ -190,7 +190,7 @@ void inorm_context_destroy(inorm_context *ctx)
         inorm_tensor_destroy(ctx->tensors);
     if (ctx->backend->context_destroy)
         ctx->backend->context_destroy(ctx);
-    free(ctx);
+    inorm_free(ctx);
 }
 
 inorm_status inorm_context_finish(inorm_context *ctx)

@@ -113,6 +113,33 @@ struct inorm_backend_ops {
 extern const inorm_backend_ops inorm_cpu_backend;
 extern const inorm_backend_ops inorm_vulkan_backend;
 
+/* Host memory of the library (alloc.c): every allocation goes through these,
+ * so test builds can fail the Nth one and count what is still live. */
+void *inorm_malloc(size_t bytes);
+void *inorm_calloc(size_t count, size_t size);
+void inorm_free(void *p);
+
+typedef enum inorm_fault_kind {
+    INORM_FAULT_HOST_ALLOC,    /* inorm_malloc / inorm_calloc return NULL */
+    INORM_FAULT_DEVICE_ALLOC,  /* vkAllocateMemory reports VK_ERROR_OUT_OF_DEVICE_MEMORY */
+    INORM_FAULT_SUBMIT,        /* vkQueueSubmit reports VK_ERROR_DEVICE_LOST */
+    INORM_FAULT_KINDS
+} inorm_fault_kind;
+
+#ifdef INORM_FAULT_INJECTION
+/* Test builds: the nth event of `kind` from now fails (n >= 1; 0 disarms). */
+void inorm_fault_arm(inorm_fault_kind kind, long n);
+bool inorm_fault_fired(void);
+long inorm_live_allocations(void);
+bool inorm_fault_hit(inorm_fault_kind kind);
+#else
+static inline bool inorm_fault_hit(inorm_fault_kind kind)
+{
+    (void)kind;
+    return false;
+}
+#endif
+
 /* Records `status` with a formatted detail on ctx and returns status. */
 inorm_status inorm_fail(inorm_context *ctx, inorm_status status, const char *fmt, ...) INORM_PRINTF(3, 4);
 void inorm_clear_error(inorm_context *ctx);

@@ -77,7 +77,7 @@ static inorm_status check_mask(inorm_context *ctx, const char *fn, const char *n
                           dtype_name(m->dtype), m->n, m->c, m->h, m->w, d->n, d->h, d->w, d->h, d->w);
     if (mask->mask_checked_generation == mask->generation + 1 && !unbiased)
         return INORM_SUCCESS;
-    float *values = malloc(mask->bytes);
+    float *values = inorm_malloc(mask->bytes);
     if (!values)
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory checking %s", fn, name);
     status = ctx->backend->tensor_read(ctx, mask, values);
@@ -100,7 +100,7 @@ static inorm_status check_mask(inorm_context *ctx, const char *fn, const char *n
                                          : "%s: %s of sample %zu is all zero; its statistics would be 0/0",
                                 fn, name, n, sum * values_per_pixel);
     }
-    free(values);
+    inorm_free(values);
     if (status == INORM_SUCCESS && !unbiased)
         ((inorm_tensor *)mask)->mask_checked_generation = mask->generation + 1;
     return status;

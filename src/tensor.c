@@ -65,7 +65,7 @@ inorm_status inorm_tensor_create(inorm_context *ctx, const inorm_tensor_desc *de
                           "inorm_tensor_create: shape %ux%ux%ux%u of %zu-byte elements overflows size_t",
                           desc->n, desc->c, desc->h, desc->w, element_size);
 
-    inorm_tensor *t = calloc(1, sizeof *t);
+    inorm_tensor *t = inorm_calloc(1, sizeof *t);
     if (!t)
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating a tensor");
     t->ctx = ctx;
@@ -74,7 +74,7 @@ inorm_status inorm_tensor_create(inorm_context *ctx, const inorm_tensor_desc *de
     t->bytes = elements * element_size;
     inorm_status status = ctx->backend->tensor_create(ctx, t);
     if (status != INORM_SUCCESS) {
-        free(t);
+        inorm_free(t);
         return status;
     }
     t->next = ctx->tensors;
@@ -97,7 +97,7 @@ void inorm_tensor_destroy(inorm_tensor *t)
         ctx->tensors = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    free(t);
+    inorm_free(t);
 }
 
 static inorm_status check_transfer(inorm_context *ctx, const char *fn, const inorm_tensor *t, const void *data,

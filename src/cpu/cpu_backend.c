@@ -423,7 +423,7 @@ static inorm_status cpu_tensor_create(inorm_context *ctx, inorm_tensor *t)
     if (t->bytes > PTRDIFF_MAX)
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "a tensor of %zu bytes exceeds the address space",
                           t->bytes);
-    t->host = malloc(t->bytes);
+    t->host = inorm_malloc(t->bytes);
     if (!t->host)
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory allocating %zu bytes", t->bytes);
     return INORM_SUCCESS;
@@ -432,7 +432,7 @@ static inorm_status cpu_tensor_create(inorm_context *ctx, inorm_tensor *t)
 static void cpu_tensor_destroy(inorm_context *ctx, inorm_tensor *t)
 {
     (void)ctx;
-    free(t->host);
+    inorm_free(t->host);
     t->host = NULL;
 }
 

@@ -179,7 +179,8 @@ static inorm_status vk_flush(inorm_context *ctx)
             .pCommandBuffers = &vk->command_buffer,
         };
         what = "vkQueueSubmit";
-        result = vk->fn.vkQueueSubmit(vk->queue, 1, &submit, vk->fence);
+        result = inorm_fault_hit(INORM_FAULT_SUBMIT) ? VK_ERROR_DEVICE_LOST
+                                                     : vk->fn.vkQueueSubmit(vk->queue, 1, &submit, vk->fence);
         if (result == VK_SUCCESS) {
             what = "vkWaitForFences";
             result = vk->fn.vkWaitForFences(vk->device, 1, &vk->fence, VK_TRUE, UINT64_MAX);
@@ -665,13 +666,13 @@ static inorm_status vk_tensor_create(inorm_context *ctx, inorm_tensor *t)
                           "a %ux%ux%ux%u tensor takes %zu bytes; this device binds at most %u bytes "
                           "(maxStorageBufferRange)",
                           t->desc.n, t->desc.c, t->desc.h, t->desc.w, t->bytes, vk->limits.maxStorageBufferRange);
-    t->buffer = calloc(1, sizeof *t->buffer);
+    t->buffer = inorm_calloc(1, sizeof *t->buffer);
     if (!t->buffer)
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     /* Whole vec4s, so vector views of the buffer never reach past its end. */
     inorm_status status = vk_buffer_create(ctx, (t->bytes + 15) / 16 * 16, false, t->buffer);
     if (status != INORM_SUCCESS) {
-        free(t->buffer);
+        inorm_free(t->buffer);
         t->buffer = NULL;
     }
     return status;
@@ -684,7 +685,7 @@ static void vk_tensor_destroy(inorm_context *ctx, inorm_tensor *t)
     if (ctx->sticky_status == INORM_SUCCESS)
         vk_flush(ctx);
     vk_buffer_destroy(ctx->vk, t->buffer);
-    free(t->buffer);
+    inorm_free(t->buffer);
     t->buffer = NULL;
 }
 

@@ -66,12 +66,12 @@ static bool has_layer(PFN_vkGetInstanceProcAddr gipa, const char *name)
     uint32_t count = 0;
     if (!enumerate || enumerate(&count, NULL) != VK_SUCCESS || count == 0)
         return false;
-    VkLayerProperties *layers = calloc(count, sizeof *layers);
+    VkLayerProperties *layers = inorm_calloc(count, sizeof *layers);
     bool found = false;
     if (layers && enumerate(&count, layers) == VK_SUCCESS)
         for (uint32_t i = 0; i < count && !found; ++i)
             found = strcmp(layers[i].layerName, name) == 0;
-    free(layers);
+    inorm_free(layers);
     return found;
 }
 
@@ -82,12 +82,12 @@ static bool has_instance_extension(PFN_vkGetInstanceProcAddr gipa, const char *l
     uint32_t count = 0;
     if (!enumerate || enumerate(layer, &count, NULL) != VK_SUCCESS || count == 0)
         return false;
-    VkExtensionProperties *extensions = calloc(count, sizeof *extensions);
+    VkExtensionProperties *extensions = inorm_calloc(count, sizeof *extensions);
     bool found = false;
     if (extensions && enumerate(layer, &count, extensions) == VK_SUCCESS)
         for (uint32_t i = 0; i < count && !found; ++i)
             found = strcmp(extensions[i].extensionName, name) == 0;
-    free(extensions);
+    inorm_free(extensions);
     return found;
 }
 
@@ -197,13 +197,13 @@ static bool device_has_extension(vk_state *vk, VkPhysicalDevice device, const ch
     uint32_t count = 0;
     if (vk->fn_instance.vkEnumerateDeviceExtensionProperties(device, NULL, &count, NULL) != VK_SUCCESS || !count)
         return false;
-    VkExtensionProperties *extensions = calloc(count, sizeof *extensions);
+    VkExtensionProperties *extensions = inorm_calloc(count, sizeof *extensions);
     bool found = false;
     if (extensions && vk->fn_instance.vkEnumerateDeviceExtensionProperties(device, NULL, &count, extensions) ==
                           VK_SUCCESS)
         for (uint32_t i = 0; i < count && !found; ++i)
             found = strcmp(extensions[i].extensionName, name) == 0;
-    free(extensions);
+    inorm_free(extensions);
     return found;
 }
 
@@ -236,7 +236,7 @@ static void query_device(vk_state *vk, VkPhysicalDevice device, device_facts *fa
     facts->timestamp_bits = 0;
     uint32_t family_count = 0;
     vk->fn_instance.vkGetPhysicalDeviceQueueFamilyProperties(device, &family_count, NULL);
-    VkQueueFamilyProperties *families = calloc(family_count ? family_count : 1, sizeof *families);
+    VkQueueFamilyProperties *families = inorm_calloc(family_count ? family_count : 1, sizeof *families);
     if (families) {
         vk->fn_instance.vkGetPhysicalDeviceQueueFamilyProperties(device, &family_count, families);
         for (uint32_t i = 0; i < family_count && facts->compute_queue_family < 0; ++i)
@@ -245,7 +245,7 @@ static void query_device(vk_state *vk, VkPhysicalDevice device, device_facts *fa
                 facts->timestamp_bits = families[i].timestampValidBits;
             }
     }
-    free(families);
+    inorm_free(families);
 }
 
 static bool device_usable(const device_facts *facts)
@@ -331,7 +331,7 @@ static inorm_status list_devices(vk_state *vk, VkPhysicalDevice **devices, uint3
         snprintf(message, message_size, "the Vulkan loader found no device");
         return INORM_ERROR_NO_DEVICE;
     }
-    *devices = calloc(*count, sizeof **devices);
+    *devices = inorm_calloc(*count, sizeof **devices);
     if (!*devices) {
         snprintf(message, message_size, "out of host memory listing devices");
         return INORM_ERROR_OUT_OF_HOST_MEMORY;
@@ -351,7 +351,7 @@ static inorm_status choose_device(vk_state *vk, int device_index, const char *de
     uint32_t count;
     inorm_status status = list_devices(vk, &devices, &count, message, message_size);
     if (status != INORM_SUCCESS) {
-        free(devices);
+        inorm_free(devices);
         return status;
     }
     int best = -1, best_rank = -1;
@@ -379,7 +379,7 @@ static inorm_status choose_device(vk_state *vk, int device_index, const char *de
         vk->physical_device = devices[best];
         vk->device_index = best;
     }
-    free(devices);
+    inorm_free(devices);
     if (best < 0) {
         if (!message[0]) {
             if (device_name)
@@ -468,13 +468,13 @@ void vk_state_destroy(vk_state *vk)
         vk->fn_instance.vkDestroyDebugUtilsMessengerEXT(vk->instance, vk->messenger, NULL);
     if (vk->instance)
         vk->fn_instance.vkDestroyInstance(vk->instance, NULL);
-    free(vk);
+    inorm_free(vk);
 }
 
 inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, const char *device_name,
                                        bool validation, uint32_t flags, char *message, size_t message_size)
 {
-    vk_state *vk = calloc(1, sizeof *vk);
+    vk_state *vk = inorm_calloc(1, sizeof *vk);
     if (!vk) {
         snprintf(message, message_size, "out of host memory");
         return INORM_ERROR_OUT_OF_HOST_MEMORY;
@@ -517,7 +517,7 @@ inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count)
 {
     uint32_t capacity = infos ? *count : 0;
     *count = 0;
-    vk_state *vk = calloc(1, sizeof *vk);
+    vk_state *vk = inorm_calloc(1, sizeof *vk);
     if (!vk)
         return INORM_ERROR_OUT_OF_HOST_MEMORY;
     char message[INORM_ERROR_TEXT_SIZE];
@@ -537,7 +537,7 @@ inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count)
         }
         *count = infos ? (device_count < capacity ? device_count : capacity) : device_count;
     }
-    free(devices);
+    inorm_free(devices);
     vk_state_destroy(vk);
     return status == INORM_ERROR_OUT_OF_HOST_MEMORY ? status : INORM_SUCCESS;
 }

@@ -62,7 +62,9 @@ inorm_status vk_buffer_create(inorm_context *ctx, VkDeviceSize size, bool host_v
         .allocationSize = requirements.size,
         .memoryTypeIndex = (uint32_t)type,
     };
-    result = vk->fn.vkAllocateMemory(vk->device, &allocate, NULL, &out->memory);
+    result = inorm_fault_hit(INORM_FAULT_DEVICE_ALLOC)
+                 ? VK_ERROR_OUT_OF_DEVICE_MEMORY
+                 : vk->fn.vkAllocateMemory(vk->device, &allocate, NULL, &out->memory);
     if (result == VK_SUCCESS)
         result = vk->fn.vkBindBufferMemory(vk->device, out->buffer, out->memory, 0);
     VkMemoryPropertyFlags flags = vk->memory_properties.memoryTypes[type].propertyFlags;
