@@ -103,7 +103,11 @@ enum {
     /* Ignore INORM_BACKEND, INORM_DEVICE, INORM_VALIDATION and
      * INORM_DISABLE_SUBGROUPS: for programs that choose the device themselves
      * (for example one context per enumerated device). */
-    INORM_CONTEXT_IGNORE_ENVIRONMENT = 1u << 1
+    INORM_CONTEXT_IGNORE_ENVIRONMENT = 1u << 1,
+    /* Do not use FLOAT16 kernels even where the device has 16-bit storage
+     * (FLOAT16 ops then give INORM_ERROR_UNSUPPORTED). Environment:
+     * INORM_DISABLE_FP16=1. */
+    INORM_CONTEXT_DISABLE_FLOAT16 = 1u << 2
 };
 
 typedef struct inorm_context_desc {
@@ -111,10 +115,15 @@ typedef struct inorm_context_desc {
     int device_index;        /* -1: pick the best (discrete > integrated > virtual > cpu) */
     int validation;          /* nonzero: enable VK_LAYER_KHRONOS_validation if present */
     uint32_t flags;          /* INORM_CONTEXT_* flags */
+    /* Vulkan: a file that persists compiled pipelines between runs (cold
+     * pipeline creation takes seconds on some mobile drivers). Read at
+     * creation if it exists and was written for this device and driver
+     * (anything else is ignored), written back by inorm_context_destroy. NULL: none. */
+    const char *pipeline_cache_path;
 } inorm_context_desc;
 
 /* The defaults a NULL desc stands for. */
-#define INORM_CONTEXT_DESC_DEFAULT { INORM_BACKEND_AUTO, -1, 0, 0u }
+#define INORM_CONTEXT_DESC_DEFAULT { INORM_BACKEND_AUTO, -1, 0, 0u, NULL }
 
 /*
  * Creates a context. desc may be NULL (INORM_CONTEXT_DESC_DEFAULT).
@@ -381,6 +390,128 @@ INORM_API inorm_status inorm_context_last_device_time(const inorm_context *ctx, 
  * even, overflow to Inf, NaN kept. */
 INORM_API uint16_t inorm_float_to_half(float value);
 INORM_API float inorm_half_to_float(uint16_t value);
+
+/* ------------------------------------------------------------------------- */
+/* Inside your own Vulkan code                                                */
+/* ------------------------------------------------------------------------- */
+/*
+ * Visible when <vulkan/vulkan.h> (or volk.h) is included before inorm.h.
+ *
+ * inorm calls Vulkan only through function pointers it loads from the
+ * vkGetInstanceProcAddr it is given, into tables of the context: it exports
+ * no Vulkan symbol and never touches a global loader state of the app.
+ *
+ * Threads: an imported context follows the rules above, and the queue given
+ * to it is used (vkQueueSubmit) only inside inorm calls that wait
+ * (inorm_tensor_read/write, inorm_context_finish, and immediate ops when
+ * their batch fills up): the app must not use that queue from another thread
+ * during those calls (Vulkan's external synchronization of queues).
+ */
+#if defined(VK_VERSION_1_0)
+
+typedef struct inorm_vulkan_import {
+    VkInstance instance;
+    VkPhysicalDevice physical_device;
+    VkDevice device;                 /* created with Vulkan 1.1 or later */
+    uint32_t queue_family_index;     /* a family with VK_QUEUE_COMPUTE_BIT */
+    VkQueue queue;                   /* for immediate ops and transfers; VK_NULL_HANDLE:
+                                        record-only (inorm_cmd_* and tensors in host-visible
+                                        memory only) */
+    PFN_vkGetInstanceProcAddr get_instance_proc_addr;
+    int storage_buffer_16bit_access; /* the device was created with this feature: FLOAT16 ops */
+    int subgroup_size_control;       /* the device was created with it (reserved) */
+    uint32_t flags;                  /* INORM_CONTEXT_* */
+} inorm_vulkan_import;
+
+/* A context on the app's device. inorm creates its own command pool, fence,
+ * descriptor pools, pipelines and buffers on it and destroys them with the
+ * context; it never destroys the instance, device or queue. On failure the
+ * reason is copied into message (may be NULL). */
+INORM_API inorm_status inorm_context_import(const inorm_vulkan_import *desc, inorm_context **out,
+                                            char *message, size_t message_size);
+
+/*
+ * An inorm tensor over the app's buffer: no copy, no ownership (destroying
+ * the tensor leaves the buffer). The buffer needs VK_BUFFER_USAGE_STORAGE_BUFFER_BIT
+ * (and TRANSFER_SRC/DST for inorm_tensor_read/write, which then copy through
+ * a staging buffer). offset must be a multiple of the device's
+ * minStorageBufferOffsetAlignment; offset + the tensor's bytes must fit in
+ * the buffer (checked against its memory requirements) and the bytes within
+ * maxStorageBufferRange. The buffer must outlive the tensor.
+ */
+INORM_API inorm_status inorm_tensor_wrap_vulkan(inorm_context *ctx, const inorm_tensor_desc *desc,
+                                                VkBuffer buffer, VkDeviceSize offset, inorm_tensor **out);
+
+/*
+ * Recording into the app's command buffer: each inorm_cmd_* takes the same
+ * arguments as the immediate op plus a command buffer in the recording state,
+ * allocated from a pool of the context's queue family, outside a render pass.
+ *
+ * Barriers. Before each of its dispatches (and copies) inorm records
+ *   vkCmdPipelineBarrier(src = COMPUTE_SHADER | TRANSFER, dst = COMPUTE_SHADER | TRANSFER,
+ *                        SHADER_WRITE | TRANSFER_WRITE -> SHADER_READ | SHADER_WRITE |
+ *                        TRANSFER_READ | TRANSFER_WRITE)
+ * so writes made earlier in compute shaders or transfers (the app's or
+ * inorm's) are visible to it. The app records its own barrier
+ *   - before an inorm op, for inputs written by other stages (fragment
+ *     shaders, color attachments, the host);
+ *   - after an inorm op, from COMPUTE_SHADER + SHADER_WRITE (TRANSFER +
+ *     TRANSFER_WRITE for inorm_cmd_convert) to the stage and access that reads
+ *     y (or mean/std).
+ *
+ * Memory. Ops use the context's scratch buffer (partial statistics, a few
+ * bytes per workgroup: ~16 bytes per 16 K elements) and descriptor sets from
+ * the context's pools; both stay owned by the context and valid until
+ * inorm_cmd_release. Commands recorded from one context must execute in the
+ * order recorded (one queue, or the app's own semaphores), never two at once.
+ * Mask values cannot be read at record time, so a mask that is all zero for a
+ * sample gives NaN for that sample's statistics instead of an error.
+ */
+INORM_API inorm_status inorm_cmd_instance_norm(inorm_context *ctx, VkCommandBuffer cmd, const inorm_tensor *x,
+                                               const inorm_tensor *gamma, const inorm_tensor *beta,
+                                               const inorm_norm_params *p, inorm_tensor *y);
+INORM_API inorm_status inorm_cmd_group_norm(inorm_context *ctx, VkCommandBuffer cmd, const inorm_tensor *x,
+                                            uint32_t groups, const inorm_tensor *gamma, const inorm_tensor *beta,
+                                            const inorm_norm_params *p, inorm_tensor *y);
+INORM_API inorm_status inorm_cmd_layer_norm(inorm_context *ctx, VkCommandBuffer cmd, const inorm_tensor *x,
+                                            const inorm_tensor *gamma, const inorm_tensor *beta,
+                                            const inorm_norm_params *p, inorm_tensor *y);
+INORM_API inorm_status inorm_cmd_adain(inorm_context *ctx, VkCommandBuffer cmd, const inorm_tensor *content,
+                                       const inorm_tensor *style, float alpha, const inorm_norm_params *p,
+                                       inorm_tensor *y);
+INORM_API inorm_status inorm_cmd_adain_mix(inorm_context *ctx, VkCommandBuffer cmd, const inorm_tensor *content,
+                                           const inorm_tensor *const *styles, const float *weights, uint32_t count,
+                                           float alpha, const inorm_norm_params *p, inorm_tensor *y);
+INORM_API inorm_status inorm_cmd_adain_modulate(inorm_context *ctx, VkCommandBuffer cmd, const inorm_tensor *x,
+                                                const inorm_tensor *scale, const inorm_tensor *bias,
+                                                const inorm_norm_params *p, inorm_tensor *y);
+INORM_API inorm_status inorm_cmd_conditional_instance_norm(inorm_context *ctx, VkCommandBuffer cmd,
+                                                           const inorm_tensor *x, const inorm_tensor *gamma_bank,
+                                                           const inorm_tensor *beta_bank,
+                                                           const inorm_tensor *style_weights,
+                                                           const inorm_norm_params *p, inorm_tensor *y);
+INORM_API inorm_status inorm_cmd_stats(inorm_context *ctx, VkCommandBuffer cmd, const inorm_tensor *x,
+                                       const inorm_norm_params *p, inorm_tensor *mean, inorm_tensor *std);
+INORM_API inorm_status inorm_cmd_convert(inorm_context *ctx, VkCommandBuffer cmd, const inorm_tensor *src,
+                                         inorm_tensor *dst);
+
+/* Every command buffer recorded with inorm_cmd_* so far has finished
+ * executing (or was freed): the descriptor sets and retired scratch buffers
+ * they used are released. Call it after waiting on their fence. */
+INORM_API inorm_status inorm_cmd_release(inorm_context *ctx);
+
+#endif /* VK_VERSION_1_0 */
+
+/* The pipeline cache as a blob (vkGetPipelineCacheData). With data NULL only
+ * *size is written; else *size is the capacity on entry and the bytes written
+ * on return. The CPU path has none: *size = 0. */
+INORM_API inorm_status inorm_context_get_pipeline_cache(inorm_context *ctx, void *data, size_t *size);
+
+/* Merges a blob from inorm_context_get_pipeline_cache into the context's
+ * cache. A blob for another device, driver or cache format, or a damaged one,
+ * is ignored with INORM_ERROR_INVALID_ARGUMENT and a message; the cache is
+ * then unchanged. */
+INORM_API inorm_status inorm_context_set_pipeline_cache(inorm_context *ctx, const void *data, size_t size);
 
 #ifdef __cplusplus
 }

@@ -68,6 +68,14 @@ void *inorm_calloc(size_t count, size_t size)
     return FAULT() ? NULL : COUNT(calloc(count, size));
 }
 
+void *inorm_realloc(void *p, size_t bytes)
+{
+    if (FAULT())
+        return NULL;
+    void *grown = realloc(p, bytes);
+    return p ? grown : COUNT(grown);
+}
+
 void inorm_free(void *p)
 {
     UNCOUNT(p);

@@ -151,7 +151,7 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
         char vk_message[INORM_ERROR_TEXT_SIZE] = "";
         inorm_status status = inorm_vulkan_context_init(ctx, settings.device_index, device_name,
                                                         settings.validation != 0, settings.flags,
-                                                        vk_message, sizeof vk_message);
+                                                        settings.pipeline_cache_path, vk_message, sizeof vk_message);
         if (status == INORM_SUCCESS) {
             ctx->backend = &inorm_vulkan_backend;
             *out = ctx;

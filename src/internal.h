@@ -35,6 +35,7 @@ struct inorm_context {
     inorm_tensor *tensors;      /* every live tensor, so destroy can free them */
     inorm_tensor *mix_targets[2]; /* inorm_adain_mix's target mean and std (N x C) */
     inorm_plan_info last_plan;
+    bool deferred_checks;       /* recording into an app's command buffer: tensor data cannot be read now */
     bool profiling;
     double pending_seconds;     /* CPU path: ops since the last wait */
     double last_device_seconds; /* < 0: nothing measured */
@@ -117,6 +118,7 @@ extern const inorm_backend_ops inorm_vulkan_backend;
  * so test builds can fail the Nth one and count what is still live. */
 void *inorm_malloc(size_t bytes);
 void *inorm_calloc(size_t count, size_t size);
+void *inorm_realloc(void *p, size_t bytes);
 void inorm_free(void *p);
 
 typedef enum inorm_fault_kind {
@@ -146,8 +148,16 @@ void inorm_clear_error(inorm_context *ctx);
 
 /* Vulkan backend entry points used by context.c. */
 inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, const char *device_name,
-                                       bool validation, uint32_t flags, char *message, size_t message_size);
+                                       bool validation, uint32_t flags, const char *pipeline_cache_path,
+                                       char *message, size_t message_size);
 inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count);
+struct inorm_vulkan_import;
+inorm_status inorm_vulkan_context_import(inorm_context *ctx, const struct inorm_vulkan_import *desc, char *message,
+                                         size_t message_size);
+
+/* Creates a tensor (checks, bookkeeping); with allocate false the caller
+ * attaches storage itself (wrapped app buffers). */
+inorm_status inorm_tensor_new(inorm_context *ctx, const inorm_tensor_desc *desc, bool allocate, inorm_tensor **out);
 
 /* Element size of a dtype in bytes. */
 size_t inorm_dtype_size(inorm_dtype dtype);

@@ -75,8 +75,8 @@ static inorm_status check_mask(inorm_context *ctx, const char *fn, const char *n
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
                           "%s: %s is %s %ux%ux%ux%u; it must be FLOAT32 %ux1x%ux%u or 1x1x%ux%u", fn, name,
                           dtype_name(m->dtype), m->n, m->c, m->h, m->w, d->n, d->h, d->w, d->h, d->w);
-    if (mask->mask_checked_generation == mask->generation + 1 && !unbiased)
-        return INORM_SUCCESS;
+    if ((mask->mask_checked_generation == mask->generation + 1 && !unbiased) || ctx->deferred_checks)
+        return INORM_SUCCESS;  /* checked since its last change, or not readable while recording (see inorm.h) */
     float *values = inorm_malloc(mask->bytes);
     if (!values)
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory checking %s", fn, name);

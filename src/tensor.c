@@ -38,6 +38,11 @@ size_t inorm_tensor_desc_bytes(const inorm_tensor_desc *desc)
 
 inorm_status inorm_tensor_create(inorm_context *ctx, const inorm_tensor_desc *desc, inorm_tensor **out)
 {
+    return inorm_tensor_new(ctx, desc, true, out);
+}
+
+inorm_status inorm_tensor_new(inorm_context *ctx, const inorm_tensor_desc *desc, bool allocate, inorm_tensor **out)
+{
     if (out)
         *out = NULL;
     if (!ctx)
@@ -72,7 +77,7 @@ inorm_status inorm_tensor_create(inorm_context *ctx, const inorm_tensor_desc *de
     t->desc = *desc;
     t->elements = elements;
     t->bytes = elements * element_size;
-    inorm_status status = ctx->backend->tensor_create(ctx, t);
+    inorm_status status = allocate ? ctx->backend->tensor_create(ctx, t) : INORM_SUCCESS;
     if (status != INORM_SUCCESS) {
         inorm_free(t);
         return status;

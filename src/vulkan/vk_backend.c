@@ -53,6 +53,8 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
  * Recording and submission
  * ------------------------------------------------------------------------ */
 
+static VkResult create_descriptor_pool(vk_state *vk, VkDescriptorPool *out);
+
 inorm_status vk_recording_init(inorm_context *ctx)
 {
     vk_state *vk = ctx->vk;
@@ -77,17 +79,7 @@ inorm_status vk_recording_init(inorm_context *ctx)
     result = vk->fn.vkCreateFence(vk->device, &fence_info, NULL, &vk->fence);
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, "vkCreateFence");
-    VkDescriptorPoolSize pool_size = {
-        .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-        .descriptorCount = VK_SETS_PER_BATCH * VK_BINDINGS,
-    };
-    VkDescriptorPoolCreateInfo descriptor_info = {
-        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-        .maxSets = VK_SETS_PER_BATCH,
-        .poolSizeCount = 1,
-        .pPoolSizes = &pool_size,
-    };
-    result = vk->fn.vkCreateDescriptorPool(vk->device, &descriptor_info, NULL, &vk->descriptor_pool);
+    result = create_descriptor_pool(vk, &vk->descriptor_pool);
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, "vkCreateDescriptorPool");
     if (vk->timestamp_period_ns > 0.0) {
@@ -104,6 +96,8 @@ inorm_status vk_recording_init(inorm_context *ctx)
 
 void vk_recording_destroy(vk_state *vk)
 {
+    vk_release_external(vk);
+    vk_buffer_destroy(vk, &vk->external_scratch);
     if (vk->timestamps)
         vk->fn.vkDestroyQueryPool(vk->device, vk->timestamps, NULL);
     vk->timestamps = VK_NULL_HANDLE;
@@ -121,6 +115,12 @@ void vk_recording_destroy(vk_state *vk)
 static inorm_status begin_recording(inorm_context *ctx)
 {
     vk_state *vk = ctx->vk;
+    if (vk->external_cmd) {
+        vk->recording_cmd = vk->external_cmd;
+        vk->external_pending = true;
+        return INORM_SUCCESS;
+    }
+    vk->recording_cmd = vk->command_buffer;
     if (vk->recording)
         return INORM_SUCCESS;
     VkCommandBufferBeginInfo info = {
@@ -148,7 +148,7 @@ static void record_barrier(vk_state *vk, VkPipelineStageFlags dst_stages, VkAcce
         .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
         .dstAccessMask = dst_access,
     };
-    vk->fn.vkCmdPipelineBarrier(vk->command_buffer,
+    vk->fn.vkCmdPipelineBarrier(vk->recording_cmd,
                                 VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, dst_stages,
                                 0, 1, &barrier, 0, NULL, 0, NULL);
 }
@@ -166,6 +166,11 @@ static inorm_status vk_flush(inorm_context *ctx)
     vk_state *vk = ctx->vk;
     if (!vk->recording)
         return INORM_SUCCESS;
+    if (!vk->queue) {
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
+                          "this imported context has no queue: record with inorm_cmd_* and submit yourself");
+    }
+    vk->recording_cmd = vk->command_buffer;
     if (vk->batch_timed)
         vk->fn.vkCmdWriteTimestamp(vk->command_buffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, vk->timestamps, 1);
     record_barrier(vk, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
@@ -201,38 +206,73 @@ static inorm_status vk_flush(inorm_context *ctx)
     return INORM_SUCCESS;
 }
 
-/* Makes room for `count` descriptor sets in the current batch. */
-static inorm_status reserve_sets(inorm_context *ctx, uint32_t count)
+static VkResult create_descriptor_pool(vk_state *vk, VkDescriptorPool *out)
 {
-    if (ctx->vk->sets_used + count <= VK_SETS_PER_BATCH)
-        return INORM_SUCCESS;
-    return vk_flush(ctx);
+    VkDescriptorPoolSize pool_size = {
+        .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+        .descriptorCount = VK_SETS_PER_BATCH * VK_BINDINGS,
+    };
+    VkDescriptorPoolCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+        .maxSets = VK_SETS_PER_BATCH,
+        .poolSizeCount = 1,
+        .pPoolSizes = &pool_size,
+    };
+    return vk->fn.vkCreateDescriptorPool(vk->device, &info, NULL, out);
 }
 
-static inorm_status write_set(inorm_context *ctx, const VkBuffer buffers[VK_BINDINGS], VkDescriptorSet *out)
+/* Makes room for `count` descriptor sets: in the current batch (flushing a
+ * full one), or for external recording in a fresh pool kept until release. */
+static inorm_status reserve_sets(inorm_context *ctx, uint32_t count)
+{
+    vk_state *vk = ctx->vk;
+    if (!vk->external_cmd)
+        return vk->sets_used + count <= VK_SETS_PER_BATCH ? INORM_SUCCESS : vk_flush(ctx);
+    if (vk->external_pool_count > 0 && vk->external_sets_used + count <= VK_SETS_PER_BATCH)
+        return INORM_SUCCESS;
+    VkDescriptorPool *pools = inorm_realloc(vk->external_pools, (vk->external_pool_count + 1) * sizeof *pools);
+    if (!pools)
+        return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for descriptor pools");
+    vk->external_pools = pools;
+    VkResult result = create_descriptor_pool(vk, &pools[vk->external_pool_count]);
+    if (result != VK_SUCCESS)
+        return vk_fail(ctx, result, "vkCreateDescriptorPool");
+    vk->external_pool_count++;
+    vk->external_sets_used = 0;
+    return INORM_SUCCESS;
+}
+
+static VkDescriptorPool current_pool(const vk_state *vk)
+{
+    return vk->external_cmd ? vk->external_pools[vk->external_pool_count - 1] : vk->descriptor_pool;
+}
+
+static inorm_status write_set(inorm_context *ctx, const VkDescriptorBufferInfo buffers[VK_BINDINGS],
+                              VkDescriptorSet *out)
 {
     vk_state *vk = ctx->vk;
     VkDescriptorSetAllocateInfo info = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-        .descriptorPool = vk->descriptor_pool,
+        .descriptorPool = current_pool(vk),
         .descriptorSetCount = 1,
         .pSetLayouts = &vk->set_layout,
     };
     VkResult result = vk->fn.vkAllocateDescriptorSets(vk->device, &info, out);
     if (result != VK_SUCCESS)
         return vk_fail(ctx, result, "vkAllocateDescriptorSets");
-    vk->sets_used++;
-    VkDescriptorBufferInfo buffer_infos[VK_BINDINGS];
+    if (vk->external_cmd)
+        vk->external_sets_used++;
+    else
+        vk->sets_used++;
     VkWriteDescriptorSet writes[VK_BINDINGS];
     for (uint32_t i = 0; i < VK_BINDINGS; ++i) {
-        buffer_infos[i] = (VkDescriptorBufferInfo){ buffers[i], 0, VK_WHOLE_SIZE };
         writes[i] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
             .dstSet = *out,
             .dstBinding = i,
             .descriptorCount = 1,
             .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-            .pBufferInfo = &buffer_infos[i],
+            .pBufferInfo = &buffers[i],
         };
     }
     vk->fn.vkUpdateDescriptorSets(vk->device, VK_BINDINGS, writes, 0, NULL);
@@ -243,7 +283,7 @@ static void record_dispatch(vk_state *vk, VkPipeline pipeline, VkDescriptorSet s
                             uint32_t workgroups)
 {
     record_device_barrier(vk);
-    VkCommandBuffer cmd = vk->command_buffer;
+    VkCommandBuffer cmd = vk->recording_cmd;
     vk->fn.vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
     vk->fn.vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->pipeline_layout, 0, 1, &set, 0, NULL);
     vk->fn.vkCmdPushConstants(cmd, vk->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
@@ -252,20 +292,69 @@ static void record_dispatch(vk_state *vk, VkPipeline pipeline, VkDescriptorSet s
     vk->fn.vkCmdDispatch(cmd, width, (workgroups + width - 1) / width, 1);
 }
 
-/* Grows the partials buffer to at least `bytes` (after pending work is done). */
+/* The partials buffer of the current recording: immediate ops and recorded
+ * external work never share one, since their executions are not ordered. */
+static vk_buffer *active_scratch(vk_state *vk)
+{
+    return vk->external_cmd ? &vk->external_scratch : &vk->scratch;
+}
+
+inorm_status vk_buffer_retire(inorm_context *ctx, vk_buffer *buffer)
+{
+    vk_state *vk = ctx->vk;
+    if (!vk->external_pending || buffer->borrowed) {
+        vk_buffer_destroy(vk, buffer);
+        return INORM_SUCCESS;
+    }
+    vk_buffer *retired = inorm_realloc(vk->retired, (vk->retired_count + 1) * sizeof *retired);
+    if (!retired)
+        return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory retiring a buffer");
+    vk->retired = retired;
+    retired[vk->retired_count++] = *buffer;
+    *buffer = (vk_buffer){ 0 };
+    return INORM_SUCCESS;
+}
+
+void vk_release_external(vk_state *vk)
+{
+    for (uint32_t i = 0; i < vk->retired_count; ++i)
+        vk_buffer_destroy(vk, &vk->retired[i]);
+    for (uint32_t i = 0; i < vk->external_pool_count; ++i)
+        vk->fn.vkDestroyDescriptorPool(vk->device, vk->external_pools[i], NULL);
+    inorm_free(vk->retired);
+    inorm_free(vk->external_pools);
+    vk->retired = NULL;
+    vk->retired_count = 0;
+    vk->external_pools = NULL;
+    vk->external_pool_count = 0;
+    vk->external_pending = false;
+}
+
+/* Grows the partials buffer to at least `bytes`: after pending immediate
+ * work is done, or (external recording) keeping the old one until release. */
 static inorm_status ensure_scratch(inorm_context *ctx, VkDeviceSize bytes)
 {
     vk_state *vk = ctx->vk;
-    if (bytes <= vk->scratch.size)
+    vk_buffer *scratch = active_scratch(vk);
+    if (scratch->buffer && bytes <= scratch->size)
         return INORM_SUCCESS;
-    inorm_status status = vk_flush(ctx);
+    inorm_status status = vk->external_cmd ? INORM_SUCCESS : vk_flush(ctx);
     if (status != INORM_SUCCESS)
         return status;
-    VkDeviceSize size = vk->scratch.size * 2;
+    VkDeviceSize size = scratch->size * 2;
     if (size < bytes)
         size = bytes;
-    vk_buffer_destroy(vk, &vk->scratch);
-    return vk_buffer_create(ctx, size, false, &vk->scratch);
+    if (size < 64 * 1024)
+        size = 64 * 1024;
+    vk_buffer grown;
+    if ((status = vk_buffer_create(ctx, size, false, &grown)) != INORM_SUCCESS)
+        return status;
+    if (scratch->buffer && (status = vk_buffer_retire(ctx, scratch)) != INORM_SUCCESS) {
+        vk_buffer_destroy(vk, &grown);
+        return status;
+    }
+    *scratch = grown;
+    return INORM_SUCCESS;
 }
 
 /* ---------------------------------------------------------------------------
@@ -320,9 +409,13 @@ static segment_plan plan_nhwc(uint32_t plane_len, uint32_t planes, uint32_t rows
     return plan;
 }
 
-static VkBuffer buffer_of(const vk_state *vk, const inorm_tensor *t)
+/* A tensor's descriptor range, or the scratch buffer for an unused binding. */
+static VkDescriptorBufferInfo binding_of(vk_state *vk, const inorm_tensor *t)
 {
-    return t ? t->buffer->buffer : vk->scratch.buffer;
+    if (!t)
+        return (VkDescriptorBufferInfo){ active_scratch(vk)->buffer, 0, VK_WHOLE_SIZE };
+    const vk_buffer *b = t->buffer;
+    return (VkDescriptorBufferInfo){ b->buffer, b->offset, b->borrowed ? t->bytes : VK_WHOLE_SIZE };
 }
 
 static inorm_status check_grid(inorm_context *ctx, uint64_t workgroups)
@@ -496,13 +589,13 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
     info->bytes_moved = bytes;
 }
 
-static void apply_bindings(const vk_state *vk, const inorm_op *op, VkBuffer buffers[VK_BINDINGS])
+static void apply_bindings(vk_state *vk, const inorm_op *op, VkDescriptorBufferInfo buffers[VK_BINDINGS])
 {
-    const VkBuffer scratch = vk->scratch.buffer;
-    const VkBuffer bound[VK_BINDINGS] = {
-        buffer_of(vk, op->x), op->y ? buffer_of(vk, op->y) : scratch, scratch, buffer_of(vk, op->gamma),
-        buffer_of(vk, op->beta), buffer_of(vk, op->mean_out), buffer_of(vk, op->std_out),
-        buffer_of(vk, op->bank_weights), scratch, scratch,
+    const VkDescriptorBufferInfo scratch = binding_of(vk, NULL);
+    const VkDescriptorBufferInfo bound[VK_BINDINGS] = {
+        binding_of(vk, op->x), binding_of(vk, op->y), scratch, binding_of(vk, op->gamma),
+        binding_of(vk, op->beta), binding_of(vk, op->mean_out), binding_of(vk, op->std_out),
+        binding_of(vk, op->bank_weights), scratch, scratch,
     };
     memcpy(buffers, bound, sizeof bound);
 }
@@ -515,13 +608,15 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
                             .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f };
     VkPipeline pipeline;
     VkDescriptorSet set;
-    VkBuffer buffers[VK_BINDINGS];
-    apply_bindings(vk, op, buffers);
+    VkDescriptorBufferInfo buffers[VK_BINDINGS];
     inorm_status status;
     if ((status = check_grid(ctx, plan->fused_groups)) != INORM_SUCCESS ||
         (status = vk_pipeline_get(ctx, &key, &pipeline)) != INORM_SUCCESS ||
-        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS ||
-        (status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+        (status = ensure_scratch(ctx, 0)) != INORM_SUCCESS ||
+        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS)
+        return status;
+    apply_bindings(vk, op, buffers);
+    if ((status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &plan->push, (uint32_t)plan->fused_groups);
     inorm_plan_info *info = &ctx->last_plan;
@@ -544,14 +639,16 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
     if ((src16 || dst16) && !vk->float16_storage)
         return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
                           "FLOAT16 tensors need 16-bit storage buffer access, which %s does not have", ctx->info.name);
-    inorm_status status = begin_recording(ctx);
+    inorm_status status = ensure_scratch(ctx, 0);
+    if (status == INORM_SUCCESS)
+        status = begin_recording(ctx);
     if (status != INORM_SUCCESS)
         return status;
     const bool same_layout = s->layout == d->layout || s->c == 1 || (s->h == 1 && s->w == 1);
     if (same_layout && s->dtype == d->dtype && !op->shader_copy) {
         record_device_barrier(vk);
-        VkBufferCopy region = { 0, 0, op->x->bytes };
-        vk->fn.vkCmdCopyBuffer(vk->command_buffer, op->x->buffer->buffer, op->y->buffer->buffer, 1, &region);
+        VkBufferCopy region = { op->x->buffer->offset, op->y->buffer->offset, op->x->bytes };
+        vk->fn.vkCmdCopyBuffer(vk->recording_cmd, op->x->buffer->buffer, op->y->buffer->buffer, 1, &region);
         ctx->last_plan = (inorm_plan_info){ .variant = "vkCmdCopyBuffer", .dispatches = 1,
                                             .bytes_moved = 2.0 * (double)op->x->bytes };
         return INORM_SUCCESS;
@@ -575,15 +672,16 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
     }
     VkPipeline pipeline;
     VkDescriptorSet set;
-    const VkBuffer scratch = vk->scratch.buffer;
-    const VkBuffer buffers[VK_BINDINGS] = {
-        op->x->buffer->buffer, op->y->buffer->buffer, scratch, scratch, scratch,
-        scratch, scratch, scratch, scratch, scratch,
-    };
     if ((status = check_grid(ctx, workgroups)) != INORM_SUCCESS ||
         (status = vk_pipeline_get(ctx, &key, &pipeline)) != INORM_SUCCESS ||
-        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS ||
-        (status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS)
+        return status;
+    const VkDescriptorBufferInfo scratch = binding_of(vk, NULL);
+    const VkDescriptorBufferInfo buffers[VK_BINDINGS] = {
+        binding_of(vk, op->x), binding_of(vk, op->y), scratch, scratch, scratch,
+        scratch, scratch, scratch, scratch, scratch,
+    };
+    if ((status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &push, (uint32_t)workgroups);
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "convert: %s",
@@ -630,12 +728,12 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
         (status = reserve_sets(ctx, 2)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS)
         return status;
 
-    const VkBuffer x = buffer_of(vk, op->x), scratch = vk->scratch.buffer;
-    const VkBuffer stats_buffers[VK_BINDINGS] = {
-        x, op->style ? buffer_of(vk, op->style) : x, scratch, scratch, scratch, scratch, scratch, scratch,
-        buffer_of(vk, op->mask), buffer_of(vk, op->style_mask),
+    const VkDescriptorBufferInfo x = binding_of(vk, op->x), scratch = binding_of(vk, NULL);
+    const VkDescriptorBufferInfo stats_buffers[VK_BINDINGS] = {
+        x, op->style ? binding_of(vk, op->style) : x, scratch, scratch, scratch, scratch, scratch, scratch,
+        binding_of(vk, op->mask), binding_of(vk, op->style_mask),
     };
-    VkBuffer apply_buffers[VK_BINDINGS];
+    VkDescriptorBufferInfo apply_buffers[VK_BINDINGS];
     apply_bindings(vk, op, apply_buffers);
     VkDescriptorSet stats_set, apply_set;
     if ((status = write_set(ctx, stats_buffers, &stats_set)) != INORM_SUCCESS ||
@@ -684,7 +782,8 @@ static void vk_tensor_destroy(inorm_context *ctx, inorm_tensor *t)
         return;
     if (ctx->sticky_status == INORM_SUCCESS)
         vk_flush(ctx);
-    vk_buffer_destroy(ctx->vk, t->buffer);
+    if (vk_buffer_retire(ctx, t->buffer) != INORM_SUCCESS)
+        vk_buffer_destroy(ctx->vk, t->buffer);  /* no memory to remember it: the app's release contract decides */
     inorm_free(t->buffer);
     t->buffer = NULL;
 }
@@ -698,11 +797,13 @@ static inorm_status staged_copy(inorm_context *ctx, const inorm_tensor *t, vk_bu
     if (status != INORM_SUCCESS)
         return status;
     record_device_barrier(vk);
-    VkBufferCopy region = { 0, 0, t->bytes };
-    if (to_tensor)
-        vk->fn.vkCmdCopyBuffer(vk->command_buffer, staging->buffer, t->buffer->buffer, 1, &region);
-    else
-        vk->fn.vkCmdCopyBuffer(vk->command_buffer, t->buffer->buffer, staging->buffer, 1, &region);
+    if (to_tensor) {
+        VkBufferCopy region = { 0, t->buffer->offset, t->bytes };
+        vk->fn.vkCmdCopyBuffer(vk->recording_cmd, staging->buffer, t->buffer->buffer, 1, &region);
+    } else {
+        VkBufferCopy region = { t->buffer->offset, 0, t->bytes };
+        vk->fn.vkCmdCopyBuffer(vk->recording_cmd, t->buffer->buffer, staging->buffer, 1, &region);
+    }
     return vk_flush(ctx);
 }
 
@@ -743,8 +844,35 @@ static inorm_status vk_tensor_read(inorm_context *ctx, const inorm_tensor *t, vo
     return status;
 }
 
+/* Writes the pipeline cache to the context's file: a temporary file, then a
+ * rename, so a crash never leaves a half-written cache behind. */
+static void save_pipeline_cache(inorm_context *ctx)
+{
+    vk_state *vk = ctx->vk;
+    size_t size = 0;
+    if (!vk->pipeline_cache_path || vk_pipeline_cache_get(ctx, NULL, &size) != INORM_SUCCESS || size == 0)
+        return;
+    void *data = inorm_malloc(size);
+    size_t path_len = strlen(vk->pipeline_cache_path);
+    char *temp = inorm_malloc(path_len + 8);
+    if (data && temp && vk_pipeline_cache_get(ctx, data, &size) == INORM_SUCCESS) {
+        snprintf(temp, path_len + 8, "%s.tmp", vk->pipeline_cache_path);
+        FILE *file = fopen(temp, "wb");
+        bool written = file && fwrite(data, 1, size, file) == size;
+        if (file && fclose(file) != 0)
+            written = false;
+        if (written)
+            written = rename(temp, vk->pipeline_cache_path) == 0;
+        if (!written)
+            remove(temp);
+    }
+    inorm_free(temp);
+    inorm_free(data);
+}
+
 static void vk_context_teardown(inorm_context *ctx)
 {
+    save_pipeline_cache(ctx);
     vk_state_destroy(ctx->vk);
     ctx->vk = NULL;
 }

@@ -91,6 +91,23 @@ static bool has_instance_extension(PFN_vkGetInstanceProcAddr gipa, const char *l
     return found;
 }
 
+/* The instance's functions, through the context's vkGetInstanceProcAddr. */
+static inorm_status load_instance_functions(vk_state *vk, char *message, size_t message_size)
+{
+    PFN_vkGetInstanceProcAddr gipa = vk->get_instance_proc_addr;
+#define VK_LOAD_INSTANCE(name) vk->fn_instance.name = (PFN_##name)gipa(vk->instance, #name);
+    VK_INSTANCE_FUNCTIONS(VK_LOAD_INSTANCE)
+#undef VK_LOAD_INSTANCE
+#define VK_CHECK_LOADED(name)                                                               \
+    if (!vk->fn_instance.name) {                                                            \
+        snprintf(message, message_size, "vkGetInstanceProcAddr gives no %s", #name);        \
+        return INORM_ERROR_NO_DEVICE;                                                       \
+    }
+    VK_INSTANCE_FUNCTIONS(VK_CHECK_LOADED)
+#undef VK_CHECK_LOADED
+    return INORM_SUCCESS;
+}
+
 /* Creates vk->instance and loads its functions. */
 static inorm_status create_instance(vk_state *vk, bool validation, char *message, size_t message_size)
 {
@@ -150,16 +167,9 @@ static inorm_status create_instance(vk_state *vk, bool validation, char *message
         snprintf(message, message_size, "vkCreateInstance failed: VkResult %d", (int)result);
         return result == VK_ERROR_OUT_OF_HOST_MEMORY ? INORM_ERROR_OUT_OF_HOST_MEMORY : INORM_ERROR_NO_DEVICE;
     }
-#define VK_LOAD_INSTANCE(name) vk->fn_instance.name = (PFN_##name)gipa(vk->instance, #name);
-    VK_INSTANCE_FUNCTIONS(VK_LOAD_INSTANCE)
-#undef VK_LOAD_INSTANCE
-#define VK_CHECK_LOADED(name)                                                               \
-    if (!vk->fn_instance.name) {                                                            \
-        snprintf(message, message_size, "the Vulkan loader has no %s", #name);              \
-        return INORM_ERROR_NO_DEVICE;                                                       \
-    }
-    VK_INSTANCE_FUNCTIONS(VK_CHECK_LOADED)
-#undef VK_CHECK_LOADED
+    inorm_status status = load_instance_functions(vk, message, message_size);
+    if (status != INORM_SUCCESS)
+        return status;
     if (debug_utils) {
         vk->fn_instance.vkCreateDebugUtilsMessengerEXT =
             (PFN_vkCreateDebugUtilsMessengerEXT)gipa(vk->instance, "vkCreateDebugUtilsMessengerEXT");
@@ -395,6 +405,10 @@ static inorm_status choose_device(vk_state *vk, int device_index, const char *de
     return INORM_SUCCESS;
 }
 
+static inorm_status adopt_device(vk_state *vk, const device_facts *facts, char *message, size_t message_size);
+static inorm_status finish_init(inorm_context *ctx, vk_state *vk, const device_facts *facts, uint32_t flags,
+                                char *message, size_t message_size);
+
 static inorm_status create_device(vk_state *vk, const device_facts *facts, char *message, size_t message_size)
 {
     vk->queue_family = (uint32_t)facts->compute_queue_family;
@@ -422,6 +436,13 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
         inorm_status status = vk_result_status(result);
         return status == INORM_ERROR_BACKEND ? INORM_ERROR_NO_DEVICE : status;
     }
+    return adopt_device(vk, facts, message, message_size);
+}
+
+/* Loads the device's functions and what inorm needs to know of it; shared by
+ * devices inorm created and devices an app imports. */
+static inorm_status adopt_device(vk_state *vk, const device_facts *facts, char *message, size_t message_size)
+{
 #define VK_LOAD_DEVICE(name) vk->fn.name = (PFN_##name)vk->fn_instance.vkGetDeviceProcAddr(vk->device, #name);
     VK_DEVICE_FUNCTIONS(VK_LOAD_DEVICE)
 #undef VK_LOAD_DEVICE
@@ -432,7 +453,8 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
     }
     VK_DEVICE_FUNCTIONS(VK_CHECK_LOADED)
 #undef VK_CHECK_LOADED
-    vk->fn.vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
+    if (!vk->imported)
+        vk->fn.vkGetDeviceQueue(vk->device, vk->queue_family, 0, &vk->queue);
     vk->fn_instance.vkGetPhysicalDeviceMemoryProperties(vk->physical_device, &vk->memory_properties);
     vk->limits = facts->properties.limits;
     if (vk->limits.maxPerStageDescriptorStorageBuffers < VK_BINDINGS ||
@@ -447,6 +469,9 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
         vk->timestamp_period_ns = facts->properties.limits.timestampPeriod;
     vk->unified_memory = facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU ||
                          facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    memcpy(vk->pipeline_cache_uuid, facts->properties.pipelineCacheUUID, VK_UUID_SIZE);
+    vk->vendor_id = facts->properties.vendorID;
+    vk->device_id = facts->properties.deviceID;
     return INORM_SUCCESS;
 }
 
@@ -462,17 +487,20 @@ void vk_state_destroy(vk_state *vk)
         vk_recording_destroy(vk);
         vk_buffer_destroy(vk, &vk->scratch);
         vk_pipelines_destroy(vk);
-        vk->fn.vkDestroyDevice(vk->device, NULL);
+        if (!vk->imported)
+            vk->fn.vkDestroyDevice(vk->device, NULL);
     }
     if (vk->messenger && vk->fn_instance.vkDestroyDebugUtilsMessengerEXT)
         vk->fn_instance.vkDestroyDebugUtilsMessengerEXT(vk->instance, vk->messenger, NULL);
-    if (vk->instance)
+    if (vk->instance && !vk->imported)
         vk->fn_instance.vkDestroyInstance(vk->instance, NULL);
+    inorm_free(vk->pipeline_cache_path);
     inorm_free(vk);
 }
 
 inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, const char *device_name,
-                                       bool validation, uint32_t flags, char *message, size_t message_size)
+                                       bool validation, uint32_t flags, const char *pipeline_cache_path,
+                                       char *message, size_t message_size)
 {
     vk_state *vk = inorm_calloc(1, sizeof *vk);
     if (!vk) {
@@ -490,15 +518,68 @@ inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, con
         vk_state_destroy(vk);
         return status;
     }
+    vk->float16_storage = facts.storage_16bit;
+    status = finish_init(ctx, vk, &facts, flags, message, message_size);
+    if (status == INORM_SUCCESS && pipeline_cache_path)
+        status = vk_pipeline_cache_load_file(ctx, pipeline_cache_path);
+    if (status != INORM_SUCCESS && ctx->vk) {
+        snprintf(message, message_size, "%s", ctx->error);
+        vk_state_destroy(ctx->vk);
+        ctx->vk = NULL;
+    }
+    return status;
+}
+
+/* Known driver bugs, by driver (and vendor), and what inorm avoids on them. */
+typedef struct driver_quirk {
+    VkDriverId driver;
+    uint32_t vendor_id;  /* 0: any */
+    uint32_t avoid;      /* INORM_CONTEXT_DISABLE_* flags */
+    const char *why;
+} driver_quirk;
+
+static const driver_quirk quirks[] = {
+    { VK_DRIVER_ID_QUALCOMM_PROPRIETARY, 0, INORM_CONTEXT_DISABLE_SUBGROUP_OPS,
+      "Adreno drivers have returned wrong subgroup reductions (ncnn #6778)" },
+    { VK_DRIVER_ID_MOLTENVK, 0x1002, INORM_CONTEXT_DISABLE_SUBGROUP_OPS,
+      "MoltenVK on AMD GPUs has returned wrong subgroup reductions (llama.cpp #15846)" },
+};
+
+static uint32_t quirk_flags(const device_facts *facts)
+{
+    uint32_t avoid = 0;
+    if (!facts->has_driver_properties)
+        return 0;
+    for (size_t i = 0; i < sizeof quirks / sizeof quirks[0]; ++i)
+        if (quirks[i].driver == facts->driver.driverID &&
+            (quirks[i].vendor_id == 0 || quirks[i].vendor_id == facts->properties.vendorID))
+            avoid |= quirks[i].avoid;
+    return avoid;
+}
+
+static bool env_is_one(const char *name)
+{
+    const char *value = getenv(name);
+    return value && value[0] == '1';
+}
+
+/* Everything after the device exists: info, feature choices, pipelines,
+ * scratch, recording, pipeline cache file. */
+static inorm_status finish_init(inorm_context *ctx, vk_state *vk, const device_facts *facts, uint32_t flags,
+                                char *message, size_t message_size)
+{
     ctx->vk = vk;
-    fill_info(&facts, &ctx->info);
+    fill_info(facts, &ctx->info);
     ctx->info.device_index = vk->device_index;
     ctx->info.validation_enabled = vk->messenger != VK_NULL_HANDLE;
-    vk->float16_storage = facts.storage_16bit;
-    const char *disable_fused = getenv("INORM_DISABLE_FUSED");
-    vk->disable_fused = disable_fused && disable_fused[0] == '1';
+    flags |= quirk_flags(facts);
+    if (!(flags & INORM_CONTEXT_IGNORE_ENVIRONMENT) && env_is_one("INORM_DISABLE_FP16"))
+        flags |= INORM_CONTEXT_DISABLE_FLOAT16;
+    vk->float16_storage = vk->float16_storage && !(flags & INORM_CONTEXT_DISABLE_FLOAT16);
+    ctx->info.float16_storage = vk->float16_storage;
+    vk->disable_fused = env_is_one("INORM_DISABLE_FUSED");
     vk->use_subgroup_ops = ctx->info.subgroup_arithmetic && !(flags & INORM_CONTEXT_DISABLE_SUBGROUP_OPS);
-    status = vk_pipelines_init(ctx);
+    inorm_status status = vk_pipelines_init(ctx);
     if (status == INORM_SUCCESS)
         status = vk_buffer_create(ctx, 64 * 1024, false, &vk->scratch);
     if (status == INORM_SUCCESS)
@@ -511,6 +592,49 @@ inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, con
     }
     ctx->info.subgroup_ops_used = vk->use_subgroup_ops;
     return INORM_SUCCESS;
+}
+
+inorm_status inorm_vulkan_context_import(inorm_context *ctx, const inorm_vulkan_import *desc, char *message,
+                                         size_t message_size)
+{
+    if (!desc->instance || !desc->physical_device || !desc->device || !desc->get_instance_proc_addr) {
+        snprintf(message, message_size, "inorm_context_import: instance, physical_device, device and "
+                                        "get_instance_proc_addr are all required");
+        return INORM_ERROR_INVALID_ARGUMENT;
+    }
+    vk_state *vk = inorm_calloc(1, sizeof *vk);
+    if (!vk) {
+        snprintf(message, message_size, "out of host memory");
+        return INORM_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    atomic_init(&vk->validation_messages, 0u);
+    vk->imported = true;
+    vk->device_index = -1;
+    vk->get_instance_proc_addr = desc->get_instance_proc_addr;
+    vk->instance = desc->instance;
+    vk->physical_device = desc->physical_device;
+    vk->device = desc->device;
+    vk->queue = desc->queue;
+    vk->queue_family = desc->queue_family_index;
+    inorm_status status = load_instance_functions(vk, message, message_size);
+    device_facts facts;
+    if (status == INORM_SUCCESS) {
+        query_device(vk, vk->physical_device, &facts);
+        if (facts.properties.apiVersion < VK_API_VERSION_1_1) {
+            snprintf(message, message_size, "%s supports Vulkan %u.%u; inorm needs 1.1", facts.properties.deviceName,
+                     VK_API_VERSION_MAJOR(facts.properties.apiVersion),
+                     VK_API_VERSION_MINOR(facts.properties.apiVersion));
+            status = INORM_ERROR_UNSUPPORTED;
+        }
+    }
+    if (status == INORM_SUCCESS)
+        status = adopt_device(vk, &facts, message, message_size);
+    if (status != INORM_SUCCESS) {
+        vk_state_destroy(vk);
+        return status;
+    }
+    vk->float16_storage = desc->storage_buffer_16bit_access && facts.storage_16bit;
+    return finish_init(ctx, vk, &facts, desc->flags, message, message_size);
 }
 
 inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count)

@@ -5,9 +5,10 @@
 #ifndef INORM_VK_INTERNAL_H
 #define INORM_VK_INTERNAL_H
 
-#include "../internal.h"
-
+/* volk (Vulkan's types) first, so that inorm.h declares its Vulkan interop. */
 #include <volk.h>
+
+#include "../internal.h"
 
 #include <stdatomic.h>
 
@@ -71,7 +72,9 @@
     X(vkDestroyQueryPool)               \
     X(vkGetQueryPoolResults)            \
     X(vkCmdResetQueryPool)              \
-    X(vkCmdWriteTimestamp)
+    X(vkCmdWriteTimestamp)              \
+    X(vkGetPipelineCacheData)           \
+    X(vkMergePipelineCaches)
 
 #define VK_DECLARE_POINTER(name) PFN_##name name;
 typedef struct vk_instance_functions {
@@ -85,9 +88,11 @@ typedef struct vk_device_functions {
 
 typedef struct vk_buffer {
     VkBuffer buffer;
-    VkDeviceMemory memory;
+    VkDeviceMemory memory;   /* VK_NULL_HANDLE for the app's buffers */
     VkDeviceSize size;
-    void *mapped;  /* persistently mapped host-visible memory, or NULL */
+    VkDeviceSize offset;     /* where the tensor starts: 0, or the app's offset */
+    void *mapped;            /* persistently mapped host-visible memory, or NULL */
+    bool borrowed;           /* the app's buffer (inorm_tensor_wrap_vulkan): never destroyed */
 } vk_buffer;
 
 /* The kernels, each a family of pipelines that differ by specialization. */
@@ -130,8 +135,9 @@ struct vk_state {
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger;
     VkPhysicalDevice physical_device;
-    int device_index;            /* in vkEnumeratePhysicalDevices' order */
+    int device_index;            /* in vkEnumeratePhysicalDevices' order; -1 when imported */
     VkDevice device;
+    bool imported;               /* instance and device are the app's: never destroyed */
     uint32_t queue_family;
     VkQueue queue;
 
@@ -159,6 +165,23 @@ struct vk_state {
 
     vk_buffer scratch;           /* chunk partials; also the filler for unused bindings */
 
+    /* Recording into the app's command buffers (inorm_cmd_*): their own
+     * scratch and descriptor pools, and what must outlive those command
+     * buffers until inorm_cmd_release. */
+    VkCommandBuffer external_cmd;   /* set during an inorm_cmd_* call */
+    VkCommandBuffer recording_cmd;  /* where the current op records: ours or the app's */
+    bool external_pending;          /* recorded external work not yet released */
+    vk_buffer external_scratch;
+    VkDescriptorPool *external_pools;
+    uint32_t external_pool_count;
+    uint32_t external_sets_used;    /* in the newest external pool */
+    vk_buffer *retired;             /* buffers that pending external work may still use */
+    uint32_t retired_count;
+
+    uint8_t pipeline_cache_uuid[VK_UUID_SIZE];
+    uint32_t vendor_id, device_id;
+    char *pipeline_cache_path;      /* written back at destroy; NULL: none */
+
     VkQueryPool timestamps;      /* two per batch when profiling; NULL without timestamps */
     double timestamp_period_ns;
     bool batch_timed;            /* the batch being recorded began with a timestamp */
@@ -182,6 +205,17 @@ inorm_status vk_pipeline_get(inorm_context *ctx, const vk_pipeline_key *key, VkP
 /* vk_backend.c */
 inorm_status vk_recording_init(inorm_context *ctx);
 void vk_recording_destroy(vk_state *vk);
+/* Frees what external command buffers used (inorm_cmd_release). */
+void vk_release_external(vk_state *vk);
+/* Destroys a buffer now, or keeps it until vk_release_external when
+ * recorded external work may still use it. */
+inorm_status vk_buffer_retire(inorm_context *ctx, vk_buffer *buffer);
+
+/* vk_pipeline.c: the pipeline cache as a blob */
+inorm_status vk_pipeline_cache_get(inorm_context *ctx, void *data, size_t *size);
+inorm_status vk_pipeline_cache_merge(inorm_context *ctx, const void *data, size_t size);
+/* vk_interop.c: remembers the path; merges the file's cache if it is valid. */
+inorm_status vk_pipeline_cache_load_file(inorm_context *ctx, const char *path);
 
 /* Records status for a failed Vulkan call; DEVICE_LOST sticks to the context. */
 inorm_status vk_fail(inorm_context *ctx, VkResult result, const char *what);

@@ -81,6 +81,10 @@ inorm_status vk_buffer_create(inorm_context *ctx, VkDeviceSize size, bool host_v
 
 void vk_buffer_destroy(vk_state *vk, vk_buffer *buffer)
 {
+    if (buffer->borrowed) {
+        *buffer = (vk_buffer){ 0 };
+        return;
+    }
     if (buffer->buffer)
         vk->fn.vkDestroyBuffer(vk->device, buffer->buffer, NULL);
     if (buffer->memory)

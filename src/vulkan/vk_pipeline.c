@@ -213,3 +213,54 @@ inorm_status vk_pipeline_get(inorm_context *ctx, const vk_pipeline_key *key, VkP
     vk->pipeline_count++;
     return INORM_SUCCESS;
 }
+
+inorm_status vk_pipeline_cache_get(inorm_context *ctx, void *data, size_t *size)
+{
+    vk_state *vk = ctx->vk;
+    VkResult result = vk->fn.vkGetPipelineCacheData(vk->device, vk->pipeline_cache, size, data);
+    if (result != VK_SUCCESS && result != VK_INCOMPLETE)
+        return vk_fail(ctx, result, "vkGetPipelineCacheData");
+    return INORM_SUCCESS;
+}
+
+/* The header every pipeline cache blob starts with (Vulkan's
+ * VkPipelineCacheHeaderVersionOne), read field by field since the blob's
+ * alignment is the app's. */
+typedef struct cache_header {
+    uint32_t length, version, vendor_id, device_id;
+    uint8_t uuid[VK_UUID_SIZE];
+} cache_header;
+
+inorm_status vk_pipeline_cache_merge(inorm_context *ctx, const void *data, size_t size)
+{
+    vk_state *vk = ctx->vk;
+    const char *fn = "inorm_context_set_pipeline_cache";
+    cache_header header;
+    if (size < 16 + VK_UUID_SIZE)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %zu bytes is too short for a cache header", fn,
+                          size);
+    memcpy(&header, data, 16);
+    memcpy(header.uuid, (const uint8_t *)data + 16, VK_UUID_SIZE);
+    if (header.length < 16 + VK_UUID_SIZE || header.length > size || header.version != 1)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: not a pipeline cache (header length %u, version %u)",
+                          fn, header.length, header.version);
+    if (header.vendor_id != vk->vendor_id || header.device_id != vk->device_id ||
+        memcmp(header.uuid, vk->pipeline_cache_uuid, VK_UUID_SIZE) != 0)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
+                          "%s: the cache was written by another device or driver (vendor 0x%x device 0x%x); ignored",
+                          fn, header.vendor_id, header.device_id);
+    VkPipelineCacheCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+        .initialDataSize = size,
+        .pInitialData = data,
+    };
+    VkPipelineCache loaded;
+    VkResult result = vk->fn.vkCreatePipelineCache(vk->device, &info, NULL, &loaded);
+    if (result != VK_SUCCESS)
+        return vk_fail(ctx, result, "vkCreatePipelineCache from the blob");
+    result = vk->fn.vkMergePipelineCaches(vk->device, vk->pipeline_cache, 1, &loaded);
+    vk->fn.vkDestroyPipelineCache(vk->device, loaded, NULL);
+    if (result != VK_SUCCESS)
+        return vk_fail(ctx, result, "vkMergePipelineCaches");
+    return INORM_SUCCESS;
+}
