@@ -49,53 +49,77 @@ struct Stats {
     float std;     // sqrt(var + eps)
 };
 
-// Statistics from `count` partials (shift, shifted mean, M2, weight).
-Stats merge_partials(uint base, uint count)
+Stats finish_stats(float shift, float offset, float m2, float weight)
 {
-    float shift = partials[base].x;
-    float offset, m2, weight;
-    if (count == 1u) {
-        vec4 only = partials[base];
-        offset = only.y;
-        m2 = only.z;
-        weight = only.w;
-    } else {
-        // Two passes over the partials: the mean's offset from the first
-        // partial's shift, then the M2s plus each partial's deviation from it.
-        vec2 own = vec2(0.0);
-        for (uint p = gl_LocalInvocationIndex; p < count; p += gl_WorkGroupSize.x) {
-            vec4 part = partials[base + p];
-            if (part.w > 0.0)
-                own += vec2(part.w, part.w * ((part.x - shift) + part.y));
-        }
-        vec2 sums = workgroup_sum(own);
-        weight = sums.x;
-        offset = sums.y / weight;
-        float own_m2 = 0.0;
-        for (uint p = gl_LocalInvocationIndex; p < count; p += gl_WorkGroupSize.x) {
-            vec4 part = partials[base + p];
-            float d = ((part.x - shift) + part.y) - offset;
-            if (part.w > 0.0)
-                own_m2 += part.z + part.w * d * d;
-        }
-        m2 = workgroup_sum(vec2(own_m2, 0.0)).x;
-    }
     bool unbiased = (pc.flags & FLAG_UNBIASED) != 0u;
     float var = m2 / (unbiased ? weight - 1.0 : weight);
     var = var < 0.0 ? 0.0 : var;  // not max(): a NaN variance must stay NaN
     return Stats(shift, offset, sqrt(var + pc.eps));
 }
 
-Stats segment_stats(uint segment)
+// Statistics from `count` partials (shift, shifted mean, M2, weight), merged
+// by the whole workgroup. Two passes over the partials: the mean's offset
+// from the first partial's shift, then the M2s plus each partial's deviation.
+Stats merge_partials(uint base, uint count)
 {
-    uint per_segment = NHWC ? pc.channels_per_seg * pc.chunks : pc.chunks;
-    return merge_partials(segment * per_segment, per_segment);
+    float shift = partials[base].x;
+    if (count == 1u) {
+        vec4 only = partials[base];
+        return finish_stats(shift, only.y, only.z, only.w);
+    }
+    vec2 own = vec2(0.0);
+    for (uint p = gl_LocalInvocationIndex; p < count; p += gl_WorkGroupSize.x) {
+        vec4 part = partials[base + p];
+        if (part.w > 0.0)
+            own += vec2(part.w, part.w * ((part.x - shift) + part.y));
+    }
+    vec2 sums = workgroup_sum(own);
+    float offset = sums.y / sums.x;
+    float own_m2 = 0.0;
+    for (uint p = gl_LocalInvocationIndex; p < count; p += gl_WorkGroupSize.x) {
+        vec4 part = partials[base + p];
+        float d = ((part.x - shift) + part.y) - offset;
+        if (part.w > 0.0)
+            own_m2 += part.z + part.w * d * d;
+    }
+    return finish_stats(shift, offset, workgroup_sum(vec2(own_m2, 0.0)).x, sums.x);
 }
 
-Stats style_stats(uint sample_index, uint channel)
+// The same by one invocation alone, for segments with few partials.
+Stats merge_partials_lane(uint base, uint count)
 {
-    uint style_segment = sample_index * pc.style_sample_stride + channel;
-    return merge_partials(pc.style_partial_base + style_segment * pc.style_chunks, pc.style_chunks);
+    float shift = partials[base].x;
+    float weight = 0.0, weighted = 0.0;
+    for (uint p = 0u; p < count; ++p) {
+        vec4 part = partials[base + p];
+        if (part.w > 0.0) {
+            weight += part.w;
+            weighted += part.w * ((part.x - shift) + part.y);
+        }
+    }
+    float offset = weighted / weight;
+    float m2 = 0.0;
+    for (uint p = 0u; p < count; ++p) {
+        vec4 part = partials[base + p];
+        float d = ((part.x - shift) + part.y) - offset;
+        if (part.w > 0.0)
+            m2 += part.z + part.w * d * d;
+    }
+    return finish_stats(shift, offset, m2, weight);
+}
+
+// lane: merged by this invocation alone (FLAG_LANE_FINALIZE), else by the workgroup.
+Stats segment_stats(uint segment, bool lane)
+{
+    uint per_segment = NHWC ? pc.channels_per_seg * pc.chunks : pc.chunks;
+    return lane ? merge_partials_lane(segment * per_segment, per_segment)
+                : merge_partials(segment * per_segment, per_segment);
+}
+
+Stats style_stats(uint sample_index, uint channel, bool lane)
+{
+    uint base = pc.style_partial_base + (sample_index * pc.style_sample_stride + channel) * pc.style_chunks;
+    return lane ? merge_partials_lane(base, pc.style_chunks) : merge_partials(base, pc.style_chunks);
 }
 
 // (a, b) of channel c of sample n for MODE_NORMALIZE.
@@ -134,13 +158,16 @@ vec4 finish4(vec4 v, vec4 t)
     return activate4(t);
 }
 
-void finalize(uint segment)
+// Writes a segment's mean/std and/or coefficient table entries. lane: this
+// invocation does the whole segment; else the workgroup shares it.
+void finalize(uint segment, bool lane)
 {
-    Stats st = segment_stats(segment);
+    Stats st = segment_stats(segment, lane);
     uint segs_per_sample = pc.channels / pc.channels_per_seg;
     uint n = segment / segs_per_sample;
     uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
-    if (gl_LocalInvocationIndex == 0u && (pc.flags & (FLAG_MEAN_OUT | FLAG_STD_OUT)) != 0u) {
+    bool leader = lane || gl_LocalInvocationIndex == 0u;
+    if (leader && (pc.flags & (FLAG_MEAN_OUT | FLAG_STD_OUT)) != 0u) {
         bool accumulate = (pc.flags & FLAG_ACCUMULATE) != 0u;
         float mean = st.shift + st.offset;
         for (uint r = 0u; r < pc.out_repeat; ++r) {
@@ -153,12 +180,13 @@ void finalize(uint segment)
     }
     if ((pc.flags & FLAG_COEFF_OUT) != 0u) {
         if (MODE == MODE_ADAIN) {
-            Stats style_st = style_stats(n, first_channel);
-            if (gl_LocalInvocationIndex == 0u)
+            Stats style_st = style_stats(n, first_channel, lane);
+            if (leader)
                 partials[pc.coeff_base + n * pc.channels + first_channel] =
                     vec4(style_st.std / st.std, style_st.shift + style_st.offset, st.shift, st.offset);
         } else {
-            for (uint k = gl_LocalInvocationIndex; k < pc.channels_per_seg; k += gl_WorkGroupSize.x) {
+            uint first_k = lane ? 0u : gl_LocalInvocationIndex, step = lane ? 1u : gl_WorkGroupSize.x;
+            for (uint k = first_k; k < pc.channels_per_seg; k += step) {
                 vec2 ab = affine(st, n, first_channel + k);
                 partials[pc.coeff_base + n * pc.channels + first_channel + k] = vec4(ab, st.shift, st.offset);
             }
@@ -172,13 +200,13 @@ void apply_nchw(uint workgroup)
     if (segment >= pc.seg_count)
         return;  // grid padding: the whole workgroup leaves together
     uint chunk = workgroup % pc.chunks;
-    Stats st = segment_stats(segment);
+    Stats st = segment_stats(segment, false);
     uint segs_per_sample = pc.channels / pc.channels_per_seg;
     uint n = segment / segs_per_sample;
     uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
     vec2 ab;
     if (MODE == MODE_ADAIN) {
-        Stats style_st = style_stats(n, first_channel);
+        Stats style_st = style_stats(n, first_channel, false);
         ab = vec2(style_st.std / st.std, style_st.shift + style_st.offset);
     } else {
         ab = affine(st, n, first_channel);
@@ -236,8 +264,13 @@ void main()
 {
     uint workgroup = flat_workgroup_id();
     if (MODE == MODE_FINALIZE || (NHWC && (pc.flags & FLAG_COEFF_OUT) != 0u)) {
-        if (workgroup < pc.seg_count)
-            finalize(workgroup);
+        if ((pc.flags & FLAG_LANE_FINALIZE) != 0u) {
+            uint segment = workgroup * gl_WorkGroupSize.x + gl_LocalInvocationIndex;
+            if (segment < pc.seg_count)
+                finalize(segment, true);
+        } else if (workgroup < pc.seg_count) {
+            finalize(workgroup, false);
+        }
     } else if (NHWC) {
         apply_nhwc(workgroup);
     } else {

@@ -9,7 +9,8 @@
 //
 // Statistics are exact two-pass over the registers, on values shifted by
 // the segment's first value (exact for data near it): d = x - shift,
-// mean_d = sum(d) / n, M2 = sum((d - mean_d)^2); y = a * (d - mean_d) + b.
+// mean_d = sum(d) / n, M2 = sum((d - mean_d)^2); t = a * (d - mean_d) + b,
+// then the blend with x itself.
 // MODE_NORMALIZE writes y; MODE_FINALIZE writes mean and std per segment.
 //
 // Bindings: as norm_apply.comp (0 x, 1 y, 3 gamma, 4 beta, 5 mean out,
@@ -94,11 +95,13 @@ void main()
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         uint u = lane + r * TEAM;
         bool inside = has_segment && u < units;
+        // values keep x itself (the blend needs it exactly); d = x - shift is
+        // formed where it is used, exact for data near the shift.
         if (VEC4)
-            values[r] = inside ? vec4(x4[base + u]) - shift : vec4(0.0);
+            values[r] = inside ? vec4(x4[base + u]) : vec4(shift);
         else
-            values[r] = vec4(inside ? float(x[base + u]) - shift : 0.0, 0.0, 0.0, 0.0);
-        sum += dot(values[r], vec4(1.0));
+            values[r] = vec4(inside ? float(x[base + u]) : shift, shift, shift, shift);
+        sum += dot(values[r] - shift, vec4(1.0));
     }
     float count = float(pc.seg_len);
     float mean = team_sum(sum) / count;
@@ -106,7 +109,7 @@ void main()
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         uint u = lane + r * TEAM;
         if (has_segment && u < units) {
-            vec4 centred = values[r] - mean;
+            vec4 centred = (values[r] - shift) - mean;
             squares += VEC4 ? dot(centred, centred) : centred.x * centred.x;
         }
     }
@@ -142,8 +145,8 @@ void main()
             break;
         if (!one_channel)  // group norm: plane_len % 4 == 0 when VEC4, so a unit stays in one channel
             ab = affine(std_value, n, first_channel + u * unit / pc.plane_len);
-        vec4 t = ab.x * (values[r] - mean) + ab.y;
-        vec4 v = values[r] + shift;
+        vec4 v = values[r];
+        vec4 t = ab.x * ((v - shift) - mean) + ab.y;
         if (BLEND)
             t = v + pc.alpha * (t - v);
         if (VEC4)

@@ -130,11 +130,36 @@ void stats_nchw(uint workgroup)
 // NHWC: per-channel moments of a tile, merged down the rows.
 shared vec3 tile_moments[gl_WorkGroupSize.x];
 
+// NHWC: this lane's channel c over pixels [p_begin, p_end) stepping by the
+// tile's rows: in exact register blocks like NCHW, or one weighted value at a
+// time under a mask.
 #define ACCUMULATE_NHWC(moments, shift, data, has_mask, mask_buf, mask_stride, plane, n, c, p_begin, p_end)    \
     shift = float(data[((n) * (plane) + (p_begin)) * pc.channels + (c)]);                                      \
-    for (uint p = (p_begin) + tile_row(); p < (p_end); p += tile_rows())                                       \
-        moments_add1(moments, float(data[((n) * (plane) + p) * pc.channels + (c)]) - shift,                    \
-                     has_mask ? mask_buf[(n) * (mask_stride) + p] : 1.0);
+    if (has_mask) {                                                                                            \
+        for (uint p = (p_begin) + tile_row(); p < (p_end); p += tile_rows())                                   \
+            moments_add1(moments, float(data[((n) * (plane) + p) * pc.channels + (c)]) - shift,                \
+                         mask_buf[(n) * (mask_stride) + p]);                                                   \
+    } else {                                                                                                   \
+        uint rows = tile_rows();                                                                               \
+        for (uint block_start = (p_begin) + tile_row(); block_start < (p_end); block_start += rows * BLOCK) {  \
+            float values[BLOCK];                                                                               \
+            float sum = 0.0, count = 0.0;                                                                      \
+            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
+                uint p = block_start + r * rows;                                                               \
+                bool inside = p < (p_end);                                                                     \
+                values[r] = inside ? float(data[((n) * (plane) + p) * pc.channels + (c)]) - shift : 0.0;       \
+                sum += values[r];                                                                              \
+                count += inside ? 1.0 : 0.0;                                                                   \
+            }                                                                                                  \
+            float block_mean = sum / count;                                                                    \
+            float squares = 0.0;                                                                               \
+            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
+                float centred = values[r] - block_mean;                                                        \
+                squares += block_start + r * rows < (p_end) ? centred * centred : 0.0;                         \
+            }                                                                                                  \
+            moments_merge(moments, Moments(count, block_mean, squares));                                       \
+        }                                                                                                      \
+    }
 
 void stats_nhwc(uint workgroup)
 {

@@ -101,6 +101,11 @@ typedef struct inorm_op {
     bool shader_copy;                 /* CONVERT: use the copy kernel even where a buffer copy would do */
 } inorm_op;
 
+/* Runs a validated ADAIN op as its two steps (the style's statistics, then
+ * a modulation of the content): for backends whose fused kernels make that
+ * cheaper than one pass over both tensors. */
+inorm_status inorm_adain_as_style_mix(inorm_context *ctx, const inorm_op *adain);
+
 struct inorm_backend_ops {
     inorm_status (*tensor_create)(inorm_context *ctx, inorm_tensor *t);
     void (*tensor_destroy)(inorm_context *ctx, inorm_tensor *t);

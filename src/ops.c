@@ -347,6 +347,44 @@ static inorm_status mix_targets(inorm_context *ctx, uint32_t n, uint32_t c, inor
     return status;
 }
 
+/* AdaIN towards weighted style statistics, as two steps on the device: each
+ * style's (mean, std) weighted into two N x C tensors, then the content is
+ * modulated towards them. `normalize` is the validated NORMALIZE op for the
+ * content (its style_mask applies to every style). */
+static inorm_status run_style_mix(inorm_context *ctx, const inorm_op *normalize, const inorm_tensor *const *styles,
+                                  const float *weights, uint32_t count)
+{
+    const inorm_tensor_desc *content = &normalize->x->desc;
+    inorm_tensor *target_mean, *target_std;
+    inorm_status status = mix_targets(ctx, content->n, content->c, &target_mean, &target_std);
+    if (status != INORM_SUCCESS)
+        return status;
+    for (uint32_t k = 0; k < count; ++k) {
+        inorm_op stats = {
+            .kind = INORM_OP_STATS, .x = styles[k], .mask = normalize->style_mask, .mean_out = target_mean,
+            .std_out = target_std, .channels_per_segment = 1, .eps = normalize->eps,
+            .unbiased = normalize->unbiased, .alpha = 1.0f, .out_weight = weights[k], .accumulate = k > 0,
+            .out_repeat = styles[k]->desc.n == content->n ? 1 : content->n,
+        };
+        if ((status = run(ctx, &stats)) != INORM_SUCCESS)
+            return status;
+    }
+    inorm_op op = *normalize;
+    op.kind = INORM_OP_NORMALIZE;
+    op.affine = INORM_AFFINE_SAMPLE;
+    op.gamma = target_std;
+    op.beta = target_mean;
+    op.style = NULL;
+    op.style_mask = NULL;
+    return run(ctx, &op);
+}
+
+inorm_status inorm_adain_as_style_mix(inorm_context *ctx, const inorm_op *adain)
+{
+    const float weight = 1.0f;
+    return run_style_mix(ctx, adain, &adain->style, &weight, 1);
+}
+
 inorm_status inorm_adain_mix(inorm_context *ctx, const inorm_tensor *content, const inorm_tensor *const *styles,
                              const float *weights, uint32_t count, float alpha, const inorm_norm_params *p,
                              inorm_tensor *y)
@@ -379,25 +417,7 @@ inorm_status inorm_adain_mix(inorm_context *ctx, const inorm_tensor *content, co
         (status = check_mask(ctx, fn, "mask", op.mask, content, 1, op.unbiased)))
         return status;
 
-    /* Target statistics: each style's (mean, std) weighted into two N x C
-     * tensors on the device, then the content is modulated towards them. */
-    inorm_tensor *target_mean, *target_std;
-    if ((status = mix_targets(ctx, content->desc.n, content->desc.c, &target_mean, &target_std)) != INORM_SUCCESS)
-        return status;
-    for (uint32_t k = 0; k < count; ++k) {
-        inorm_op stats = {
-            .kind = INORM_OP_STATS, .x = styles[k], .mask = op.style_mask, .mean_out = target_mean,
-            .std_out = target_std, .channels_per_segment = 1, .eps = op.eps, .unbiased = op.unbiased,
-            .alpha = 1.0f, .out_weight = weights[k], .accumulate = k > 0,
-            .out_repeat = styles[k]->desc.n == content->desc.n ? 1 : content->desc.n,
-        };
-        if ((status = run(ctx, &stats)) != INORM_SUCCESS)
-            return status;
-    }
-    op.gamma = target_std;
-    op.beta = target_mean;
-    op.style_mask = NULL;
-    return run(ctx, &op);
+    return run_style_mix(ctx, &op, styles, weights, count);
 }
 
 inorm_status inorm_stats(inorm_context *ctx, const inorm_tensor *x, const inorm_norm_params *p, inorm_tensor *mean,

@@ -27,8 +27,11 @@ _Static_assert(sizeof(vk_push_constants) == VK_PUSH_CONSTANT_BYTES, "push consta
 enum {
     FLAG_GAMMA = 1u, FLAG_BETA = 2u, FLAG_PER_SAMPLE = 4u, FLAG_UNBIASED = 8u,
     FLAG_MEAN_OUT = 16u, FLAG_STD_OUT = 32u, FLAG_BANK = 64u, FLAG_MASK = 128u,
-    FLAG_STYLE_MASK = 256u, FLAG_ACCUMULATE = 512u, FLAG_COEFF_OUT = 1024u,
+    FLAG_STYLE_MASK = 256u, FLAG_ACCUMULATE = 512u, FLAG_COEFF_OUT = 1024u, FLAG_LANE_FINALIZE = 2048u,
 };
+/* A finalize merges up to this many partials per segment in one invocation
+ * (one invocation per segment); more take a workgroup per segment. */
+#define LANE_FINALIZE_MAX_PARTIALS 64u
 enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 
 /* Each lane handles about this many units (vec4 or float; NHWC: pixels) of a chunk. */
@@ -559,6 +562,12 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     push->out_weight = op->out_weight;
     push->out_repeat = op->out_repeat;
     push->samples = d->n;
+    const uint32_t partials_per_segment = plan->content.chunks * (nhwc ? cps : 1);
+    if (plan->finalize_groups && partials_per_segment <= LANE_FINALIZE_MAX_PARTIALS &&
+        (!s || plan->style.chunks <= LANE_FINALIZE_MAX_PARTIALS)) {
+        push->flags |= FLAG_LANE_FINALIZE;
+        plan->finalize_groups = (plan->finalize_groups + plan->workgroup_size - 1) / plan->workgroup_size;
+    }
 }
 
 /* The bytes the two- and three-pass plans move: x read by the statistics and
@@ -704,6 +713,15 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                           "or the CPU path",
                           ctx->info.name);
     op_plan plan;
+    if (op->kind == INORM_OP_ADAIN && !op->mask) {
+        /* Small planes: the style's statistics and the content's modulation
+         * are each one fused dispatch, instead of many tiny workgroups. */
+        inorm_op modulate = *op;
+        modulate.kind = INORM_OP_NORMALIZE;
+        modulate.affine = INORM_AFFINE_SAMPLE;
+        if (plan_fused(vk, &modulate, &plan))
+            return inorm_adain_as_style_mix(ctx, op);
+    }
     plan_op(vk, op, &plan);
     const bool nhwc = d->layout == INORM_NHWC;
     if (plan.fused)
