@@ -4,6 +4,7 @@
 #include "../internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <unistd.h>
 #include <stddef.h>
@@ -384,7 +385,12 @@ static void run_op(const inorm_op *op)
     for (unsigned t = 0; t < threads; ++t)
         tasks[t] = (parallel_task){ .op = op, .body = op->kind == INORM_OP_CONVERT ? convert_planes : run_segments };
     if (op->kind == INORM_OP_CONVERT) {
-        parallel_for(tasks, threads, (size_t)d->n * d->c);
+        const inorm_tensor_desc *to = &op->y->desc;
+        bool same_layout = d->layout == to->layout || d->c == 1 || (d->h == 1 && d->w == 1);
+        if (same_layout && d->dtype == to->dtype)
+            memcpy(op->y->host, op->x->host, op->x->bytes);
+        else
+            parallel_for(tasks, threads, (size_t)d->n * d->c);
         return;
     }
     const size_t segments = (size_t)d->n * d->c / op->channels_per_segment;
@@ -406,10 +412,18 @@ static double seconds_now(void)
 static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
 {
     double start = ctx->profiling ? seconds_now() : 0.0;
-    /* two passes for the statistics, one to read and write */
-    double passes = op->kind == INORM_OP_CONVERT ? 1.0 : op->kind == INORM_OP_STATS ? 2.0 : 3.0;
-    ctx->last_plan = (inorm_plan_info){ .variant = "cpu: double two-pass", .dispatches = 0,
-                                        .bytes_moved = passes * (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0) };
+    /* Fast path: two passes over x for the statistics, one to read it and
+     * write y (the general path reads x once more per statistic, but it is
+     * not the one that matters for speed). */
+    const bool convert = op->kind == INORM_OP_CONVERT;
+    double passes = convert ? 1.0 : op->kind == INORM_OP_STATS ? 2.0 : 3.0;
+    double style_bytes = op->style ? (double)op->style->bytes : 0.0;
+    ctx->last_plan = (inorm_plan_info){ .dispatches = 0,
+                                        .bytes_moved = passes * (double)op->x->bytes + style_bytes +
+                                                       (op->y ? (double)op->y->bytes : 0.0) };
+    snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "cpu: %s, %u thread%s",
+             convert ? "convert" : fast_path(op) ? "double two-pass, contiguous" : "double two-pass, general",
+             thread_count(op->x->elements), thread_count(op->x->elements) == 1 ? "" : "s");
     run_op(op);
     if (ctx->profiling)
         ctx->pending_seconds += seconds_now() - start;
