@@ -78,6 +78,7 @@ layout(push_constant) uniform PushConstants {
     uint out_repeat;          // finalize: write each value to this many samples (style N == 1)
     uint coeff_base;          // FLAG_COEFF_OUT / NHWC apply: index of the coefficient table
     uint samples;             // N of the content
+    uint out_repeat_first;    // finalize: the first sample of out_repeat (repeats come in slices)
 } pc;
 
 uint flat_workgroup_id()

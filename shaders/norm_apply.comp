@@ -170,7 +170,7 @@ void finalize(uint segment, bool lane)
     if (leader && (pc.flags & (FLAG_MEAN_OUT | FLAG_STD_OUT)) != 0u) {
         bool accumulate = (pc.flags & FLAG_ACCUMULATE) != 0u;
         float mean = st.shift + st.offset;
-        for (uint r = 0u; r < pc.out_repeat; ++r) {
+        for (uint r = pc.out_repeat_first; r < pc.out_repeat_first + pc.out_repeat; ++r) {
             uint index = r * pc.seg_count + segment;
             if ((pc.flags & FLAG_MEAN_OUT) != 0u)
                 mean_out[index] = (accumulate ? mean_out[index] : 0.0) + pc.out_weight * mean;

@@ -124,7 +124,7 @@ void main()
         if (lane == 0u) {
             // As norm_apply.comp's finalize: optionally weighted, accumulated, repeated.
             bool accumulate = (pc.flags & FLAG_ACCUMULATE) != 0u;
-            for (uint r = 0u; r < pc.out_repeat; ++r) {
+            for (uint r = pc.out_repeat_first; r < pc.out_repeat_first + pc.out_repeat; ++r) {
                 uint index = r * pc.seg_count + segment;
                 if ((pc.flags & FLAG_MEAN_OUT) != 0u)
                     mean_out[index] = (accumulate ? mean_out[index] : 0.0) + pc.out_weight * (shift + mean);

@@ -98,6 +98,7 @@ typedef struct inorm_op {
     float out_weight;                 /* STATS: out = (accumulate ? out : 0) + out_weight * value */
     bool accumulate;
     uint32_t out_repeat;              /* STATS: each value goes to this many samples (1, or N for a style of N 1) */
+    uint32_t out_repeat_first;        /* STATS: ... starting at this sample (repeats are done in slices) */
     bool shader_copy;                 /* CONVERT: use the copy kernel even where a buffer copy would do */
 } inorm_op;
 

@@ -8,6 +8,9 @@
 
 static const inorm_norm_params default_params = INORM_NORM_PARAMS_DEFAULT;
 
+/* Samples one statistics op writes a broadcast style's values to. */
+#define REPEAT_SLICE 4096u
+
 static inorm_status check_context(inorm_context *ctx)
 {
     if (!ctx)
@@ -360,14 +363,20 @@ static inorm_status run_style_mix(inorm_context *ctx, const inorm_op *normalize,
     if (status != INORM_SUCCESS)
         return status;
     for (uint32_t k = 0; k < count; ++k) {
-        inorm_op stats = {
-            .kind = INORM_OP_STATS, .x = styles[k], .mask = normalize->style_mask, .mean_out = target_mean,
-            .std_out = target_std, .channels_per_segment = 1, .eps = normalize->eps,
-            .unbiased = normalize->unbiased, .alpha = 1.0f, .out_weight = weights[k], .accumulate = k > 0,
-            .out_repeat = styles[k]->desc.n == content->n ? 1 : content->n,
-        };
-        if ((status = run(ctx, &stats)) != INORM_SUCCESS)
-            return status;
+        /* A style of N 1 is written to every sample, in slices, so that no
+         * kernel loops over all N samples (lavapipe ends long loops silently). */
+        const uint32_t repeats = styles[k]->desc.n == content->n ? 1 : content->n;
+        for (uint32_t first = 0; first < repeats; first += REPEAT_SLICE) {
+            inorm_op stats = {
+                .kind = INORM_OP_STATS, .x = styles[k], .mask = normalize->style_mask, .mean_out = target_mean,
+                .std_out = target_std, .channels_per_segment = 1, .eps = normalize->eps,
+                .unbiased = normalize->unbiased, .alpha = 1.0f, .out_weight = weights[k], .accumulate = k > 0,
+                .out_repeat = repeats - first < REPEAT_SLICE ? repeats - first : REPEAT_SLICE,
+                .out_repeat_first = first,
+            };
+            if ((status = run(ctx, &stats)) != INORM_SUCCESS)
+                return status;
+        }
     }
     inorm_op op = *normalize;
     op.kind = INORM_OP_NORMALIZE;
@@ -428,7 +437,7 @@ inorm_status inorm_stats(inorm_context *ctx, const inorm_tensor *x, const inorm_
     if (status != INORM_SUCCESS)
         return status;
     inorm_op op = { .kind = INORM_OP_STATS, .channels_per_segment = 1, .alpha = 1.0f, .out_weight = 1.0f,
-                    .out_repeat = 1 };
+                    .out_repeat = 1, .out_repeat_first = 0 };
     if ((status = check_input_output(ctx, fn, x, NULL, p, &op)) != INORM_SUCCESS)
         return status;
     if (!mean && !std)

@@ -117,7 +117,7 @@ static void coefficients(const inorm_op *op, const segment_stats *st, size_t n, 
 
 static void write_stats(const inorm_op *op, size_t segment, size_t segments, const segment_stats *st)
 {
-    for (size_t r = 0; r < op->out_repeat; ++r) {
+    for (size_t r = op->out_repeat_first; r < (size_t)op->out_repeat_first + op->out_repeat; ++r) {
         size_t index = r * segments + segment;
         float *mean = op->mean_out ? (float *)op->mean_out->host + index : NULL;
         float *std = op->std_out ? (float *)op->std_out->host + index : NULL;

@@ -20,7 +20,7 @@ typedef struct vk_push_constants {
     uint32_t channel_block, channel_blocks;
     uint32_t bank_size, mask_sample_stride, style_mask_sample_stride;
     float out_weight;
-    uint32_t out_repeat, coeff_base, samples;
+    uint32_t out_repeat, coeff_base, samples, out_repeat_first;
 } vk_push_constants;
 _Static_assert(sizeof(vk_push_constants) == VK_PUSH_CONSTANT_BYTES, "push constants must match shaders/common.glsl");
 
@@ -561,6 +561,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     push->style_mask_sample_stride = op->style_mask && op->style_mask->desc.n > 1 ? s->h * s->w : 0;
     push->out_weight = op->out_weight;
     push->out_repeat = op->out_repeat;
+    push->out_repeat_first = op->out_repeat_first;
     push->samples = d->n;
     const uint32_t partials_per_segment = plan->content.chunks * (nhwc ? cps : 1);
     if (plan->finalize_groups && partials_per_segment <= LANE_FINALIZE_MAX_PARTIALS &&
