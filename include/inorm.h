@@ -410,7 +410,8 @@ INORM_API float inorm_half_to_float(uint16_t value);
 #if defined(VK_VERSION_1_0)
 
 typedef struct inorm_vulkan_import {
-    VkInstance instance;
+    VkInstance instance;             /* created with VkApplicationInfo.apiVersion >= 1.1: inorm calls
+                                        1.1 functions and its shaders are SPIR-V 1.3 */
     VkPhysicalDevice physical_device;
     VkDevice device;                 /* created with Vulkan 1.1 or later */
     uint32_t queue_family_index;     /* a family with VK_QUEUE_COMPUTE_BIT */

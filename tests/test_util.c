@@ -460,3 +460,178 @@ int tu_run(Suite *s)
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+/* ------------------------------------------------- FLOAT16 and NHWC -- */
+
+/* Round to nearest even on the bits of the double: the 53-bit significand
+ * is shifted down to the half's 11 bits (normal) or to units of 2^-24
+ * (subnormal), and the dropped bits decide the rounding. */
+uint16_t tu_half_from_double(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    uint16_t sign = (uint16_t)((b >> 48) & 0x8000u);
+    unsigned exp = (unsigned)((b >> 52) & 0x7ffu);
+    uint64_t man = b & ((1ull << 52) - 1);
+    if (exp == 0x7ffu)
+        return (uint16_t)(sign | (man ? 0x7e00u : 0x7c00u));
+    if (exp == 0)
+        return sign; /* zero or a double subnormal: far below 2^-25 */
+    int e = (int)exp - 1023; /* v = sig * 2^(e - 52) */
+    if (e > 15)
+        return (uint16_t)(sign | 0x7c00u);
+    uint64_t sig = man | (1ull << 52);
+    int shift = e >= -14 ? 42 : 28 - e; /* normal: keep 11 bits; subnormal: units of 2^-24 */
+    if (shift > 53)
+        return sign; /* below 2^-25: rounds to zero */
+    uint64_t q = sig >> shift, rem = sig & ((1ull << shift) - 1), halfway = 1ull << (shift - 1);
+    if (rem > halfway || (rem == halfway && (q & 1u)))
+        q++;
+    if (e < -14)
+        return (uint16_t)(sign | q); /* q == 1024 is 0x0400, the smallest normal */
+    unsigned he = (unsigned)(e + 15);
+    if (q == 2048) {
+        q = 1024;
+        he++;
+    }
+    if (he >= 31)
+        return (uint16_t)(sign | 0x7c00u);
+    return (uint16_t)(sign | (he << 10) | (unsigned)(q - 1024));
+}
+
+float tu_half_to_float(uint16_t h)
+{
+    unsigned e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    double v;
+    if (e == 0x1f)
+        v = m ? NAN : INFINITY;
+    else if (e == 0)
+        v = (double)m * 0x1p-24;
+    else
+        v = (double)(1024u + m) * ldexp(1.0, (int)e - 25);
+    return (float)((h & 0x8000u) ? copysign(v, -1.0) : v);
+}
+
+double tu_round_half(double v) { return (double)tu_half_to_float(tu_half_from_double(v)); }
+
+double tu_half_ulp(double v)
+{
+    double a = fabs(v);
+    if (!(a >= 0x1p-14))
+        return 0x1p-24; /* subnormal spacing; also 0 and NaN */
+    if (isinf(a))
+        return 0x1p5;
+    int e;
+    frexp(a, &e); /* a = f * 2^e, f in [0.5, 1): floor(log2 a) = e - 1 */
+    return ldexp(1.0, e - 1 - 10);
+}
+
+void tu_round_to_half(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)tu_round_half(v[i]);
+}
+
+const char *tu_dtype_name(inorm_dtype d) { return d == INORM_FLOAT16 ? "FLOAT16" : "FLOAT32"; }
+const char *tu_layout_name(inorm_layout l) { return l == INORM_NHWC ? "NHWC" : "NCHW"; }
+
+inorm_tensor *tu_tensor_fmt(inorm_context *ctx, o_shape s, inorm_dtype dtype, inorm_layout layout,
+                            const float *data)
+{
+    inorm_tensor_desc d = tu_desc_s(s);
+    d.dtype = dtype;
+    d.layout = layout;
+    inorm_tensor *t = NULL;
+    inorm_status st = inorm_tensor_create(ctx, &d, &t);
+    ck_assert_msg(st == INORM_SUCCESS && t != NULL, "inorm_tensor_create(%s %s %s): %s: %s", tu_shape_str(s),
+                  tu_dtype_name(dtype), tu_layout_name(layout), inorm_status_string(st), inorm_context_error(ctx));
+    if (data)
+        tu_upload_fmt(ctx, t, data, o_count(s));
+    return t;
+}
+
+void tu_upload_fmt(inorm_context *ctx, inorm_tensor *t, const float *src, size_t count)
+{
+    inorm_tensor_desc d;
+    ck_assert_int_eq(inorm_tensor_get_desc(t, &d), INORM_SUCCESS);
+    if (d.dtype == INORM_FLOAT32) {
+        tu_upload(ctx, t, src, count);
+        return;
+    }
+    uint16_t *h = (uint16_t *)tu_malloc(count * sizeof *h);
+    size_t bad = count;
+    for (size_t i = 0; i < count; i++) {
+        h[i] = tu_half_from_double(src[i]);
+        float back = tu_half_to_float(h[i]);
+        if (bad == count && !(back == src[i] || (isnan(back) && isnan(src[i]))))
+            bad = i; /* no ck_assert per element: each one writes to Check's pipe */
+    }
+    ck_assert_msg(bad == count, "test harness: FLOAT16 upload of %.9g (element %zu), which is not a half",
+                  bad < count ? (double)src[bad] : 0.0, bad);
+    inorm_status st = inorm_tensor_write(t, h, count * sizeof *h);
+    ck_assert_msg(st == INORM_SUCCESS, "inorm_tensor_write(%zu halves): %s: %s", count, inorm_status_string(st),
+                  inorm_context_error(ctx));
+    free(h);
+}
+
+void tu_download_fmt(inorm_context *ctx, const inorm_tensor *t, float *dst, size_t count)
+{
+    inorm_tensor_desc d;
+    ck_assert_int_eq(inorm_tensor_get_desc(t, &d), INORM_SUCCESS);
+    if (d.dtype == INORM_FLOAT32) {
+        tu_download(ctx, t, dst, count);
+        return;
+    }
+    uint16_t *h = (uint16_t *)tu_malloc(count * sizeof *h);
+    inorm_status st = inorm_tensor_read(t, h, count * sizeof *h);
+    ck_assert_msg(st == INORM_SUCCESS, "inorm_tensor_read(%zu halves): %s: %s", count, inorm_status_string(st),
+                  inorm_context_error(ctx));
+    for (size_t i = 0; i < count; i++)
+        dst[i] = tu_half_to_float(h[i]);
+    free(h);
+}
+
+tu_cmp tu_compare_fmt(inorm_dtype dtype, const float *got, const double *want, const double *mag, size_t n)
+{
+    if (dtype == INORM_FLOAT32)
+        return tu_compare(got, want, mag, n, TU_K);
+    tu_cmp r;
+    cmp_init(&r, n);
+    for (size_t i = 0; i < n; i++) {
+        double ref = tu_round_half(want[i]);
+        cmp_add(&r, i, (double)got[i], ref, tu_half_ulp(ref) + TU_K * (double)FLT_EPSILON * mag[i]);
+    }
+    return r;
+}
+
+void tu_assert_cmp_fmt(const char *what, o_shape s, inorm_layout layout, const tu_cmp *r, const char *tol_desc)
+{
+    if (r->bad == 0)
+        return;
+    size_t i = r->first_bad;
+    size_t hw = o_plane(s);
+    unsigned n, c, p;
+    if (layout == INORM_NHWC) {
+        c = (unsigned)(i % s.c);
+        p = (unsigned)((i / s.c) % hw);
+        n = (unsigned)(i / ((size_t)s.c * hw));
+    } else {
+        p = (unsigned)(i % hw);
+        c = (unsigned)((i / hw) % s.c);
+        n = (unsigned)(i / (hw * s.c));
+    }
+    ck_abort_msg("%s, shape %s %s: %zu of %zu elements outside the tolerance (%s); first at index %zu "
+                 "(n=%u c=%u h=%u w=%u): got %.9g, want %.9g, |diff| %.3g > bound %.3g",
+                 what, tu_shape_str(s), tu_layout_name(layout), r->bad, r->count, tol_desc, i, n, c, p / s.w,
+                 p % s.w, r->got, r->want, fabs(r->got - r->want), r->bound);
+}
+
+double tu_assert_close_fmt(const char *what, o_shape s, inorm_dtype dtype, inorm_layout layout, const float *got,
+                           const double *want, const double *mag)
+{
+    tu_cmp r = tu_compare_fmt(dtype, got, want, mag, o_count(s));
+    tu_assert_cmp_fmt(what, s, layout, &r,
+                      dtype == INORM_FLOAT16 ? "fp16: 1 ulp at |fp16(ref)| + K*FLT_EPSILON*mag, K=64"
+                                             : "K*FLT_EPSILON*mag, K=64");
+    return r.worst_ratio;
+}

@@ -177,6 +177,57 @@ size_t tu_check_stats(o_shape s, const float *got_mean, const float *got_std,
 void tu_assert_stats(const char *what, o_shape s, const float *got_mean, const float *got_std,
                      const double *ref_mean, const double *ref_std, const double *ref_sigma);
 
+/* ------------------------------------------------- FLOAT16 and NHWC -- */
+/*
+ * FLOAT16 tolerance (used by tu_compare_fmt on every backend alike).
+ * The library computes in fp32 (the CPU path: double) from the stored halves
+ * and rounds each result to fp16 once. With y32 the unrounded result, within
+ * B = TU_K * FLT_EPSILON * mag of the exact value r (the fp32 rule above), and
+ * ref = fp16(r) the oracle rounded to fp16:
+ *   |y - ref| <= |y - y32| + |y32 - r| + |r - ref| <= ulp/2 + B + ulp/2,
+ * so we allow 1 ulp of fp16 at |ref| plus B, where ulp(v) =
+ * 2^(floor(log2 |v|) - 10) for normal halves and 2^-24 below 2^-14 (the
+ * subnormal spacing, also the floor at 0). Half an ulp would be exact
+ * rounding of the exact result, which fp32 arithmetic cannot promise when r
+ * lies within B of a rounding boundary; two ulps would let an op that
+ * rounds twice in fp16 (say x - mean in half precision) through less often
+ * than it should, and is not needed. The inputs of FLOAT16 tests are rounded
+ * to fp16 before the oracle sees them, so the oracle and the library start
+ * from the same values. NaN must be NaN, infinities must match.
+ *
+ * The fp16 conversions below are the tests' own (bit manipulation, round to
+ * nearest even), independent of inorm_float_to_half; test_family.c checks
+ * the library's conversions against them and against hand-written values.
+ */
+uint16_t tu_half_from_double(double v);
+float tu_half_to_float(uint16_t h);
+/* v rounded to the nearest half, as a double (NaN and infinities kept). */
+double tu_round_half(double v);
+/* 1 ulp of fp16 at |v|: 2^(floor(log2|v|) - 10), at least 2^-24. */
+double tu_half_ulp(double v);
+/* Rounds n floats to fp16 values in place. */
+void tu_round_to_half(float *v, size_t n);
+
+/* A tensor of shape s, dtype and layout; data (o_count floats, in the
+ * tensor's layout, representable in its dtype) uploaded when not NULL. */
+inorm_tensor *tu_tensor_fmt(inorm_context *ctx, o_shape s, inorm_dtype dtype, inorm_layout layout,
+                            const float *data);
+/* Upload/download count elements of t, converting floats from/to t's dtype
+ * (a FLOAT16 upload asserts that the floats are representable). */
+void tu_upload_fmt(inorm_context *ctx, inorm_tensor *t, const float *src, size_t count);
+void tu_download_fmt(inorm_context *ctx, const inorm_tensor *t, float *dst, size_t count);
+const char *tu_dtype_name(inorm_dtype d);
+const char *tu_layout_name(inorm_layout l);
+
+/* FLOAT32: tu_compare with TU_K. FLOAT16: each want rounded to fp16, bound
+ * tu_half_ulp(ref) + TU_K * FLT_EPSILON * mag (see above). */
+tu_cmp tu_compare_fmt(inorm_dtype dtype, const float *got, const double *want, const double *mag, size_t n);
+/* As tu_assert_cmp, decoding the index in the given layout. */
+void tu_assert_cmp_fmt(const char *what, o_shape s, inorm_layout layout, const tu_cmp *r, const char *tol_desc);
+/* tu_compare_fmt + tu_assert_cmp_fmt; returns the worst |err| / bound. */
+double tu_assert_close_fmt(const char *what, o_shape s, inorm_dtype dtype, inorm_layout layout, const float *got,
+                           const double *want, const double *mag);
+
 /* Returns a printf-formatted string in a static rotating buffer. */
 const char *tu_fmt(const char *fmt, ...)
 #if defined(__GNUC__) || defined(__clang__)

@@ -705,6 +705,9 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
 {
     vk_state *vk = ctx->vk;
     const inorm_tensor_desc *d = &op->x->desc;
+    if (!vk->queue && !vk->external_cmd)
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
+                          "this imported context has no queue: record ops with inorm_cmd_* instead");
     if (op->kind == INORM_OP_CONVERT)
         return run_convert(ctx, op);
     const bool float16 = d->dtype == INORM_FLOAT16;

@@ -597,9 +597,10 @@ static inorm_status finish_init(inorm_context *ctx, vk_state *vk, const device_f
 inorm_status inorm_vulkan_context_import(inorm_context *ctx, const inorm_vulkan_import *desc, char *message,
                                          size_t message_size)
 {
-    if (!desc->instance || !desc->physical_device || !desc->device || !desc->get_instance_proc_addr) {
-        snprintf(message, message_size, "inorm_context_import: instance, physical_device, device and "
-                                        "get_instance_proc_addr are all required");
+    const char *missing = !desc->instance ? "instance" : !desc->physical_device ? "physical_device"
+                        : !desc->device ? "device" : !desc->get_instance_proc_addr ? "get_instance_proc_addr" : NULL;
+    if (missing) {
+        snprintf(message, message_size, "inorm_context_import: desc->%s is NULL", missing);
         return INORM_ERROR_INVALID_ARGUMENT;
     }
     vk_state *vk = inorm_calloc(1, sizeof *vk);

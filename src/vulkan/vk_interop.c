@@ -15,11 +15,12 @@ inorm_status inorm_context_import(const inorm_vulkan_import *desc, inorm_context
         message_size = sizeof scratch_message;
     }
     message[0] = '\0';
+    if (out)
+        *out = NULL;
     if (!out || !desc) {
         snprintf(message, message_size, "inorm_context_import: %s is NULL", !out ? "out" : "desc");
         return INORM_ERROR_INVALID_ARGUMENT;
     }
-    *out = NULL;
     inorm_context *ctx = inorm_calloc(1, sizeof *ctx);
     if (!ctx) {
         snprintf(message, message_size, "out of host memory allocating the context");

@@ -241,7 +241,7 @@ inorm_status vk_pipeline_cache_merge(inorm_context *ctx, const void *data, size_
                           size);
     memcpy(&header, data, 16);
     memcpy(header.uuid, (const uint8_t *)data + 16, VK_UUID_SIZE);
-    if (header.length < 16 + VK_UUID_SIZE || header.length > size || header.version != 1)
+    if (header.length != 16 + VK_UUID_SIZE || header.version != 1)
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: not a pipeline cache (header length %u, version %u)",
                           fn, header.length, header.version);
     if (header.vendor_id != vk->vendor_id || header.device_id != vk->device_id ||
