@@ -240,37 +240,36 @@ static inorm_status run_normalize(inorm_context *ctx, const char *fn, inorm_op *
     return run(ctx, op);
 }
 
-inorm_status inorm_instance_norm(inorm_context *ctx, const inorm_tensor *x, const inorm_tensor *gamma,
-                                 const inorm_tensor *beta, const inorm_norm_params *p, inorm_tensor *y)
+/* Instance, group and layer norm: statistics over `groups` groups of
+ * channels, per-channel gamma and beta. */
+static inorm_status run_channel_norm(inorm_context *ctx, const char *fn, const inorm_tensor *x, uint32_t groups,
+                                     const inorm_tensor *gamma, const inorm_tensor *beta, const inorm_norm_params *p,
+                                     inorm_tensor *y)
 {
     inorm_status status = check_context(ctx);
     if (status != INORM_SUCCESS)
         return status;
     inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_CHANNEL, .gamma = gamma, .beta = beta,
                     .alpha = 1.0f };
-    return run_normalize(ctx, "inorm_instance_norm", &op, x, x ? x->desc.c : 1, p, y);
+    return run_normalize(ctx, fn, &op, x, groups, p, y);
+}
+
+inorm_status inorm_instance_norm(inorm_context *ctx, const inorm_tensor *x, const inorm_tensor *gamma,
+                                 const inorm_tensor *beta, const inorm_norm_params *p, inorm_tensor *y)
+{
+    return run_channel_norm(ctx, "inorm_instance_norm", x, x ? x->desc.c : 1, gamma, beta, p, y);
 }
 
 inorm_status inorm_group_norm(inorm_context *ctx, const inorm_tensor *x, uint32_t groups, const inorm_tensor *gamma,
                               const inorm_tensor *beta, const inorm_norm_params *p, inorm_tensor *y)
 {
-    inorm_status status = check_context(ctx);
-    if (status != INORM_SUCCESS)
-        return status;
-    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_CHANNEL, .gamma = gamma, .beta = beta,
-                    .alpha = 1.0f };
-    return run_normalize(ctx, "inorm_group_norm", &op, x, groups, p, y);
+    return run_channel_norm(ctx, "inorm_group_norm", x, groups, gamma, beta, p, y);
 }
 
 inorm_status inorm_layer_norm(inorm_context *ctx, const inorm_tensor *x, const inorm_tensor *gamma,
                               const inorm_tensor *beta, const inorm_norm_params *p, inorm_tensor *y)
 {
-    inorm_status status = check_context(ctx);
-    if (status != INORM_SUCCESS)
-        return status;
-    inorm_op op = { .kind = INORM_OP_NORMALIZE, .affine = INORM_AFFINE_CHANNEL, .gamma = gamma, .beta = beta,
-                    .alpha = 1.0f };
-    return run_normalize(ctx, "inorm_layer_norm", &op, x, 1, p, y);
+    return run_channel_norm(ctx, "inorm_layer_norm", x, 1, gamma, beta, p, y);
 }
 
 inorm_status inorm_adain_modulate(inorm_context *ctx, const inorm_tensor *x, const inorm_tensor *scale,
