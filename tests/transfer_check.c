@@ -10,8 +10,9 @@
  *       per-channel mean and std of OUT and STYLE in SPACE (srgb, lab,
  *       lalphabeta); fails when a mean differs by more than MEAN_TOL or a
  *       std by more than STD_TOL (in the space's units)
- *   transfer_check channel-diff A B SPACE CHANNEL MAX
- *       the largest difference of one channel of A and B in SPACE; fails above MAX
+ *   transfer_check channel-diff A B SPACE CHANNEL MAX SHARE
+ *       one channel of A and B in SPACE; fails unless at least SHARE (0..1) of
+ *       the pixels differ by at most MAX
  *   transfer_check alpha-equal A B
  *       A and B have alpha channels with identical samples
  *   transfer_check info A
@@ -151,7 +152,8 @@ static int match(const char *out_path, const char *style_path, const char *space
     return failed;
 }
 
-static int channel_diff(const char *a_path, const char *b_path, const char *space_name, int channel, double max)
+static int channel_diff(const char *a_path, const char *b_path, const char *space_name, int channel, double max,
+                        double share)
 {
     image a, b;
     load(a_path, &a);
@@ -161,15 +163,19 @@ static int channel_diff(const char *a_path, const char *b_path, const char *spac
     inorm_color_space space = parse_space(space_name);
     double *pa = to_space(&a, space), *pb = to_space(&b, space), worst = 0.0;
     const size_t pixels = image_pixels(&a);
-    for (size_t i = 0; i < pixels; ++i)
-        worst = fmax(worst, fabs(pa[channel * pixels + i] - pb[channel * pixels + i]));
-    printf("channel %d of %s and %s in %s: largest difference %.4f, limit %g\n", channel, a_path, b_path, space_name,
-           worst, max);
+    size_t within = 0;
+    for (size_t i = 0; i < pixels; ++i) {
+        double d = fabs(pa[channel * pixels + i] - pb[channel * pixels + i]);
+        worst = fmax(worst, d);
+        within += d <= max;
+    }
+    printf("channel %d of %s and %s in %s: %.2f%% of the pixels within %g, largest difference %.4f\n", channel,
+           a_path, b_path, space_name, 100.0 * (double)within / (double)pixels, max, worst);
     free(pa);
     free(pb);
     image_free(&a);
     image_free(&b);
-    return worst <= max ? 0 : 1;
+    return (double)within >= share * (double)pixels ? 0 : 1;
 }
 
 static int alpha_equal(const char *a_path, const char *b_path)
@@ -201,8 +207,8 @@ int main(int argc, char **argv)
         return diff(argv[2], argv[3], atof(argv[4]));
     if (argc == 7 && strcmp(argv[1], "match") == 0)
         return match(argv[2], argv[3], argv[4], atof(argv[5]), atof(argv[6]));
-    if (argc == 7 && strcmp(argv[1], "channel-diff") == 0)
-        return channel_diff(argv[2], argv[3], argv[4], atoi(argv[5]), atof(argv[6]));
+    if (argc == 8 && strcmp(argv[1], "channel-diff") == 0)
+        return channel_diff(argv[2], argv[3], argv[4], atoi(argv[5]), atof(argv[6]), atof(argv[7]));
     if (argc == 4 && strcmp(argv[1], "alpha-equal") == 0)
         return alpha_equal(argv[2], argv[3]);
     if (argc == 3 && strcmp(argv[1], "info") == 0) {

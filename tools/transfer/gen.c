@@ -11,6 +11,7 @@
  *   moss     a green-brown colour field (style)
  *   noise    uniform random RGB (tests)
  *   mask     white on the right, black on the left, a soft edge (--mask)
+ *   white, black   uniform one-channel images (masks that select all or nothing)
  * --alpha adds an alpha channel that fades out towards the corners.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -107,7 +108,7 @@ static uint16_t quantize(double v, uint32_t max)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fputs("usage: inorm-transfer-gen scene|sunset|ocean|moss|noise|mask WIDTH HEIGHT OUT.png "
+        fputs("usage: inorm-transfer-gen scene|sunset|ocean|moss|noise|mask|white|black WIDTH HEIGHT OUT.png "
               "[--depth 16] [--alpha] [--seed N]\n", stderr);
         return 2;
     }
@@ -127,7 +128,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    const bool is_mask = strcmp(kind, "mask") == 0;
+    const bool is_mask = strcmp(kind, "mask") == 0 || strcmp(kind, "white") == 0 || strcmp(kind, "black") == 0;
     image img;
     if (width < 1 || height < 1 || width > 100000 || height > 100000 ||
         !image_alloc(&img, (uint32_t)width, (uint32_t)height, is_mask ? 1 : alpha ? 4 : 3, depth)) {
@@ -155,7 +156,8 @@ int main(int argc, char **argv)
             double u = (x + 0.5) / img.width, v = (y + 0.5) / img.height;
             uint16_t *px = img.samples + ((size_t)y * img.width + x) * img.channels;
             if (is_mask) {
-                px[0] = quantize(smoothstep(0.4, 0.6, u + 0.1 * sin(v * 6.0)), max);
+                double level = kind[0] == 'w' ? 1.0 : kind[0] == 'b' ? 0.0 : smoothstep(0.4, 0.6, u + 0.1 * sin(v * 6.0));
+                px[0] = quantize(level, max);
                 continue;
             }
             rgb c = strcmp(kind, "scene") == 0   ? scene(u, v, aspect)

@@ -107,8 +107,13 @@ static bool read_png(FILE *file, const char *path, image *img, char *error)
     png_read_info(png, info);
     const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
     const int color_type = png_get_color_type(png, info);
-    if ((uint64_t)width * height > IMAGE_MAX_PIXELS)
-        png_error(png, "image too large");
+    if ((uint64_t)width * height > IMAGE_MAX_PIXELS) {
+        char too_large[96];  /* png_error hands it to png_on_error at once */
+        snprintf(too_large, sizeof too_large, "%ux%u is more than %llu pixels", (unsigned)width, (unsigned)height,
+                 (unsigned long long)IMAGE_MAX_PIXELS);
+        state.what = "image too large";
+        png_error(png, too_large);
+    }
     if (color_type == PNG_COLOR_TYPE_PALETTE)
         png_set_palette_to_rgb(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8)
