@@ -27,6 +27,8 @@
 #               corrupt, truncated and unsupported files are refused with a
 #               message naming the file and exit status 1 (no crash); a failed
 #               run leaves OUT as it was and no temporary file; bad usage is 2
+#   big         an 8000 x 6000 content: Vulkan (in bands on lavapipe) and the
+#               CPU path (whole) give the same image within 1/255
 set -u
 
 tool=$1 gen=$2 check=$3 data=$4 scenario=$5 backend=$6
@@ -245,6 +247,17 @@ files)
             [ $? -eq 2 ]
             check_status $? "usage error, exit 2 ('$args')" "$(head -n 1 "$tmp/err")"
         done
+    } > "$tmp/log" 2>&1
+    ;;
+big)
+    # 8000 x 6000: 576 MB of fp32 RGB, more than lavapipe binds in one tensor
+    # (128 MiB), so Vulkan cuts it into bands; the CPU path takes it whole.
+    [ "$backend" = vulkan ] || { echo "big compares Vulkan's bands with the CPU path: run it with vulkan"; exit 2; }
+    {
+        "$gen" scene 8000 6000 "$tmp/big.png" && "$gen" sunset 640 480 "$tmp/big-style.png" &&
+        run big-vk "$tmp/big.png" "$tmp/big-style.png" --time && cat "$tmp/big-vk.err" &&
+        "$tool" "$tmp/big.png" "$tmp/big-style.png" "$tmp/big-cpu.png" --cpu --time &&
+        expect_same "8000x6000: Vulkan in bands = the CPU path whole" "$tmp/big-vk.png" "$tmp/big-cpu.png"
     } > "$tmp/log" 2>&1
     ;;
 *)
