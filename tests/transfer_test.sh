@@ -27,6 +27,7 @@
 #               corrupt, truncated and unsupported files are refused with a
 #               message naming the file and exit status 1 (no crash); a failed
 #               run leaves OUT as it was and no temporary file; bad usage is 2
+#   figure      docs/transfer/make-figure.sh remakes the README's PNGs within 1/255
 #   memcheck    the tool under valgrind: no memory error or leak, on the
 #               whole and tiled plans and on the refusal paths
 #   big         an 8000 x 6000 content: Vulkan (in bands on lavapipe) and the
@@ -249,6 +250,19 @@ files)
             "$tool" $args >/dev/null 2>"$tmp/err"
             [ $? -eq 2 ]
             check_status $? "usage error, exit 2 ('$args')" "$(head -n 1 "$tmp/err")"
+        done
+    } > "$tmp/log" 2>&1
+    ;;
+figure)
+    # The README's figure: docs/transfer/make-figure.sh again, into $tmp; every
+    # PNG must match the committed one within 1/255.
+    docs=$(cd "$data/../../docs/transfer" && pwd)
+    {
+        mkdir "$tmp/figure" &&
+        INORM_TRANSFER=$tool INORM_TRANSFER_GEN=$gen sh "$docs/make-figure.sh" unused "$tmp/figure"
+        check_status $? "make-figure.sh" "runs"
+        for png in "$docs"/*.png; do
+            expect_same "the committed $(basename "$png") is what the tool makes" "$png" "$tmp/figure/$(basename "$png")"
         done
     } > "$tmp/log" 2>&1
     ;;
