@@ -238,8 +238,8 @@ static inorm_context *open_context(const options *o)
     return ctx;
 }
 
-static void print_timing(const inorm_context *ctx, const transfer_report *report, double decode, double encode,
-                         double total)
+static void print_timing(const inorm_context *ctx, const transfer_report *report, double decode, double device,
+                         double encode, double total)
 {
     inorm_device_info info;
     if (inorm_context_info(ctx, &info) == INORM_SUCCESS)
@@ -247,6 +247,7 @@ static void print_timing(const inorm_context *ctx, const transfer_report *report
                 info.backend == INORM_BACKEND_CPU ? "CPU path" : "Vulkan", report->plan, report->bands,
                 report->bands == 1 ? "" : "s");
     fprintf(stderr, "  %-11s %9.1f ms\n", "decode", decode * 1e3);
+    fprintf(stderr, "  %-11s %9.1f ms\n", "device init", device * 1e3);
     for (int s = 0; s < STAGE_COUNT; ++s)
         fprintf(stderr, "  %-11s %9.1f ms\n", transfer_stage_name((transfer_stage)s), report->seconds[s] * 1e3);
     fprintf(stderr, "  %-11s %9.1f ms\n", "encode", encode * 1e3);
@@ -277,8 +278,11 @@ int main(int argc, char **argv)
                 (!o.style2 || image_read(o.style2, &style2, error)) && (!o.mask || image_read(o.mask, &mask, error)) &&
                 (!o.mask_style || image_read(o.mask_style, &mask_style, error));
     const double decoded = now_seconds();
-    if (good && !(ctx = open_context(&o)))
-        good = false, error[0] = '\0';  /* open_context said why */
+    if (good && !(ctx = open_context(&o))) {
+        good = false;
+        error[0] = '\0';  /* open_context said why */
+    }
+    const double opened = now_seconds();
     if (good) {
         transfer_request request = {
             .space = o.space, .alpha = o.alpha, .content = &content, .style = &style,
@@ -302,7 +306,7 @@ int main(int argc, char **argv)
         image_output_abandon(&output);
     const double end = now_seconds();
     if (good && o.timing)
-        print_timing(ctx, &report, decoded - start, end - transferred, end - start);
+        print_timing(ctx, &report, decoded - start, opened - decoded, end - transferred, end - start);
     if (!good && error[0])
         fprintf(stderr, "inorm-transfer: %s\n", error);
     inorm_context_destroy(ctx);

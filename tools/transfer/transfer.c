@@ -436,11 +436,6 @@ static bool needs_original(const engine *e)
  * The whole plan: one tensor per image, the library's AdaIN ops
  * ------------------------------------------------------------------------ */
 
-static bool upload_style(engine *e, const image *img, float *planes, inorm_tensor **out)
-{
-    return upload_rows(e, img, 0, img->height, planes, out);
-}
-
 static bool run_whole(engine *e, image *out)
 {
     const transfer_request *r = e->req;
@@ -458,8 +453,9 @@ static bool run_whole(engine *e, image *out)
     inorm_tensor *alpha_weights = NULL, *mask = NULL, *inside = NULL, *outside = NULL, *inside_result = NULL;
     double inside_weight = 0.0, outside_weight = 1.0, unused;
     bool good = upload_rows(e, content, 0, h, planes, &x) && (!needs_original(e) || device_copy(e, x, h, w, &original)) &&
-                upload_style(e, r->style, planes, &style) && (!r->style2 || upload_style(e, r->style2, planes, &style2)) &&
-                (!r->mask || upload_style(e, r->mask_style, planes, &mask_style));
+                upload_rows(e, r->style, 0, r->style->height, planes, &style) &&
+                (!r->style2 || upload_rows(e, r->style2, 0, r->style2->height, planes, &style2)) &&
+                (!r->mask || upload_rows(e, r->mask_style, 0, r->mask_style->height, planes, &mask_style));
     if (good && e->content_weighted && !r->mask)
         good = upload_weights(e, content, true, WEIGHT_ALPHA, 0, h, planes, &unused, &alpha_weights);
     if (good && r->mask)
