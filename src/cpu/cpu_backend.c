@@ -410,12 +410,17 @@ static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
     double passes = op->kind == INORM_OP_CONVERT ? 1.0 : op->kind == INORM_OP_STATS ? 2.0 : 3.0;
     ctx->last_plan = (inorm_plan_info){ .variant = "cpu: double two-pass", .dispatches = 0,
                                         .bytes_moved = passes * (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0) };
-    if (op->kind == INORM_OP_COLOR)
-        inorm_cpu_color(op);
-    else if (op->kind == INORM_OP_BLEND)
-        inorm_cpu_blend(op);
-    else
+    if (op->kind == INORM_OP_COLOR || op->kind == INORM_OP_BLEND) {  /* pixel ops: one pass */
+        ctx->last_plan = (inorm_plan_info){ .variant = "cpu: per pixel, double",
+                                            .bytes_moved = (double)op->x->bytes + (double)op->y->bytes +
+                                                           (op->blend_b ? (double)op->blend_b->bytes : 0.0) };
+        if (op->kind == INORM_OP_COLOR)
+            inorm_cpu_color(op);
+        else
+            inorm_cpu_blend(op);
+    } else {
         run_op(op);
+    }
     if (ctx->profiling)
         ctx->pending_seconds += seconds_now() - start;
     return INORM_SUCCESS;
