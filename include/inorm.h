@@ -370,6 +370,67 @@ INORM_API inorm_status inorm_conditional_instance_norm(inorm_context *ctx, const
 INORM_API inorm_status inorm_convert(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst);
 
 /* ------------------------------------------------------------------------- */
+/* Pixel ops: colour spaces and blending                                      */
+/* ------------------------------------------------------------------------- */
+/*
+ * For statistics (colour) transfer on images: AdaIN on an image's own
+ * channels, in a decorrelated colour space, moves the content's per-channel
+ * mean and spread to the style's (Reinhard et al. 2001). These ops keep the
+ * whole chain on the device: convert, normalize, blend, convert back.
+ */
+
+typedef enum inorm_color_space {
+    /* sRGB-encoded R'G'B' (IEC 61966-2-1), nominally in [0, 1]. Values outside
+     * it are extended symmetrically: f(-v) = -f(v). */
+    INORM_COLOR_SRGB = 0,
+    /* Linear-light RGB with the sRGB primaries and white (D65). */
+    INORM_COLOR_LINEAR_SRGB,
+    /* CIE 1931 XYZ, D65 white (X, Y, Z) = (0.95047, 1.0000001, 1.08883), the
+     * sRGB matrix's row sums, so that RGB white has a* = b* = 0. */
+    INORM_COLOR_XYZ,
+    /* CIE 1976 L*a*b* relative to that white: L* in [0, 100] for RGB in [0, 1],
+     * a* and b* roughly in [-128, 128]. */
+    INORM_COLOR_LAB,
+    /* lαβ of Reinhard et al. 2001: linear RGB to LMS through the paper's
+     * matrix, log10 (LMS below 1e-4 count as 1e-4, so black maps to a finite
+     * value and back to linear RGB within 1e-4), then the decorrelating
+     * rotation l = (L+M+S)/√3, α = (L+M-2S)/√6, β = (L-M)/√2. */
+    INORM_COLOR_LALPHABETA
+} inorm_color_space;
+
+/*
+ * Converts the colour of every pixel of src from one colour space to another
+ * and writes it to dst:
+ * - channels 0, 1, 2 hold the colour (R, G, B; X, Y, Z; L*, a*, b*; l, α, β);
+ *   src needs C >= 3, and channels 3 and up (alpha, ...) are copied unchanged;
+ * - dst has src's shape, dtype and layout (FLOAT32 or FLOAT16, NCHW or NHWC);
+ *   dst may be src (in place);
+ * - the conversion goes through linear RGB in fp32 (device) or double (CPU
+ *   path). sRGB values in [0, 1] taken to another space and back return
+ *   within 1e-4 in FLOAT32 (through lαβ: 1.3e-3 near black, see above). In
+ *   FLOAT16 the intermediate is stored with 11 significant bits, and sRGB's
+ *   slope of 12.92 near black amplifies that: within 1e-2, at worst for
+ *   saturated dark colours through XYZ or L*a*b*.
+ * from == to copies src to dst. NaN propagates to the pixel's colour.
+ */
+INORM_API inorm_status inorm_color_convert(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst,
+                                           inorm_color_space from, inorm_color_space to);
+
+/*
+ * Weighted blend of two tensors, elementwise:
+ *   y = weight * a + (1 - weight) * b
+ * a, b and y have the same shape, dtype and layout; y may be a or b.
+ * weight is FLOAT32 and broadcasts: its N is N or 1, its C is C or 1, its
+ * H x W is H x W or 1 x 1, in either layout. Examples: a per-pixel mask
+ * N x 1 x H x W (spatial control: one result inside the mask, another
+ * outside it), or a per-channel choice 1 x C x 1 x 1 of 0s and 1s (take
+ * some channels from a, the rest from b). Weights are used as they are:
+ * they need not lie in [0, 1], and NaN propagates.
+ */
+INORM_API inorm_status inorm_blend(inorm_context *ctx, const inorm_tensor *a, const inorm_tensor *b,
+                                   const inorm_tensor *weight, inorm_tensor *y);
+
+/* ------------------------------------------------------------------------- */
 /* Profiling                                                                  */
 /* ------------------------------------------------------------------------- */
 

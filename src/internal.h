@@ -63,7 +63,9 @@ typedef enum inorm_op_kind {
     INORM_OP_NORMALIZE,  /* affine from gamma/beta (per channel, per (n, c), or banks) */
     INORM_OP_ADAIN,      /* affine from the style's statistics */
     INORM_OP_STATS,      /* write (or accumulate) mean and std, no y */
-    INORM_OP_CONVERT     /* y = x in y's dtype and layout */
+    INORM_OP_CONVERT,    /* y = x in y's dtype and layout */
+    INORM_OP_COLOR,      /* y = x converted between colour spaces (src/color.c) */
+    INORM_OP_BLEND       /* y = weight * x + (1 - weight) * blend_b (src/blend.c) */
 } inorm_op_kind;
 
 typedef enum inorm_affine_source {
@@ -100,6 +102,11 @@ typedef struct inorm_op {
     uint32_t out_repeat;              /* STATS: each value goes to this many samples (1, or N for a style of N 1) */
     uint32_t out_repeat_first;        /* STATS: ... starting at this sample (repeats are done in slices) */
     bool shader_copy;                 /* CONVERT: use the copy kernel even where a buffer copy would do */
+    /* Pixel ops (src/color.c, src/blend.c) */
+    inorm_color_space color_from;     /* COLOR */
+    inorm_color_space color_to;       /* COLOR */
+    const inorm_tensor *blend_b;      /* BLEND: the tensor weighted by 1 - weight */
+    const inorm_tensor *blend_weight; /* BLEND: FLOAT32, broadcast over N, C or H x W */
 } inorm_op;
 
 /* Runs a validated ADAIN op as its two steps (the style's statistics, then
@@ -119,6 +126,13 @@ struct inorm_backend_ops {
 
 extern const inorm_backend_ops inorm_cpu_backend;
 extern const inorm_backend_ops inorm_vulkan_backend;
+
+/* CPU path of the pixel ops: src/color.c and src/blend.c. */
+void inorm_cpu_color(const inorm_op *op);
+void inorm_cpu_blend(const inorm_op *op);
+/* Runs body(arg, first, last) over [0, count) split among the cores
+ * (src/cpu/cpu_pixels.c); small counts stay on the calling thread. */
+void inorm_cpu_for_range(size_t count, void (*body)(void *arg, size_t first, size_t last), void *arg);
 
 /* Host memory of the library (alloc.c): every allocation goes through these,
  * so test builds can fail the Nth one and count what is still live. */

@@ -484,3 +484,84 @@ inorm_status inorm_convert(inorm_context *ctx, const inorm_tensor *src, inorm_te
 {
     return inorm_convert_op(ctx, src, dst, false);
 }
+
+/* ---------------------------------------------------------------------------
+ * Pixel ops: colour conversion and blending (CPU math in src/color.c and
+ * src/blend.c, kernels in shaders/color.comp and shaders/blend.comp).
+ * ------------------------------------------------------------------------ */
+
+static const char *color_space_name(inorm_color_space space)
+{
+    switch (space) {
+    case INORM_COLOR_SRGB: return "SRGB";
+    case INORM_COLOR_LINEAR_SRGB: return "LINEAR_SRGB";
+    case INORM_COLOR_XYZ: return "XYZ";
+    case INORM_COLOR_LAB: return "LAB";
+    case INORM_COLOR_LALPHABETA: return "LALPHABETA";
+    }
+    return NULL;
+}
+
+/* other has t's shape, dtype and layout. */
+static inorm_status check_same_tensor_desc(inorm_context *ctx, const char *fn, const char *name,
+                                           const inorm_tensor *other, const char *ref_name, const inorm_tensor *t)
+{
+    const inorm_tensor_desc *a = &t->desc, *b = &other->desc;
+    if (a->n != b->n || a->c != b->c || a->h != b->h || a->w != b->w || a->dtype != b->dtype ||
+        a->layout != b->layout)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
+                          "%s: %s (%s %s %ux%ux%ux%u) must have the shape, dtype and layout of %s (%s %s %ux%ux%ux%u)",
+                          fn, name, dtype_name(b->dtype), layout_name(b->layout), b->n, b->c, b->h, b->w, ref_name,
+                          dtype_name(a->dtype), layout_name(a->layout), a->n, a->c, a->h, a->w);
+    return INORM_SUCCESS;
+}
+
+inorm_status inorm_color_convert(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst,
+                                 inorm_color_space from, inorm_color_space to)
+{
+    const char *fn = "inorm_color_convert";
+    inorm_status status = check_context(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    if ((status = check_tensor(ctx, fn, "src", src)) != INORM_SUCCESS ||
+        (status = check_tensor(ctx, fn, "dst", dst)) != INORM_SUCCESS ||
+        (status = check_same_tensor_desc(ctx, fn, "dst", dst, "src", src)) != INORM_SUCCESS)
+        return status;
+    if (!color_space_name(from) || !color_space_name(to))
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: %s is %d, not an inorm_color_space", fn,
+                          !color_space_name(from) ? "from" : "to", !color_space_name(from) ? (int)from : (int)to);
+    if (src->desc.c < 3)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
+                          "%s: src has %u channel%s; a colour needs 3 (channels 3 and up pass through)", fn,
+                          src->desc.c, src->desc.c == 1 ? "" : "s");
+    inorm_op op = { .kind = INORM_OP_COLOR, .x = src, .y = dst, .channels_per_segment = 1, .alpha = 1.0f,
+                    .color_from = from, .color_to = to };
+    return run(ctx, &op);
+}
+
+inorm_status inorm_blend(inorm_context *ctx, const inorm_tensor *a, const inorm_tensor *b,
+                         const inorm_tensor *weight, inorm_tensor *y)
+{
+    const char *fn = "inorm_blend";
+    inorm_status status = check_context(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    if ((status = check_tensor(ctx, fn, "a", a)) != INORM_SUCCESS ||
+        (status = check_tensor(ctx, fn, "b", b)) != INORM_SUCCESS ||
+        (status = check_tensor(ctx, fn, "weight", weight)) != INORM_SUCCESS ||
+        (status = check_tensor(ctx, fn, "y", y)) != INORM_SUCCESS ||
+        (status = check_same_tensor_desc(ctx, fn, "b", b, "a", a)) != INORM_SUCCESS ||
+        (status = check_same_tensor_desc(ctx, fn, "y", y, "a", a)) != INORM_SUCCESS ||
+        (status = check_not_aliased(ctx, fn, y, "y", weight, "weight")) != INORM_SUCCESS)
+        return status;
+    const inorm_tensor_desc *d = &a->desc, *w = &weight->desc;
+    const bool pixels_ok = (w->h == d->h && w->w == d->w) || (w->h == 1 && w->w == 1);
+    if ((w->n != d->n && w->n != 1) || (w->c != d->c && w->c != 1) || !pixels_ok || w->dtype != INORM_FLOAT32)
+        return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT,
+                          "%s: weight is %s %ux%ux%ux%u; it must be FLOAT32 with N %u or 1, C %u or 1, and H x W "
+                          "%ux%u or 1x1",
+                          fn, dtype_name(w->dtype), w->n, w->c, w->h, w->w, d->n, d->c, d->h, d->w);
+    inorm_op op = { .kind = INORM_OP_BLEND, .x = a, .y = y, .channels_per_segment = 1, .alpha = 1.0f,
+                    .blend_b = b, .blend_weight = weight };
+    return run(ctx, &op);
+}

@@ -424,7 +424,17 @@ static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "cpu: %s, %u thread%s",
              convert ? "convert" : fast_path(op) ? "double two-pass, contiguous" : "double two-pass, general",
              thread_count(op->x->elements), thread_count(op->x->elements) == 1 ? "" : "s");
-    run_op(op);
+    if (op->kind == INORM_OP_COLOR || op->kind == INORM_OP_BLEND) {  /* pixel ops: one pass */
+        ctx->last_plan = (inorm_plan_info){ .variant = "cpu: per pixel, double",
+                                            .bytes_moved = (double)op->x->bytes + (double)op->y->bytes +
+                                                           (op->blend_b ? (double)op->blend_b->bytes : 0.0) };
+        if (op->kind == INORM_OP_COLOR)
+            inorm_cpu_color(op);
+        else
+            inorm_cpu_blend(op);
+    } else {
+        run_op(op);
+    }
     if (ctx->profiling)
         ctx->pending_seconds += seconds_now() - start;
     return INORM_SUCCESS;

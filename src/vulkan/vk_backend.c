@@ -701,6 +701,72 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
     return INORM_SUCCESS;
 }
 
+/* ---------------------------------------------------------------------------
+ * Pixel ops: colour conversion (shaders/color.comp) and blending
+ * (shaders/blend.comp), one elementwise dispatch each.
+ * ------------------------------------------------------------------------ */
+
+/* Units (pixels or elements) per workgroup of the pixel kernels: 16 per lane of 256. */
+#define PIXEL_UNITS_PER_WORKGROUP (256u * ITEMS_PER_LANE)
+
+/* Records one elementwise dispatch of `kernel` over push->seg_len units;
+ * tensors[0..3] go to bindings 0..3 (NULL: unused). */
+static inorm_status run_pixel_kernel(inorm_context *ctx, const inorm_op *op, vk_kernel kernel,
+                                     const inorm_tensor *const tensors[4], vk_push_constants *push,
+                                     const char *variant)
+{
+    vk_state *vk = ctx->vk;
+    if (op->x->desc.dtype == INORM_FLOAT16 && !vk->float16_storage)
+        return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,
+                          "FLOAT16 tensors need 16-bit storage buffer access, which %s does not have", ctx->info.name);
+    vk_pipeline_key key = { .kernel = kernel, .dtypes = op->x->desc.dtype == INORM_FLOAT16,
+                            .workgroup_size = 256, .nhwc = op->x->desc.layout == INORM_NHWC };
+    push->chunk_len = PIXEL_UNITS_PER_WORKGROUP;
+    uint64_t workgroups = ((uint64_t)push->seg_len + PIXEL_UNITS_PER_WORKGROUP - 1) / PIXEL_UNITS_PER_WORKGROUP;
+    VkPipeline pipeline;
+    VkDescriptorSet set;
+    inorm_status status;
+    if ((status = check_grid(ctx, workgroups)) != INORM_SUCCESS ||
+        (status = vk_pipeline_get(ctx, &key, &pipeline)) != INORM_SUCCESS ||
+        (status = ensure_scratch(ctx, 0)) != INORM_SUCCESS ||
+        (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS)
+        return status;
+    VkDescriptorBufferInfo buffers[VK_BINDINGS];
+    for (uint32_t i = 0; i < VK_BINDINGS; ++i)
+        buffers[i] = binding_of(vk, i < 4 ? tensors[i] : NULL);
+    if ((status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+        return status;
+    record_dispatch(vk, pipeline, set, push, (uint32_t)workgroups);
+    snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "%s", variant);
+    ctx->last_plan.dispatches = 1;
+    ctx->last_plan.bytes_moved = (double)op->x->bytes + (double)op->y->bytes +
+                                 (op->blend_b ? (double)op->blend_b->bytes : 0.0);
+    return INORM_SUCCESS;
+}
+
+static inorm_status run_color(inorm_context *ctx, const inorm_op *op)
+{
+    const inorm_tensor_desc *d = &op->x->desc;
+    const inorm_tensor *const tensors[4] = { op->x, op->y, NULL, NULL };
+    vk_push_constants push = {
+        .seg_len = d->n * d->h * d->w, .plane_len = d->h * d->w, .channels = d->c, .samples = d->n,
+        .flags = (uint32_t)op->color_from | (uint32_t)op->color_to << 4 | (op->x == op->y ? 256u : 0u),
+    };
+    return run_pixel_kernel(ctx, op, VK_KERNEL_COLOR, tensors, &push, "color: one pixel per lane step");
+}
+
+static inorm_status run_blend(inorm_context *ctx, const inorm_op *op)
+{
+    const inorm_tensor_desc *d = &op->x->desc, *w = &op->blend_weight->desc;
+    const inorm_tensor *const tensors[4] = { op->x, op->y, op->blend_b, op->blend_weight };
+    vk_push_constants push = {
+        .seg_len = (uint32_t)op->x->elements, .plane_len = d->h * d->w, .channels = d->c, .samples = d->n,
+        .flags = (w->n > 1 ? 1u : 0u) | (w->c > 1 ? 2u : 0u) | (w->h * w->w > 1 ? 4u : 0u) |
+                 (w->layout == INORM_NHWC ? 8u : 0u),
+    };
+    return run_pixel_kernel(ctx, op, VK_KERNEL_BLEND, tensors, &push, "blend: elementwise");
+}
+
 static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
 {
     vk_state *vk = ctx->vk;
@@ -710,6 +776,10 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                           "this imported context has no queue: record ops with inorm_cmd_* instead");
     if (op->kind == INORM_OP_CONVERT)
         return run_convert(ctx, op);
+    if (op->kind == INORM_OP_COLOR)
+        return run_color(ctx, op);
+    if (op->kind == INORM_OP_BLEND)
+        return run_blend(ctx, op);
     const bool float16 = d->dtype == INORM_FLOAT16;
     if (float16 && !vk->float16_storage)
         return inorm_fail(ctx, INORM_ERROR_UNSUPPORTED,

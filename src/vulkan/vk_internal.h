@@ -97,7 +97,9 @@ typedef struct vk_buffer {
 
 /* The kernels, each a family of pipelines that differ by specialization. */
 typedef enum vk_kernel {
-    VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_FUSED, VK_KERNEL_CONVERT, VK_KERNEL_COUNT
+    VK_KERNEL_STATS, VK_KERNEL_APPLY, VK_KERNEL_FUSED, VK_KERNEL_CONVERT,
+    VK_KERNEL_COLOR, VK_KERNEL_BLEND,  /* pixel ops: module variant 1 is FLOAT16 */
+    VK_KERNEL_COUNT
 } vk_kernel;
 
 /* Module variants: bit 0 FLOAT16 data (convert: FLOAT16 source), bit 1 FLOAT16 destination. */

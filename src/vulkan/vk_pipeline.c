@@ -19,6 +19,10 @@
 #include "norm_stats_f16_subgroup.spv.h"
 #include "norm_stats_shared.spv.h"
 #include "norm_stats_subgroup.spv.h"
+#include "color_f16.spv.h"
+#include "color_f32.spv.h"
+#include "blend_f16.spv.h"
+#include "blend_f32.spv.h"
 
 #include <string.h>
 
@@ -32,19 +36,26 @@ typedef struct spirv_code {
 #define CONVERT_MODULES                                                                              \
     [VK_KERNEL_CONVERT] = { SPIRV(spirv_convert_f32_f32), SPIRV(spirv_convert_f16_f32),            \
                             SPIRV(spirv_convert_f32_f16), SPIRV(spirv_convert_f16_f16) }
+/* Pixel ops: no reductions, the same modules with or without subgroup ops. */
+#define PIXEL_MODULES                                                                                \
+    [VK_KERNEL_COLOR] = { SPIRV(spirv_color_f32), SPIRV(spirv_color_f16) },                         \
+    [VK_KERNEL_BLEND] = { SPIRV(spirv_blend_f32), SPIRV(spirv_blend_f16) }
 static const spirv_code kernels_shared[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS] = {
     [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_shared), SPIRV(spirv_norm_stats_f16_shared) },
     [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_shared), SPIRV(spirv_norm_apply_f16_shared) },
     [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_shared), SPIRV(spirv_norm_fused_f16_shared) },
     CONVERT_MODULES,
+    PIXEL_MODULES,
 };
 static const spirv_code kernels_subgroup[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS] = {
     [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_subgroup), SPIRV(spirv_norm_stats_f16_subgroup) },
     [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_subgroup), SPIRV(spirv_norm_apply_f16_subgroup) },
     [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_subgroup), SPIRV(spirv_norm_fused_f16_subgroup) },
     CONVERT_MODULES,
+    PIXEL_MODULES,
 };
 #undef CONVERT_MODULES
+#undef PIXEL_MODULES
 #undef SPIRV
 
 static void destroy_modules(vk_state *vk)
@@ -157,8 +168,10 @@ static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipe
         [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 5, 20, 4 }, { 6, 24, 4 }, { 9, 32, 4 },
                               { 10, 36, 4 } },
         [VK_KERNEL_CONVERT] = { { 0, 0, 4 }, { 1, 4, 4 }, { 7, 16, 4 }, { 8, 28, 4 } },
+        [VK_KERNEL_COLOR] = { { 0, 0, 4 }, { 4, 16, 4 } },
+        [VK_KERNEL_BLEND] = { { 0, 0, 4 }, { 4, 16, 4 } },
     };
-    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 4, 6, 7, 4 };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 4, 6, 7, 4, 2, 2 };
     VkSpecializationInfo specialization = {
         .mapEntryCount = entry_counts[key->kernel],
         .pMapEntries = entries[key->kernel],
