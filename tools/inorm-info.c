@@ -185,10 +185,12 @@ static double now_seconds(void)
 #if defined(CLOCK_MONOTONIC)
     if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-#endif
+    return 0.0;
+#else /* no POSIX clocks (Windows): C11 timespec_get, which bionic has only from API 29 */
     if (timespec_get(&ts, TIME_UTC) == 0)
         return 0.0;
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+#endif
 }
 
 static int cmp_double(const void *a, const void *b)
