@@ -63,9 +63,9 @@ static void big_half(inorm_backend be, o_shape s, inorm_layout layout, double ce
     inorm_tensor *tm = mask ? tu_tensor(ctx, tu_shape(1, 1, s.h, s.w), mask) : NULL;
     inorm_norm_params p = {.eps = 1e-5f, .activation = act, .activation_slope = 0.2f, .mask = tm};
     o_params op = {.eps = 1e-5f, .nhwc = nhwc, .activation = (int)act, .slope = 0.2f, .mask = mask, .mask_n = 1};
-    const char *what = tu_fmt("%s [%s] FLOAT16 %s %s values %g +- %g%s act=%d", groups == s.c ? "instance_norm" : "group_norm",
-                              tu_backend_name(be), tu_layout_name(layout), tu_shape_str(s), center, spread,
-                              mask ? " masked" : "", (int)act);
+    const char *what = tu_fmt("%s [%s] FLOAT16 %s %s values %g +- %g%s act=%d",
+                              groups == s.c ? "instance_norm" : "group_norm", tu_backend_name(be),
+                              tu_layout_name(layout), tu_shape_str(s), center, spread, mask ? " masked" : "", (int)act);
 
     TU_OK(ctx, groups == s.c ? inorm_instance_norm(ctx, tx, tg, tb, &p, ty)
                              : inorm_group_norm(ctx, tx, groups, tg, tb, &p, ty));
