@@ -217,7 +217,9 @@ static bool device_has_extension(vk_state *vk, VkPhysicalDevice device, const ch
     return found;
 }
 
-static void query_device(vk_state *vk, VkPhysicalDevice device, device_facts *facts)
+/* Fills facts; OUT_OF_HOST_MEMORY when the queue families could not be read
+ * (which must not pass for "no compute queue"). */
+static inorm_status query_device(vk_state *vk, VkPhysicalDevice device, device_facts *facts)
 {
     memset(facts, 0, sizeof *facts);
     vk->fn_instance.vkGetPhysicalDeviceProperties(device, &facts->properties);
@@ -247,15 +249,16 @@ static void query_device(vk_state *vk, VkPhysicalDevice device, device_facts *fa
     uint32_t family_count = 0;
     vk->fn_instance.vkGetPhysicalDeviceQueueFamilyProperties(device, &family_count, NULL);
     VkQueueFamilyProperties *families = inorm_calloc(family_count ? family_count : 1, sizeof *families);
-    if (families) {
-        vk->fn_instance.vkGetPhysicalDeviceQueueFamilyProperties(device, &family_count, families);
-        for (uint32_t i = 0; i < family_count && facts->compute_queue_family < 0; ++i)
-            if ((families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && families[i].queueCount > 0) {
-                facts->compute_queue_family = (int)i;
-                facts->timestamp_bits = families[i].timestampValidBits;
-            }
-    }
+    if (!families)
+        return INORM_ERROR_OUT_OF_HOST_MEMORY;
+    vk->fn_instance.vkGetPhysicalDeviceQueueFamilyProperties(device, &family_count, families);
+    for (uint32_t i = 0; i < family_count && facts->compute_queue_family < 0; ++i)
+        if ((families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && families[i].queueCount > 0) {
+            facts->compute_queue_family = (int)i;
+            facts->timestamp_bits = families[i].timestampValidBits;
+        }
     inorm_free(families);
+    return INORM_SUCCESS;
 }
 
 static bool device_usable(const device_facts *facts)
@@ -367,7 +370,11 @@ static inorm_status choose_device(vk_state *vk, int device_index, const char *de
     int best = -1, best_rank = -1;
     device_facts facts;
     for (uint32_t i = 0; i < count; ++i) {
-        query_device(vk, devices[i], &facts);
+        if (query_device(vk, devices[i], &facts) != INORM_SUCCESS) {
+            inorm_free(devices);
+            snprintf(message, message_size, "out of host memory querying device %u", i);
+            return INORM_ERROR_OUT_OF_HOST_MEMORY;
+        }
         bool wanted = device_name ? name_contains(facts.properties.deviceName, device_name)
                                   : device_index < 0 || (uint32_t)device_index == i;
         if (!wanted)
@@ -619,8 +626,11 @@ inorm_status inorm_vulkan_context_import(inorm_context *ctx, const inorm_vulkan_
     vk->queue_family = desc->queue_family_index;
     inorm_status status = load_instance_functions(vk, message, message_size);
     device_facts facts;
+    if (status == INORM_SUCCESS && query_device(vk, vk->physical_device, &facts) != INORM_SUCCESS) {
+        snprintf(message, message_size, "out of host memory querying the device");
+        status = INORM_ERROR_OUT_OF_HOST_MEMORY;
+    }
     if (status == INORM_SUCCESS) {
-        query_device(vk, vk->physical_device, &facts);
         if (facts.properties.apiVersion < VK_API_VERSION_1_1) {
             snprintf(message, message_size, "%s supports Vulkan %u.%u; inorm needs 1.1", facts.properties.deviceName,
                      VK_API_VERSION_MAJOR(facts.properties.apiVersion),
@@ -655,12 +665,16 @@ inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count)
         for (uint32_t i = 0; i < device_count; ++i) {
             if (infos && i < capacity) {
                 device_facts facts;
-                query_device(vk, devices[i], &facts);
+                if (query_device(vk, devices[i], &facts) != INORM_SUCCESS) {
+                    status = INORM_ERROR_OUT_OF_HOST_MEMORY;
+                    break;
+                }
                 fill_info(&facts, &infos[i]);
                 infos[i].device_index = (int)i;
             }
         }
-        *count = infos ? (device_count < capacity ? device_count : capacity) : device_count;
+        if (status == INORM_SUCCESS)
+            *count = infos ? (device_count < capacity ? device_count : capacity) : device_count;
     }
     inorm_free(devices);
     vk_state_destroy(vk);

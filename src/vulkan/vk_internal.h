@@ -125,7 +125,6 @@ typedef struct vk_pipeline_entry {
     VkPipeline pipeline;
 } vk_pipeline_entry;
 
-#define VK_MAX_PIPELINES 256
 #define VK_SETS_PER_BATCH 64
 #define VK_BINDINGS 10
 #define VK_PUSH_CONSTANT_BYTES 112
@@ -154,8 +153,8 @@ struct vk_state {
     VkDescriptorSetLayout set_layout;
     VkPipelineLayout pipeline_layout;
     VkPipelineCache pipeline_cache;
-    vk_pipeline_entry pipelines[VK_MAX_PIPELINES];
-    uint32_t pipeline_count;
+    vk_pipeline_entry *pipelines;  /* every specialization made so far (grown as needed) */
+    uint32_t pipeline_count, pipeline_capacity;
 
     /* One batch of recorded work: submitted and waited for by vk_flush. */
     VkCommandPool command_pool;

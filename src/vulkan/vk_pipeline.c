@@ -136,7 +136,9 @@ static void destroy_pipelines(vk_state *vk)
 {
     for (uint32_t i = 0; i < vk->pipeline_count; ++i)
         vk->fn.vkDestroyPipeline(vk->device, vk->pipelines[i].pipeline, NULL);
-    vk->pipeline_count = 0;
+    inorm_free(vk->pipelines);
+    vk->pipelines = NULL;
+    vk->pipeline_count = vk->pipeline_capacity = 0;
 }
 
 void vk_pipelines_destroy(vk_state *vk)
@@ -201,8 +203,14 @@ inorm_status vk_pipeline_get(inorm_context *ctx, const vk_pipeline_key *key, VkP
             return INORM_SUCCESS;
         }
     }
-    if (vk->pipeline_count == VK_MAX_PIPELINES)
-        return inorm_fail(ctx, INORM_ERROR_BACKEND, "more than %d pipeline variants requested", VK_MAX_PIPELINES);
+    if (vk->pipeline_count == vk->pipeline_capacity) {
+        uint32_t capacity = vk->pipeline_capacity ? 2 * vk->pipeline_capacity : 32;
+        vk_pipeline_entry *grown = inorm_realloc(vk->pipelines, capacity * sizeof *grown);
+        if (!grown)
+            return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for pipelines");
+        vk->pipelines = grown;
+        vk->pipeline_capacity = capacity;
+    }
     VkResult result = create_pipeline(vk, key, out);
     if (result != VK_SUCCESS && vk->use_subgroup_ops && result != VK_ERROR_DEVICE_LOST) {
         /* Some compilers reject subgroup variants: use the shared-memory kernels
