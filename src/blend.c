@@ -3,20 +3,6 @@
  * with the weight broadcast over N, C or H x W (shaders/blend.comp on Vulkan). */
 #include "internal.h"
 
-static double load(const inorm_tensor *t, size_t i)
-{
-    if (t->desc.dtype == INORM_FLOAT16)
-        return inorm_half_to_float(((const uint16_t *)t->host)[i]);
-    return ((const float *)t->host)[i];
-}
-
-static void store(inorm_tensor *t, size_t i, double value)
-{
-    if (t->desc.dtype == INORM_FLOAT16)
-        ((uint16_t *)t->host)[i] = inorm_half_from_double(value);
-    else
-        ((float *)t->host)[i] = (float)value;
-}
 
 /* The weight of element (n, c, p) of the data. */
 static double weight_at(const inorm_tensor *weight, size_t n, size_t c, size_t p)
@@ -37,7 +23,7 @@ static void blend_pixels(void *arg, size_t first, size_t last)
         for (size_t c = 0; c < d->c; ++c) {
             size_t i = inorm_element_index(d, n, c, p);
             double w = weight_at(op->blend_weight, n, c, p);
-            store(op->y, i, w * load(op->x, i) + (1.0 - w) * load(op->blend_b, i));
+            inorm_host_store(op->y, i, w * inorm_host_load(op->x, i) + (1.0 - w) * inorm_host_load(op->blend_b, i));
         }
     }
 }

@@ -141,20 +141,6 @@ static void from_linear(inorm_color_space space, double v[3])
     }
 }
 
-static double load(const inorm_tensor *t, size_t i)
-{
-    if (t->desc.dtype == INORM_FLOAT16)
-        return inorm_half_to_float(((const uint16_t *)t->host)[i]);
-    return ((const float *)t->host)[i];
-}
-
-static void store(inorm_tensor *t, size_t i, double value)
-{
-    if (t->desc.dtype == INORM_FLOAT16)
-        ((uint16_t *)t->host)[i] = inorm_half_from_double(value);
-    else
-        ((float *)t->host)[i] = (float)value;
-}
 
 /* Pixels [first, last) of N x H x W. */
 static void convert_pixels(void *arg, size_t first, size_t last)
@@ -167,16 +153,16 @@ static void convert_pixels(void *arg, size_t first, size_t last)
         size_t n = pixel / plane, p = pixel % plane;
         double v[3];
         for (size_t c = 0; c < 3; ++c)
-            v[c] = load(op->x, inorm_element_index(d, n, c, p));
+            v[c] = inorm_host_load(op->x, inorm_element_index(d, n, c, p));
         if (op->color_from != op->color_to) {
             to_linear(op->color_from, v);
             from_linear(op->color_to, v);
         }
         for (size_t c = 0; c < 3; ++c)
-            store(op->y, inorm_element_index(d, n, c, p), v[c]);
+            inorm_host_store(op->y, inorm_element_index(d, n, c, p), v[c]);
         for (size_t c = 3; c < d->c && !in_place; ++c) {
             size_t i = inorm_element_index(d, n, c, p);
-            store(op->y, i, load(op->x, i));
+            inorm_host_store(op->y, i, inorm_host_load(op->x, i));
         }
     }
 }

@@ -179,11 +179,28 @@ inorm_status inorm_vulkan_context_import(inorm_context *ctx, const struct inorm_
  * attaches storage itself (wrapped app buffers). */
 inorm_status inorm_tensor_new(inorm_context *ctx, const inorm_tensor_desc *desc, bool allocate, inorm_tensor **out);
 
+/* Round to the nearest binary16 (ties to even). */
+uint16_t inorm_half_from_double(double value);
+
+/* Element i of a CPU-path tensor, as double; and its rounding back. */
+static inline double inorm_host_load(const inorm_tensor *t, size_t i)
+{
+    if (t->desc.dtype == INORM_FLOAT16)
+        return inorm_half_to_float(((const uint16_t *)t->host)[i]);
+    return ((const float *)t->host)[i];
+}
+
+static inline void inorm_host_store(inorm_tensor *t, size_t i, double value)
+{
+    if (t->desc.dtype == INORM_FLOAT16)
+        ((uint16_t *)t->host)[i] = inorm_half_from_double(value);
+    else
+        ((float *)t->host)[i] = (float)value;
+}
+
 /* Element size of a dtype in bytes. */
 size_t inorm_dtype_size(inorm_dtype dtype);
 
-/* Round to the nearest binary16 (ties to even). */
-uint16_t inorm_half_from_double(double value);
 
 /* Index of element (n, c, p) of a tensor, p the pixel within the H x W plane. */
 static inline size_t inorm_element_index(const inorm_tensor_desc *d, size_t n, size_t c, size_t p)

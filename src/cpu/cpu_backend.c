@@ -14,20 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-static double load(const inorm_tensor *t, size_t i)
-{
-    if (t->desc.dtype == INORM_FLOAT16)
-        return inorm_half_to_float(((const uint16_t *)t->host)[i]);
-    return ((const float *)t->host)[i];
-}
-
-static void store(inorm_tensor *t, size_t i, double value)
-{
-    if (t->desc.dtype == INORM_FLOAT16)
-        ((uint16_t *)t->host)[i] = inorm_half_from_double(value);
-    else
-        ((float *)t->host)[i] = (float)value;
-}
 
 static double param(const inorm_tensor *t, size_t i)
 {
@@ -54,7 +40,7 @@ static segment_stats compute_stats(const inorm_tensor *t, const inorm_tensor *ma
             double w = weights ? weights[p] : 1.0;
             if (w != 0.0) {
                 weight += w;
-                sum += w * load(t, inorm_element_index(&t->desc, n, c, p));
+                sum += w * inorm_host_load(t, inorm_element_index(&t->desc, n, c, p));
             }
         }
     }
@@ -64,7 +50,7 @@ static segment_stats compute_stats(const inorm_tensor *t, const inorm_tensor *ma
         for (size_t p = 0; p < plane; ++p) {
             double w = weights ? weights[p] : 1.0;
             if (w != 0.0) {
-                double d = load(t, inorm_element_index(&t->desc, n, c, p)) - mean;
+                double d = inorm_host_load(t, inorm_element_index(&t->desc, n, c, p)) - mean;
                 squares += w * d * d;
             }
         }
@@ -255,7 +241,7 @@ static void convert_planes(parallel_task *task, size_t first, size_t last)
     for (size_t nc = first; nc < last; ++nc) {
         size_t n = nc / d->c, c = nc % d->c;
         for (size_t p = 0; p < plane; ++p)
-            store(op->y, inorm_element_index(&op->y->desc, n, c, p), load(op->x, inorm_element_index(d, n, c, p)));
+            inorm_host_store(op->y, inorm_element_index(&op->y->desc, n, c, p), inorm_host_load(op->x, inorm_element_index(d, n, c, p)));
     }
 }
 
@@ -274,11 +260,11 @@ static void apply_plane(const inorm_op *op, size_t n, size_t c, const segment_st
     }
     for (size_t p = p_first; p < p_last; ++p) {
         size_t i = inorm_element_index(d, n, c, p);
-        double v = load(op->x, i);
+        double v = inorm_host_load(op->x, i);
         double t = a * (v - st->mean) + b;
         if (op->alpha != 1.0f)
             t = v + op->alpha * (t - v);
-        store(op->y, i, activate(op->activation, op->activation_slope, t));
+        inorm_host_store(op->y, i, activate(op->activation, op->activation_slope, t));
     }
 }
 
