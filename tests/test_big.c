@@ -293,11 +293,7 @@ int main(void)
         {"many_planes_70000x1x3x3", many_planes_70000x1x3x3},
         {"many_groups", many_groups},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 900);
-        TU_ADD_BACKEND_TEST(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tu_add_backend_case(s, cases[i].name, cases[i].test, 900);
     return tu_run(s);
 }

@@ -541,11 +541,7 @@ int main(void)
         { "round_trips", round_trips },         { "blend", blend_broadcasts },
         { "transfer_chain", transfer_chain },   { "refused", refused_arguments },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 300);
-        TU_ADD_BACKEND_TEST(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tu_add_backend_case(s, cases[i].name, cases[i].test, 300);
     return tu_run(s);
 }

@@ -825,12 +825,8 @@ int main(void)
         {"nan_stats", nan_stats},
         {"context_info_and_devices", context_info_and_devices},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 300);
-        TU_ADD_BACKEND_TEST(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tu_add_backend_case(s, cases[i].name, cases[i].test, 300);
     int have_vulkan = 0, have_cpu = 0;
     for (int i = 0; i < tu_backend_count(); i++) {
         have_vulkan |= tu_backend(i) == INORM_BACKEND_VULKAN;

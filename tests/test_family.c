@@ -2084,12 +2084,9 @@ int main(void)
         {"convert_refusals", convert_refusals, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 300);
+        TCase *tc = tu_add_backend_case(s, cases[i].name, cases[i].test, 300);
         if (cases[i].subset)
             tcase_set_tags(tc, "subset");
-        TU_ADD_BACKEND_TEST(tc, cases[i].test);
-        suite_add_tcase(s, tc);
     }
 
     /* no library backend: the fp16 functions and the tolerance itself */

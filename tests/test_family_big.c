@@ -180,11 +180,7 @@ int main(void)
         {"fp16_nhwc_1x64x512x512_group_norm", fp16_nhwc_1x64x512x512_group_norm},
         {"many_kernel_variants_one_context", many_kernel_variants_one_context},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 900);
-        TU_ADD_BACKEND_TEST(tc, cases[i].test);
-        suite_add_tcase(s, tc);
-    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tu_add_backend_case(s, cases[i].name, cases[i].test, 900);
     return tu_run(s);
 }

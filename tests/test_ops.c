@@ -1031,12 +1031,9 @@ int main(void)
         {"formats", dtype_layout_formats, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        TCase *tc = tcase_create(cases[i].name);
-        tcase_set_timeout(tc, 600);
+        TCase *tc = tu_add_backend_case(s, cases[i].name, cases[i].test, 600);
         if (cases[i].subset)
             tcase_set_tags(tc, "subset");
-        TU_ADD_BACKEND_TEST(tc, cases[i].test);
-        suite_add_tcase(s, tc);
     }
 
     int have_vulkan = 0;

@@ -635,3 +635,12 @@ double tu_assert_close_fmt(const char *what, o_shape s, inorm_dtype dtype, inorm
                                              : "K*FLT_EPSILON*mag, K=64");
     return r.worst_ratio;
 }
+
+TCase *tu_add_backend_case(Suite *s, const char *name, const TTest *test, double timeout_seconds)
+{
+    TCase *tc = tcase_create(name);
+    tcase_set_timeout(tc, timeout_seconds);
+    TU_ADD_BACKEND_TEST(tc, test);
+    suite_add_tcase(s, tc);
+    return tc;
+}

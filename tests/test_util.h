@@ -93,6 +93,10 @@ const char *tu_backend_name(inorm_backend b);
 void tu_add_backend_loop(TCase *tc, const TTest *test);
 #define TU_ADD_BACKEND_TEST(tc, fn) tu_add_backend_loop((tc), (fn))
 
+/* A TCase named `name` running `test` once per backend, with a timeout,
+ * added to s; returned so the caller can tag it. */
+TCase *tu_add_backend_case(Suite *s, const char *name, const TTest *test, double timeout_seconds);
+
 /* Env var set to "1". */
 int tu_env_flag(const char *name);
 
