@@ -43,6 +43,8 @@ shared float team_sums[gl_WorkGroupSize.x];
 // Sum over the lanes of this invocation's team (every invocation calls it).
 float team_sum(float value)
 {
+    if (TEAM == 1u)
+        return value;  // a lane alone: no barrier, so any workgroup size may go without them
     if (TEAM == gl_WorkGroupSize.x)
         return workgroup_sum(vec2(value, 0.0)).x;
     uint index = gl_LocalInvocationIndex;

@@ -192,11 +192,13 @@ void stats_nhwc(uint workgroup)
             ACCUMULATE_NHWC(moments, shift, content, masked, mask, pc.mask_sample_stride, plane, n, c, p_begin, p_end)
         }
     }
-    tile_moments[gl_LocalInvocationIndex] = vec3(moments.weight, moments.mean, moments.m2);
-    barrier();
+    if (!SUBGROUP_WORKGROUP) {  // else the tile has one row (channel_block == workgroup size)
+        tile_moments[gl_LocalInvocationIndex] = vec3(moments.weight, moments.mean, moments.m2);
+        barrier();
+    }
     if (lane_has_channel && tile_row() == 0u) {
         // Every row of this channel used the same shift, so rows merge directly.
-        for (uint row = 1u; row < tile_rows(); ++row) {
+        for (uint row = 1u; !SUBGROUP_WORKGROUP && row < tile_rows(); ++row) {
             vec3 other = tile_moments[row * pc.channel_block + tile_channel()];
             moments_merge(moments, Moments(other.x, other.y, other.z));
         }

@@ -11,6 +11,8 @@ shared vec2 subgroup_sums[gl_WorkGroupSize.x];
 vec2 workgroup_sum(vec2 value)
 {
     value = subgroupAdd(value);
+    if (SUBGROUP_WORKGROUP)
+        return value;
     if (subgroupElect())
         subgroup_sums[gl_SubgroupID] = value;
     barrier();
@@ -99,10 +101,19 @@ shared float merge_shift;
 // Invocations without data pass weight 0.
 Moments workgroup_merge(Moments m)
 {
-    if (gl_LocalInvocationIndex == 0u)
-        merge_shift = m.mean;
-    barrier();
-    float shift = merge_shift;
+    float shift;
+#ifdef USE_SUBGROUP_ARITHMETIC
+    if (SUBGROUP_WORKGROUP) {
+        // invocation 0's mean, sent to all: adding zeros to it is exact
+        shift = subgroupAdd(gl_LocalInvocationIndex == 0u ? m.mean : 0.0);
+    } else
+#endif
+    {
+        if (gl_LocalInvocationIndex == 0u)
+            merge_shift = m.mean;
+        barrier();
+        shift = merge_shift;
+    }
     vec2 sums = workgroup_sum(vec2(m.weight, m.weight * (m.mean - shift)));
     float mean = sums.x > 0.0 ? shift + sums.y / sums.x : 0.0;
     float d = m.mean - mean;

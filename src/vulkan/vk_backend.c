@@ -42,15 +42,25 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 /* NHWC: partials are merged once per segment (finalize), so more chunks are
  * fine; the bound keeps the partials buffer and each lane's trip count small. */
 #define MAX_CHUNKS_NHWC 1024u
+/* Loop iterations per lane over a chunk, at most (lavapipe's cutoff: 65535). */
+#define MAX_LANE_TRIPS 32768u
 /* NHWC: channels side by side in a tile (128 contiguous bytes of fp32). */
 #define NHWC_CHANNEL_BLOCK 32u
 /* Fused single-read kernel: units (vec4 or float) each lane keeps in
  * registers at most (MAX_REGS in shaders/norm_fused.comp), and the largest team. */
 #define FUSED_MAX_REGS 16u
+/* With workgroups of one subgroup (CPU devices; there registers are stack
+ * memory and 32 per lane measured slower than two passes), segments of up to this many units go one per lane (no reduction
+ * at all), this many lanes per workgroup. */
+#define FUSED_LANE_MAX_UNITS 16u
+#define FUSED_LANE_WORKGROUP 64u
 #define FUSED_MAX_TEAM 256u
 /* Units per lane the team size aims at: on lavapipe fewer, busier lanes
  * beat more lanes (each subgroup is a coroutine between barriers). */
 #define FUSED_TARGET_REGS 8u
+/* Workgroups of one subgroup (CPU devices): each covers this many units per
+ * lane, so that the per-workgroup start-up is paid over about 8K elements. */
+#define SUBGROUP_ITEMS_PER_LANE 256u
 
 /* ---------------------------------------------------------------------------
  * Recording and submission
@@ -369,8 +379,15 @@ typedef struct segment_plan {
     bool vec4;
 } segment_plan;
 
+static bool subgroup_workgroups(const vk_state *vk)
+{
+    return vk->subgroup_workgroups && vk->use_subgroup_ops;
+}
+
 static uint32_t choose_workgroup_size(const vk_state *vk, uint64_t units)
 {
+    if (subgroup_workgroups(vk))
+        return vk->subgroup_size;
     uint32_t size = units >= 2048 ? 256 : units >= 512 ? 128 : 64;
     while (size > 64 && (size > vk->limits.maxComputeWorkGroupInvocations ||
                          size > vk->limits.maxComputeWorkGroupSize[0]))
@@ -381,34 +398,42 @@ static uint32_t choose_workgroup_size(const vk_state *vk, uint64_t units)
 /* Cuts `length` units into chunks of `lanes` * ITEMS_PER_LANE units, or
  * fewer, larger ones (a multiple of `lanes`) when that gives more than
  * max_chunks. Each lane's loop then runs at most chunk / lanes times:
- * lavapipe silently ends an invocation's loops after 65535 iterations. */
-static void plan_chunks(uint64_t length, uint32_t lanes, uint32_t max_chunks, uint32_t *chunk_len, uint32_t *chunks)
+ * lavapipe silently ends an invocation's loops after 65535 iterations, so
+ * chunks stay under MAX_LANE_TRIPS per lane even past max_chunks (with
+ * small workgroups a 32M-element plane in 64 chunks would not). */
+static void plan_chunks(const vk_state *vk, uint64_t length, uint32_t lanes, uint32_t max_chunks,
+                        uint32_t *chunk_len, uint32_t *chunks)
 {
-    uint64_t chunk = (uint64_t)lanes * ITEMS_PER_LANE;
+    uint64_t chunk = (uint64_t)lanes * (subgroup_workgroups(vk) ? SUBGROUP_ITEMS_PER_LANE : ITEMS_PER_LANE);
     uint64_t count = (length + chunk - 1) / chunk;
     if (count > max_chunks) {
         chunk = (length + max_chunks - 1) / max_chunks;
         chunk = (chunk + lanes - 1) / lanes * lanes;
         count = (length + chunk - 1) / chunk;
     }
+    if (chunk > (uint64_t)lanes * MAX_LANE_TRIPS) {
+        chunk = (uint64_t)lanes * MAX_LANE_TRIPS;
+        count = (length + chunk - 1) / chunk;
+    }
     *chunk_len = (uint32_t)chunk;
     *chunks = (uint32_t)count;
 }
 
-static segment_plan plan_nchw(uint32_t seg_len, uint32_t seg_count, bool vec4, uint32_t workgroup_size)
+static segment_plan plan_nchw(const vk_state *vk, uint32_t seg_len, uint32_t seg_count, bool vec4,
+                              uint32_t workgroup_size)
 {
     segment_plan plan = { .seg_len = seg_len, .seg_count = seg_count, .vec4 = vec4 };
     uint32_t unit = vec4 ? 4 : 1;
-    plan_chunks(seg_len / unit, workgroup_size, MAX_CHUNKS, &plan.chunk_len, &plan.chunks);
+    plan_chunks(vk, seg_len / unit, workgroup_size, MAX_CHUNKS, &plan.chunk_len, &plan.chunks);
     plan.chunk_len *= unit;
     return plan;
 }
 
 /* NHWC: seg_len is the plane (pixels); chunks cut the plane, per channel. */
-static segment_plan plan_nhwc(uint32_t plane_len, uint32_t planes, uint32_t rows)
+static segment_plan plan_nhwc(const vk_state *vk, uint32_t plane_len, uint32_t planes, uint32_t rows)
 {
     segment_plan plan = { .seg_len = plane_len, .seg_count = planes };
-    plan_chunks(plane_len, rows, MAX_CHUNKS_NHWC, &plan.chunk_len, &plan.chunks);
+    plan_chunks(vk, plane_len, rows, MAX_CHUNKS_NHWC, &plan.chunk_len, &plan.chunks);
     return plan;
 }
 
@@ -466,19 +491,25 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
     const uint64_t seg_len = (uint64_t)plane_len * cps;
     const bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
     const uint64_t units = seg_len / (vec4 ? 4 : 1);
-    uint32_t max_team = FUSED_MAX_TEAM;
+    const bool one_subgroup = subgroup_workgroups(vk);
+    uint32_t max_team = one_subgroup ? vk->subgroup_size : FUSED_MAX_TEAM;
     while (max_team > 64 && (max_team > vk->limits.maxComputeWorkGroupInvocations ||
                              max_team > vk->limits.maxComputeWorkGroupSize[0]))
         max_team /= 2;
     if (units > (uint64_t)max_team * FUSED_MAX_REGS)
         return false;
     uint32_t team = next_power_of_two((units + FUSED_TARGET_REGS - 1) / FUSED_TARGET_REGS);
+    if (one_subgroup)
+        team = units <= FUSED_LANE_MAX_UNITS ? 1 : max_team;
     if (team > max_team)
         team = max_team;
     plan->fused = true;
     plan->team = team;
     plan->regs = (uint32_t)((units + team - 1) / team);
-    plan->workgroup_size = team < 64 ? 64 : team;
+    if (one_subgroup)
+        plan->workgroup_size = team == 1 ? FUSED_LANE_WORKGROUP : team;
+    else
+        plan->workgroup_size = team < 64 ? 64 : team;
     plan->content = (segment_plan){ .seg_len = (uint32_t)seg_len, .seg_count = d->n * d->c / cps, .vec4 = vec4 };
     uint32_t teams = plan->workgroup_size / team;
     plan->fused_groups = (plan->content.seg_count + teams - 1) / teams;
@@ -502,12 +533,14 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     } else if (nhwc) {
         uint32_t block = d->c < NHWC_CHANNEL_BLOCK ? d->c : NHWC_CHANNEL_BLOCK;
         plan->workgroup_size = choose_workgroup_size(vk, (uint64_t)plane_len * block / 4);
+        if (subgroup_workgroups(vk))
+            block = plan->workgroup_size;  /* one row: the shaders merge no rows without barriers */
         uint32_t rows = plan->workgroup_size / block;
         push->channel_block = block;
         push->channel_blocks = (d->c + block - 1) / block;
-        plan->content = plan_nhwc(plane_len, seg_count, rows);
+        plan->content = plan_nhwc(vk, plane_len, seg_count, rows);
         if (s)
-            plan->style = plan_nhwc(s->h * s->w, s->n * s->c, rows);
+            plan->style = plan_nhwc(vk, s->h * s->w, s->n * s->c, rows);
         uint64_t tiles = (uint64_t)d->n * push->channel_blocks;
         plan->stats_groups = tiles * plan->content.chunks;
         if (s)
@@ -519,10 +552,10 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         uint32_t seg_len = plane_len * cps;
         bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
         plan->workgroup_size = choose_workgroup_size(vk, vec4 ? seg_len / 4 : seg_len);
-        plan->content = plan_nchw(seg_len, seg_count, vec4, plan->workgroup_size);
+        plan->content = plan_nchw(vk, seg_len, seg_count, vec4, plan->workgroup_size);
         if (s) {
             uint32_t style_len = s->h * s->w;
-            plan->style = plan_nchw(style_len, s->n * s->c, style_len % 4 == 0, plan->workgroup_size);
+            plan->style = plan_nchw(vk, style_len, s->n * s->c, style_len % 4 == 0, plan->workgroup_size);
         }
         uint64_t content_groups = (uint64_t)seg_count * plan->content.chunks;
         plan->stats_groups = content_groups + (uint64_t)plan->style.seg_count * plan->style.chunks;
@@ -615,6 +648,7 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
     vk_state *vk = ctx->vk;
     vk_pipeline_key key = { .kernel = VK_KERNEL_FUSED, .dtypes = float16, .workgroup_size = plan->workgroup_size,
                             .vec4 = plan->content.vec4, .mode = plan->mode, .team = plan->team, .regs = plan->regs,
+                            .subgroup_workgroup = subgroup_workgroups(vk),
                             .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f };
     VkPipeline pipeline;
     VkDescriptorSet set;
@@ -808,11 +842,12 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
 
     vk_pipeline_key stats_key = { .kernel = VK_KERNEL_STATS, .dtypes = float16,
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
-                                  .style_vec4 = plan.style.vec4, .nhwc = nhwc };
+                                  .style_vec4 = plan.style.vec4, .nhwc = nhwc,
+                                  .subgroup_workgroup = subgroup_workgroups(vk) };
     vk_pipeline_key apply_key = { .kernel = VK_KERNEL_APPLY, .dtypes = float16,
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
                                   .mode = plan.mode, .nhwc = nhwc, .activation = (uint32_t)op->activation,
-                                  .blend = op->alpha != 1.0f };
+                                  .blend = op->alpha != 1.0f, .subgroup_workgroup = subgroup_workgroups(vk) };
     VkPipeline stats_pipeline, apply_pipeline;
     if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
         (status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline)) != INORM_SUCCESS ||

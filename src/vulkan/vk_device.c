@@ -586,6 +586,15 @@ static inorm_status finish_init(inorm_context *ctx, vk_state *vk, const device_f
     ctx->info.float16_storage = vk->float16_storage;
     vk->disable_fused = env_is_one("INORM_DISABLE_FUSED");
     vk->use_subgroup_ops = ctx->info.subgroup_arithmetic && !(flags & INORM_CONTEXT_DISABLE_SUBGROUP_OPS);
+    vk->subgroup_size = facts->subgroup.subgroupSize;
+    const uint32_t size = vk->subgroup_size;
+    const bool size_fits = size >= 4 && size <= 128 && (size & (size - 1)) == 0 &&
+                           size <= vk->limits.maxComputeWorkGroupInvocations &&
+                           size <= vk->limits.maxComputeWorkGroupSize[0];
+    vk->subgroup_workgroups = size_fits && facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    const char *override = (flags & INORM_CONTEXT_IGNORE_ENVIRONMENT) ? NULL : getenv("INORM_SUBGROUP_WORKGROUPS");
+    if (override && (override[0] == '0' || override[0] == '1'))
+        vk->subgroup_workgroups = size_fits && override[0] == '1';
     inorm_status status = vk_pipelines_init(ctx);
     if (status == INORM_SUCCESS)
         status = vk_buffer_create(ctx, 64 * 1024, false, &vk->scratch);

@@ -118,6 +118,7 @@ typedef struct vk_pipeline_key {
     uint32_t regs;        /* fused: units held per lane */
     uint32_t activation;  /* apply, fused: inorm_activation */
     uint32_t blend;       /* apply, fused: alpha != 1 */
+    uint32_t subgroup_workgroup; /* stats, apply, fused: the workgroup is one subgroup, no barriers */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {
@@ -148,6 +149,11 @@ struct vk_state {
     bool use_subgroup_ops;
     bool float16_storage;        /* storageBuffer16BitAccess enabled */
     bool disable_fused;          /* INORM_DISABLE_FUSED=1: always the two-pass kernels */
+    /* Plan kernels for workgroups of one subgroup, without barriers (CPU
+     * devices; INORM_SUBGROUP_WORKGROUPS=0/1 overrides). Used only while
+     * use_subgroup_ops holds. */
+    bool subgroup_workgroups;
+    uint32_t subgroup_size;
 
     VkShaderModule modules[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS];
     VkDescriptorSetLayout set_layout;
