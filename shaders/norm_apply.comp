@@ -144,6 +144,18 @@ vec2 affine(Stats st, uint n, uint c)
     return vec2(g / st.std, b);
 }
 
+// The apply's coefficients (a, b, shift, offset) of channel c of sample n,
+// whose segment has statistics st. Every invocation calls it when !lane
+// (AdaIN merges the style's partials with the workgroup).
+vec4 channel_coefficients(Stats st, uint n, uint c, bool lane)
+{
+    if (MODE == MODE_ADAIN) {
+        Stats style_st = style_stats(n, c, lane);
+        return vec4(style_st.std / st.std, style_st.shift + style_st.offset, st.shift, st.offset);
+    }
+    return vec4(affine(st, n, c), st.shift, st.offset);
+}
+
 float finish1(float v, float t)
 {
     if (BLEND)
@@ -180,16 +192,14 @@ void finalize(uint segment, bool lane)
     }
     if ((pc.flags & FLAG_COEFF_OUT) != 0u) {
         if (MODE == MODE_ADAIN) {
-            Stats style_st = style_stats(n, first_channel, lane);
+            vec4 coefficients = channel_coefficients(st, n, first_channel, lane);
             if (leader)
-                partials[pc.coeff_base + n * pc.channels + first_channel] =
-                    vec4(style_st.std / st.std, style_st.shift + style_st.offset, st.shift, st.offset);
+                partials[pc.coeff_base + n * pc.channels + first_channel] = coefficients;
         } else {
             uint first_k = lane ? 0u : gl_LocalInvocationIndex, step = lane ? 1u : gl_WorkGroupSize.x;
-            for (uint k = first_k; k < pc.channels_per_seg; k += step) {
-                vec2 ab = affine(st, n, first_channel + k);
-                partials[pc.coeff_base + n * pc.channels + first_channel + k] = vec4(ab, st.shift, st.offset);
-            }
+            for (uint k = first_k; k < pc.channels_per_seg; k += step)
+                partials[pc.coeff_base + n * pc.channels + first_channel + k] =
+                    channel_coefficients(st, n, first_channel + k, lane);
         }
     }
 }
@@ -250,7 +260,14 @@ void apply_nhwc(uint workgroup)
     uint c = block * pc.channel_block + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || c >= pc.channels)
         return;  // no barrier follows, so lanes may leave on their own
-    vec4 coefficients = partials[pc.coeff_base + n * pc.channels + c];  // a, b, shift, offset
+    vec4 coefficients;  // a, b, shift, offset
+    if ((pc.flags & FLAG_LANE_COEFF) != 0u) {
+        // few partials per channel: merged here instead of by a finalize dispatch
+        uint segment = (n * pc.channels + c) / pc.channels_per_seg;
+        coefficients = channel_coefficients(segment_stats(segment, true), n, c, true);
+    } else {
+        coefficients = partials[pc.coeff_base + n * pc.channels + c];
+    }
     uint p_begin = chunk * pc.chunk_len;
     uint p_end = min(pc.plane_len, p_begin + pc.chunk_len);
     for (uint p = p_begin + tile_row(); p < p_end; p += tile_rows()) {

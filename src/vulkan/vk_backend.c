@@ -28,10 +28,14 @@ enum {
     FLAG_GAMMA = 1u, FLAG_BETA = 2u, FLAG_PER_SAMPLE = 4u, FLAG_UNBIASED = 8u,
     FLAG_MEAN_OUT = 16u, FLAG_STD_OUT = 32u, FLAG_BANK = 64u, FLAG_MASK = 128u,
     FLAG_STYLE_MASK = 256u, FLAG_ACCUMULATE = 512u, FLAG_COEFF_OUT = 1024u, FLAG_LANE_FINALIZE = 2048u,
+    FLAG_LANE_COEFF = 4096u,
 };
 /* A finalize merges up to this many partials per segment in one invocation
  * (one invocation per segment); more take a workgroup per segment. */
 #define LANE_FINALIZE_MAX_PARTIALS 64u
+/* NHWC apply lanes merge their channel's partials themselves up to this many
+ * (more than planned only where lavapipe's loop cutoff forced more chunks). */
+#define LANE_COEFF_MAX_PARTIALS 256u
 enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 
 /* Each lane handles about this many units (vec4 or float; NHWC: pixels) of a chunk. */
@@ -430,10 +434,11 @@ static segment_plan plan_nchw(const vk_state *vk, uint32_t seg_len, uint32_t seg
 }
 
 /* NHWC: seg_len is the plane (pixels); chunks cut the plane, per channel. */
-static segment_plan plan_nhwc(const vk_state *vk, uint32_t plane_len, uint32_t planes, uint32_t rows)
+static segment_plan plan_nhwc(const vk_state *vk, uint32_t plane_len, uint32_t planes, uint32_t rows,
+                              uint32_t max_chunks)
 {
     segment_plan plan = { .seg_len = plane_len, .seg_count = planes };
-    plan_chunks(vk, plane_len, rows, MAX_CHUNKS_NHWC, &plan.chunk_len, &plan.chunks);
+    plan_chunks(vk, plane_len, rows, max_chunks, &plan.chunk_len, &plan.chunks);
     return plan;
 }
 
@@ -538,9 +543,22 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         uint32_t rows = plan->workgroup_size / block;
         push->channel_block = block;
         push->channel_blocks = (d->c + block - 1) / block;
-        plan->content = plan_nhwc(vk, plane_len, seg_count, rows);
+        /* Few partials per segment let each apply lane merge its own
+         * channel's, with no finalize dispatch. Those merges read 32 * K
+         * bytes per channel and tile, K the chunks, against a tile's
+         * 4 * P / K elements: K <= sqrt(P) / 8 keeps that under half a
+         * byte per element. Segments of many channels (layer norm) keep
+         * the finalize. */
+        uint32_t max_chunks = MAX_CHUNKS_NHWC;
+        if (cps <= LANE_FINALIZE_MAX_PARTIALS) {
+            uint32_t k = 1;
+            while ((uint64_t)(2 * k) * (2 * k) * 64 <= plane_len && 2 * k <= LANE_FINALIZE_MAX_PARTIALS)
+                k *= 2;
+            max_chunks = k / cps ? k / cps : 1;
+        }
+        plan->content = plan_nhwc(vk, plane_len, seg_count, rows, max_chunks);
         if (s)
-            plan->style = plan_nhwc(vk, s->h * s->w, s->n * s->c, rows);
+            plan->style = plan_nhwc(vk, s->h * s->w, s->n * s->c, rows, LANE_FINALIZE_MAX_PARTIALS);
         uint64_t tiles = (uint64_t)d->n * push->channel_blocks;
         plan->stats_groups = tiles * plan->content.chunks;
         if (s)
@@ -597,6 +615,11 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     push->out_repeat_first = op->out_repeat_first;
     push->samples = d->n;
     const uint32_t partials_per_segment = plan->content.chunks * (nhwc ? cps : 1);
+    if (nhwc && plan->apply_groups && partials_per_segment <= LANE_COEFF_MAX_PARTIALS &&
+        (!s || plan->style.chunks <= LANE_COEFF_MAX_PARTIALS)) {
+        push->flags |= FLAG_LANE_COEFF;
+        plan->finalize_groups = 0;
+    }
     if (plan->finalize_groups && partials_per_segment <= LANE_FINALIZE_MAX_PARTIALS &&
         (!s || plan->style.chunks <= LANE_FINALIZE_MAX_PARTIALS)) {
         push->flags |= FLAG_LANE_FINALIZE;
@@ -621,8 +644,15 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
     if (plan->finalize_groups)
         bytes += partial * (double)partials + (nhwc && plan->apply_groups ? 2.0 * partial * op->x->desc.n * op->x->desc.c : 0.0);
     else {
-        uint32_t merges = plan->content.chunks > 1 ? 2 : 1;  /* two passes over the partials when merging */
-        bytes += partial * merges * (double)plan->apply_groups * plan->content.chunks;
+        /* every apply workgroup (NHWC: each channel's lane) merges its
+         * segment's partials, in two passes when there are several */
+        const uint32_t cps = op->channels_per_segment;
+        const uint32_t content_parts = plan->content.chunks * (nhwc ? cps : 1);
+        const uint32_t style_parts = op->style ? plan->style.chunks : 0;
+        double reads = content_parts * (content_parts > 1 ? 2.0 : 1.0) + style_parts * (style_parts > 1 ? 2.0 : 1.0);
+        const uint32_t c = op->x->desc.c;
+        double mergers = nhwc ? (c < plan->push.channel_block ? c : plan->push.channel_block) : 1.0;
+        bytes += partial * reads * mergers * (double)plan->apply_groups;
     }
     uint32_t dispatches = 1 + (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);
     snprintf(info->variant, sizeof info->variant, "%s: %u chunk%s of %u%s, workgroup %u",
