@@ -24,8 +24,9 @@
 #endif
 
 layout(local_size_x_id = 0) in;
-// Content elements are read as 4-vectors (NCHW only; requires seg_len % 4 == 0,
-// and for group norm plane_len % 4 == 0).
+// Content elements are read as 4-vectors. NCHW: requires seg_len % 4 == 0,
+// and for group norm plane_len % 4 == 0. NHWC: C % 4 == 0 and workgroups of
+// one subgroup; each lane then takes 4 neighbouring channels.
 layout(constant_id = 1) const bool VEC4 = false;
 layout(constant_id = 4) const bool NHWC = false;
 // The epilogue, fixed per pipeline so that no per-element branch remains.
@@ -127,6 +128,19 @@ void lane_range(uint begin, uint end, out uint first, out uint stop)
 uint tile_channel() { return gl_LocalInvocationIndex % pc.channel_block; }
 uint tile_row() { return gl_LocalInvocationIndex / pc.channel_block; }
 uint tile_rows() { return gl_WorkGroupSize.x / pc.channel_block; }
+// With workgroups of one subgroup the rows of a tile take consecutive chunks
+// of the plane (each lane writes its own partial: no rows to merge without a
+// barrier); otherwise they interleave over the pixels of one chunk.
+uint tile_workgroup_chunks(uint chunks)
+{
+    return SUBGROUP_WORKGROUP ? (chunks + tile_rows() - 1u) / tile_rows() : chunks;
+}
+uint tile_lane_chunk(uint workgroup_chunk)
+{
+    return SUBGROUP_WORKGROUP ? workgroup_chunk * tile_rows() + tile_row() : workgroup_chunk;
+}
+uint tile_pixel_offset() { return SUBGROUP_WORKGROUP ? 0u : tile_row(); }
+uint tile_pixel_step() { return SUBGROUP_WORKGROUP ? 1u : tile_rows(); }
 
 // NaN passes through every activation (comparisons with NaN are false).
 float activate(float v)

@@ -254,11 +254,12 @@ void apply_nchw(uint workgroup)
 
 void apply_nhwc(uint workgroup)
 {
-    uint chunk = workgroup % pc.chunks;
-    uint block = (workgroup / pc.chunks) % pc.channel_blocks;
-    uint n = workgroup / (pc.chunks * pc.channel_blocks);
+    uint workgroup_chunks = tile_workgroup_chunks(pc.chunks);
+    uint chunk = tile_lane_chunk(workgroup % workgroup_chunks);
+    uint block = (workgroup / workgroup_chunks) % pc.channel_blocks;
+    uint n = workgroup / (workgroup_chunks * pc.channel_blocks);
     uint c = block * pc.channel_block + tile_channel();
-    if (n >= pc.samples || tile_row() >= tile_rows() || c >= pc.channels)
+    if (n >= pc.samples || tile_row() >= tile_rows() || c >= pc.channels || chunk >= pc.chunks)
         return;  // no barrier follows, so lanes may leave on their own
     vec4 coefficients;  // a, b, shift, offset
     if ((pc.flags & FLAG_LANE_COEFF) != 0u) {
@@ -270,10 +271,44 @@ void apply_nhwc(uint workgroup)
     }
     uint p_begin = chunk * pc.chunk_len;
     uint p_end = min(pc.plane_len, p_begin + pc.chunk_len);
-    for (uint p = p_begin + tile_row(); p < p_end; p += tile_rows()) {
+    for (uint p = p_begin + tile_pixel_offset(); p < p_end; p += tile_pixel_step()) {
         uint i = (n * pc.plane_len + p) * pc.channels + c;
         float v = float(x[i]);
         y[i] = DATA_T(finish1(v, coefficients.x * ((v - coefficients.z) - coefficients.w) + coefficients.y));
+    }
+}
+
+// NHWC, 4 channels per lane (see norm_stats.comp's stats_nhwc4).
+void apply_nhwc4(uint workgroup)
+{
+    uint workgroup_chunks = tile_workgroup_chunks(pc.chunks);
+    uint chunk = tile_lane_chunk(workgroup % workgroup_chunks);
+    uint block = (workgroup / workgroup_chunks) % pc.channel_blocks;
+    uint n = workgroup / (workgroup_chunks * pc.channel_blocks);
+    uint quads = pc.channels / 4u;
+    uint q = block * pc.channel_block + tile_channel();
+    if (n >= pc.samples || tile_row() >= tile_rows() || q >= quads || chunk >= pc.chunks)
+        return;  // no barrier follows
+    vec4 a, b, shift, offset;
+    for (uint k = 0u; k < 4u; ++k) {
+        uint c = 4u * q + k;
+        vec4 coefficients;
+        if ((pc.flags & FLAG_LANE_COEFF) != 0u)
+            coefficients = channel_coefficients(segment_stats((n * pc.channels + c) / pc.channels_per_seg, true), n, c,
+                                                true);
+        else
+            coefficients = partials[pc.coeff_base + n * pc.channels + c];
+        a[k] = coefficients.x;
+        b[k] = coefficients.y;
+        shift[k] = coefficients.z;
+        offset[k] = coefficients.w;
+    }
+    uint p_begin = chunk * pc.chunk_len;
+    uint p_end = min(pc.plane_len, p_begin + pc.chunk_len);
+    for (uint p = p_begin; p < p_end; ++p) {
+        uint i = (n * pc.plane_len + p) * quads + q;
+        vec4 v = vec4(x4[i]);
+        y4[i] = DATA4_T(finish4(v, a * ((v - shift) - offset) + b));
     }
 }
 
@@ -288,6 +323,8 @@ void main()
         } else if (workgroup < pc.seg_count) {
             finalize(workgroup, false);
         }
+    } else if (NHWC && VEC4) {
+        apply_nhwc4(workgroup);
     } else if (NHWC) {
         apply_nhwc(workgroup);
     } else {

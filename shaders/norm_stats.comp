@@ -136,12 +136,13 @@ shared vec3 tile_moments[gl_WorkGroupSize.x];
 #define ACCUMULATE_NHWC(moments, shift, data, has_mask, mask_buf, mask_stride, plane, n, c, p_begin, p_end)    \
     shift = float(data[((n) * (plane) + (p_begin)) * pc.channels + (c)]);                                      \
     if (has_mask) {                                                                                            \
-        for (uint p = (p_begin) + tile_row(); p < (p_end); p += tile_rows())                                   \
+        for (uint p = (p_begin) + tile_pixel_offset(); p < (p_end); p += tile_pixel_step())                    \
             moments_add1(moments, float(data[((n) * (plane) + p) * pc.channels + (c)]) - shift,                \
                          mask_buf[(n) * (mask_stride) + p]);                                                   \
     } else {                                                                                                   \
-        uint rows = tile_rows();                                                                               \
-        for (uint block_start = (p_begin) + tile_row(); block_start < (p_end); block_start += rows * BLOCK) {  \
+        uint rows = tile_pixel_step();                                                                         \
+        for (uint block_start = (p_begin) + tile_pixel_offset(); block_start < (p_end);                        \
+             block_start += rows * BLOCK) {                                                                    \
             float values[BLOCK];                                                                               \
             float sum = 0.0, count = 0.0;                                                                      \
             [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
@@ -163,20 +164,21 @@ shared vec3 tile_moments[gl_WorkGroupSize.x];
 
 void stats_nhwc(uint workgroup)
 {
-    uint content_workgroups = pc.samples * pc.channel_blocks * pc.chunks;
+    uint content_workgroups = pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
     bool is_style = workgroup >= content_workgroups;
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
     uint chunks = is_style ? pc.style_chunks : pc.chunks;
     uint plane = is_style ? pc.style_seg_len : pc.plane_len;
     uint chunk_len = is_style ? pc.style_chunk_len : pc.chunk_len;
     uint samples = is_style ? pc.style_seg_count / pc.channels : pc.samples;
-    uint chunk = local_id % chunks;
-    uint block = (local_id / chunks) % pc.channel_blocks;
-    uint n = local_id / (chunks * pc.channel_blocks);
+    uint workgroup_chunks = tile_workgroup_chunks(chunks);
+    uint chunk = tile_lane_chunk(local_id % workgroup_chunks);
+    uint block = (local_id / workgroup_chunks) % pc.channel_blocks;
+    uint n = local_id / (workgroup_chunks * pc.channel_blocks);
     if (n >= samples)
         return;  // grid padding: the whole workgroup leaves together
     uint c = block * pc.channel_block + tile_channel();
-    bool lane_has_channel = tile_row() < tile_rows() && c < pc.channels;
+    bool lane_has_channel = tile_row() < tile_rows() && c < pc.channels && chunk < chunks;
     uint p_begin = chunk * chunk_len;
     uint p_end = min(plane, p_begin + chunk_len);
 
@@ -196,7 +198,7 @@ void stats_nhwc(uint workgroup)
         tile_moments[gl_LocalInvocationIndex] = vec3(moments.weight, moments.mean, moments.m2);
         barrier();
     }
-    if (lane_has_channel && tile_row() == 0u) {
+    if (lane_has_channel && (SUBGROUP_WORKGROUP || tile_row() == 0u)) {
         // Every row of this channel used the same shift, so rows merge directly.
         for (uint row = 1u; !SUBGROUP_WORKGROUP && row < tile_rows(); ++row) {
             vec3 other = tile_moments[row * pc.channel_block + tile_channel()];
@@ -208,9 +210,105 @@ void stats_nhwc(uint workgroup)
     }
 }
 
+// NHWC with 4 channels per lane (VEC4: C % 4 == 0, workgroups of one
+// subgroup, one row per tile): lavapipe loads per lane, so a 4-wide load
+// costs what a scalar one does. The 4 channels see the same pixels, so they
+// share one weight.
+struct Moments4 {
+    float weight;
+    vec4 mean;
+    vec4 m2;
+};
+
+void moments4_merge(inout Moments4 a, float weight, vec4 mean, vec4 m2)
+{
+    float total = a.weight + weight;
+    if (weight == 0.0)
+        return;
+    vec4 delta = mean - a.mean;
+    float share = weight / total;
+    a.mean += delta * share;
+    a.m2 += m2 + delta * delta * (a.weight * share);
+    a.weight = total;
+}
+
+#define ACCUMULATE_NHWC4(moments, shift, data4, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
+    shift = vec4(data4[((n) * (plane) + (p_begin)) * quads + (q)]);                                              \
+    if (has_mask) {                                                                                            \
+        for (uint p = (p_begin); p < (p_end); ++p) {                                                           \
+            float w = mask_buf[(n) * (mask_stride) + p];                                                       \
+            if (w != 0.0) {                                                                                    \
+                vec4 v = vec4(data4[((n) * (plane) + p) * quads + (q)]) - shift;                               \
+                moments.weight += w;                                                                           \
+                vec4 delta = v - moments.mean;                                                                 \
+                moments.mean += delta * (w / moments.weight);                                                  \
+                moments.m2 += w * delta * (v - moments.mean);                                                  \
+            }                                                                                                  \
+        }                                                                                                      \
+    } else {                                                                                                   \
+        for (uint block_start = (p_begin); block_start < (p_end); block_start += BLOCK) {                      \
+            vec4 values[BLOCK];                                                                                \
+            vec4 sum = vec4(0.0);                                                                              \
+            float count = 0.0;                                                                                 \
+            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
+                uint p = block_start + r;                                                                      \
+                bool inside = p < (p_end);                                                                     \
+                values[r] = inside ? vec4(data4[((n) * (plane) + p) * quads + (q)]) - shift : vec4(0.0);       \
+                sum += values[r];                                                                              \
+                count += inside ? 1.0 : 0.0;                                                                   \
+            }                                                                                                  \
+            vec4 block_mean = sum / count;                                                                     \
+            vec4 squares = vec4(0.0);                                                                          \
+            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
+                vec4 centred = values[r] - block_mean;                                                         \
+                squares += block_start + r < (p_end) ? centred * centred : vec4(0.0);                          \
+            }                                                                                                  \
+            moments4_merge(moments, count, block_mean, squares);                                               \
+        }                                                                                                      \
+    }
+
+void stats_nhwc4(uint workgroup)
+{
+    uint content_workgroups = pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
+    bool is_style = workgroup >= content_workgroups;
+    uint local_id = is_style ? workgroup - content_workgroups : workgroup;
+    uint chunks = is_style ? pc.style_chunks : pc.chunks;
+    uint plane = is_style ? pc.style_seg_len : pc.plane_len;
+    uint chunk_len = is_style ? pc.style_chunk_len : pc.chunk_len;
+    uint samples = is_style ? pc.style_seg_count / pc.channels : pc.samples;
+    uint workgroup_chunks = tile_workgroup_chunks(chunks);
+    uint chunk = tile_lane_chunk(local_id % workgroup_chunks);
+    uint block = (local_id / workgroup_chunks) % pc.channel_blocks;
+    uint n = local_id / (workgroup_chunks * pc.channel_blocks);
+    uint quads = pc.channels / 4u;
+    uint q = block * pc.channel_block + tile_channel();
+    if (n >= samples || tile_row() >= tile_rows() || q >= quads || chunk >= chunks)
+        return;  // no barrier follows
+    uint p_begin = chunk * chunk_len;
+    uint p_end = min(plane, p_begin + chunk_len);
+
+    Moments4 moments = Moments4(0.0, vec4(0.0), vec4(0.0));
+    vec4 shift;
+    if (is_style) {
+        bool masked = (pc.flags & FLAG_STYLE_MASK) != 0u;
+        ACCUMULATE_NHWC4(moments, shift, style4, masked, style_mask, pc.style_mask_sample_stride, plane, n, q,
+                         p_begin, p_end)
+    } else {
+        bool masked = (pc.flags & FLAG_MASK) != 0u;
+        ACCUMULATE_NHWC4(moments, shift, content4, masked, mask, pc.mask_sample_stride, plane, n, q, p_begin, p_end)
+    }
+    uint base = is_style ? pc.style_partial_base : 0u;
+    for (uint k = 0u; k < 4u; ++k) {
+        uint partial = (n * pc.channels + 4u * q + k) * chunks + chunk;
+        partials[base + partial] = vec4(shift[k], moments.mean[k], moments.m2[k], moments.weight);
+    }
+}
+
 void main()
 {
-    if (NHWC)
+    if (NHWC && VEC4)
+        stats_nhwc4(flat_workgroup_id());
+    else if (NHWC)
         stats_nhwc(flat_workgroup_id());
     else
         stats_nchw(flat_workgroup_id());

@@ -538,11 +538,19 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     } else if (nhwc) {
         uint32_t block = d->c < NHWC_CHANNEL_BLOCK ? d->c : NHWC_CHANNEL_BLOCK;
         plan->workgroup_size = choose_workgroup_size(vk, (uint64_t)plane_len * block / 4);
-        if (subgroup_workgroups(vk))
-            block = plan->workgroup_size;  /* one row: the shaders merge no rows without barriers */
-        uint32_t rows = plan->workgroup_size / block;
+        /* Workgroups of one subgroup: 4 channels per lane when C % 4 == 0
+         * (block then counts channel quads), and a tile's rows take
+         * consecutive chunks, each lane its own (no barriers to merge rows
+         * with): chunks are planned per lane. */
+        const bool one_subgroup = subgroup_workgroups(vk);
+        const bool quads = one_subgroup && d->c % 4 == 0;
+        const uint32_t lanes_across = quads ? d->c / 4 : d->c;
+        if (one_subgroup)
+            block = lanes_across < plan->workgroup_size ? lanes_across : plan->workgroup_size;
+        const uint32_t rows = plan->workgroup_size / block;
+        const uint32_t chunk_rows = one_subgroup ? 1 : rows;
         push->channel_block = block;
-        push->channel_blocks = (d->c + block - 1) / block;
+        push->channel_blocks = (lanes_across + block - 1) / block;
         /* Few partials per segment let each apply lane merge its own
          * channel's, with no finalize dispatch. Those merges read 32 * K
          * bytes per channel and tile, K the chunks, against a tile's
@@ -556,15 +564,20 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
                 k *= 2;
             max_chunks = k / cps ? k / cps : 1;
         }
-        plan->content = plan_nhwc(vk, plane_len, seg_count, rows, max_chunks);
+        plan->content = plan_nhwc(vk, plane_len, seg_count, chunk_rows, max_chunks);
         if (s)
-            plan->style = plan_nhwc(vk, s->h * s->w, s->n * s->c, rows, LANE_FINALIZE_MAX_PARTIALS);
+            plan->style = plan_nhwc(vk, s->h * s->w, s->n * s->c, chunk_rows, LANE_FINALIZE_MAX_PARTIALS);
+        plan->content.vec4 = plan->style.vec4 = quads;
+        /* workgroups per tile along the plane (tile_workgroup_chunks in shaders/common.glsl) */
+        const uint32_t chunks_per_group = one_subgroup ? rows : 1;
+        const uint64_t content_groups = (plan->content.chunks + chunks_per_group - 1) / chunks_per_group;
+        const uint64_t style_groups = (plan->style.chunks + chunks_per_group - 1) / chunks_per_group;
         uint64_t tiles = (uint64_t)d->n * push->channel_blocks;
-        plan->stats_groups = tiles * plan->content.chunks;
+        plan->stats_groups = tiles * content_groups;
         if (s)
-            plan->stats_groups += (uint64_t)s->n * push->channel_blocks * plan->style.chunks;
+            plan->stats_groups += (uint64_t)s->n * push->channel_blocks * style_groups;
         plan->finalize_groups = seg_count;
-        plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : tiles * plan->content.chunks;
+        plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : tiles * content_groups;
         push->style_partial_base = d->n * d->c * plan->content.chunks;
     } else {
         uint32_t seg_len = plane_len * cps;
@@ -651,7 +664,8 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
         const uint32_t style_parts = op->style ? plan->style.chunks : 0;
         double reads = content_parts * (content_parts > 1 ? 2.0 : 1.0) + style_parts * (style_parts > 1 ? 2.0 : 1.0);
         const uint32_t c = op->x->desc.c;
-        double mergers = nhwc ? (c < plan->push.channel_block ? c : plan->push.channel_block) : 1.0;
+        const uint32_t tile_channels = plan->push.channel_block * (plan->content.vec4 ? 4 : 1);
+        double mergers = nhwc ? (c < tile_channels ? c : tile_channels) : 1.0;
         bytes += partial * reads * mergers * (double)plan->apply_groups;
     }
     uint32_t dispatches = 1 + (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);
