@@ -102,12 +102,15 @@ uint flat_workgroup_id()
 #define LANE_GROUP gl_SubgroupID
 #define LANE_GROUPS gl_NumSubgroups
 #else
-// Without subgroup operations a fixed lane group of 32 gives the same
-// contiguous-block walk; the workgroup size is a multiple of 32.
-#define LANES 32u
-#define LANE (gl_LocalInvocationIndex % 32u)
-#define LANE_GROUP (gl_LocalInvocationIndex / 32u)
-#define LANE_GROUPS (gl_WorkGroupSize.x / 32u)
+// Without subgroup operations a fixed lane group (32 unless specialized)
+// gives the same contiguous-block walk; the workgroup size is a multiple of
+// it. The copy sets it to the subgroup size where it runs workgroups of one
+// subgroup: 32 lanes there would be 4 subgroups taking turns along a stride.
+layout(constant_id = 12) const uint LANE_GROUP_WIDTH = 32u;
+#define LANES LANE_GROUP_WIDTH
+#define LANE (gl_LocalInvocationIndex % LANE_GROUP_WIDTH)
+#define LANE_GROUP (gl_LocalInvocationIndex / LANE_GROUP_WIDTH)
+#define LANE_GROUPS (gl_WorkGroupSize.x / LANE_GROUP_WIDTH)
 #endif
 
 // The units [first, stop) stepping by LANES that this lane handles out of the

@@ -234,11 +234,19 @@ void apply_nchw(uint workgroup)
                 y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
             }
         } else {
-            // group norm: plane_len % 4 == 0, so a vec4 stays in one channel
-            for (uint i = first; i < stop; i += LANES) {
-                ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
-                vec4 v = vec4(x4[i]);
-                y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+            // group norm: the chunk one channel at a time, so that (a, b) are
+            // worked out once per channel, not per element (plane_len % 4 == 0:
+            // a vec4 stays in one channel)
+            uint first_plane = (begin - seg_begin) / pc.plane_len;
+            uint last_plane = (end - 1u - seg_begin) / pc.plane_len;
+            for (uint k = first_plane; k <= last_plane; ++k) {
+                uint plane_begin = seg_begin + k * pc.plane_len;
+                ab = affine(st, n, first_channel + k);
+                lane_range(max(begin, plane_begin) / 4u, min(end, plane_begin + pc.plane_len) / 4u, first, stop);
+                for (uint i = first; i < stop; i += LANES) {
+                    vec4 v = vec4(x4[i]);
+                    y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+                }
             }
         }
     } else {

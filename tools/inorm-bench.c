@@ -1183,6 +1183,29 @@ static void set_failure(group_state *g, result *r, inorm_status status, inorm_co
     }
 }
 
+/* A roofline that does not copy is no floor: y, first filled with a byte
+ * pattern x does not hold, must hold x's bytes afterwards. */
+static inorm_status copy_fill_target(const bench_tensors *t, const host_data *h)
+{
+    size_t bytes = inorm_tensor_desc_bytes(&h->desc);
+    unsigned char *pattern = malloc(bytes);
+    if (!pattern)
+        return INORM_ERROR_OUT_OF_HOST_MEMORY;
+    memset(pattern, 0xff, bytes);  /* NaN with every bit set: fill_data writes none */
+    inorm_status status = inorm_tensor_write(t->y, pattern, bytes);
+    free(pattern);
+    return status;
+}
+
+static bool copy_is_exact(const bench_tensors *t, const host_data *h)
+{
+    size_t bytes = inorm_tensor_desc_bytes(&h->desc);
+    unsigned char *got = malloc(bytes);
+    bool same = got && inorm_tensor_read(t->y, got, bytes) == INORM_SUCCESS && memcmp(got, h->x, bytes) == 0;
+    free(got);
+    return same;
+}
+
 static void measure_rooflines(group_state *g)
 {
     for (int b = 0; b < BACKEND_COUNT; ++b) {
@@ -1196,9 +1219,16 @@ static void measure_rooflines(group_state *g)
                                                                                  : "copy:convert");
             r.roofline = true;
             job j = { kinds[k], OP_INSTANCE_NORM, &g->tensors[b] };
-            inorm_status status = measure(&j, g->cfg, &r.time);
+            inorm_status status = copy_fill_target(&g->tensors[b], g->h);
+            if (status == INORM_SUCCESS)
+                status = measure(&j, g->cfg, &r.time);
             if (status != INORM_SUCCESS) {
                 set_failure(g, &r, status, g->tensors[b].ctx);
+            } else if (!copy_is_exact(&g->tensors[b], g->h)) {
+                r.status = "failed";
+                snprintf(r.note, sizeof r.note, "y differs from x after the copy");
+                g->failures++;
+                fprintf(stderr, "inorm-bench: %s %s: y differs from x after the copy\n", backend_names[b], r.op);
             } else {
                 r.gbps = r.min_bytes / r.time.median_s * 1e-9;
                 if (kinds[k] == JOB_COPY_SHADER)

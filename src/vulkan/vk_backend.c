@@ -747,11 +747,18 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
                             .dst_nhwc = !same_layout && d->layout == INORM_NHWC };
     uint64_t workgroups;
     if (same_layout) {
+        /* On CPU devices the norm kernels' geometry (workgroups of one
+         * subgroup, long lane runs), so that the copy stays a fair floor */
+        uint32_t per_workgroup = COPY_UNITS_PER_WORKGROUP;
+        if (subgroup_workgroups(vk)) {
+            key.workgroup_size = key.lane_group = vk->subgroup_size;
+            per_workgroup = vk->subgroup_size * SUBGROUP_ITEMS_PER_LANE;
+        }
         key.vec4 = op->x->elements % 4 == 0;
         push.seg_len = (uint32_t)op->x->elements;
-        push.chunk_len = COPY_UNITS_PER_WORKGROUP;
+        push.chunk_len = per_workgroup;
         uint64_t units = op->x->elements / (key.vec4 ? 4 : 1);
-        workgroups = (units + COPY_UNITS_PER_WORKGROUP - 1) / COPY_UNITS_PER_WORKGROUP;
+        workgroups = (units + per_workgroup - 1) / per_workgroup;
     } else {
         push.seg_len = s->h * s->w;
         uint64_t pixel_tiles = (push.seg_len + TRANSPOSE_TILE - 1) / TRANSPOSE_TILE;
