@@ -521,6 +521,21 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
     return true;
 }
 
+/* NHWC chunks per plane. Few partials per segment let each apply lane merge
+ * its own channel's, with no finalize dispatch. Those merges read 32 * K
+ * bytes per channel and tile, K the chunks, against a tile's 4 * P / K
+ * elements: K <= sqrt(P) / 16 keeps that under an eighth of a byte per
+ * element. Segments of many channels (layer norm) keep the finalize. */
+static uint32_t nhwc_max_chunks(uint32_t plane_len, uint32_t channels_per_segment)
+{
+    if (channels_per_segment > LANE_FINALIZE_MAX_PARTIALS)
+        return MAX_CHUNKS_NHWC;
+    uint32_t k = 1;
+    while ((uint64_t)(2 * k) * (2 * k) * 256 <= plane_len && 2 * k <= LANE_FINALIZE_MAX_PARTIALS)
+        k *= 2;
+    return k / channels_per_segment ? k / channels_per_segment : 1;
+}
+
 static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
 {
     const inorm_tensor_desc *d = &op->x->desc;
@@ -551,22 +566,9 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         const uint32_t chunk_rows = one_subgroup ? 1 : rows;
         push->channel_block = block;
         push->channel_blocks = (lanes_across + block - 1) / block;
-        /* Few partials per segment let each apply lane merge its own
-         * channel's, with no finalize dispatch. Those merges read 32 * K
-         * bytes per channel and tile, K the chunks, against a tile's
-         * 4 * P / K elements: K <= sqrt(P) / 8 keeps that under half a
-         * byte per element. Segments of many channels (layer norm) keep
-         * the finalize. */
-        uint32_t max_chunks = MAX_CHUNKS_NHWC;
-        if (cps <= LANE_FINALIZE_MAX_PARTIALS) {
-            uint32_t k = 1;
-            while ((uint64_t)(2 * k) * (2 * k) * 64 <= plane_len && 2 * k <= LANE_FINALIZE_MAX_PARTIALS)
-                k *= 2;
-            max_chunks = k / cps ? k / cps : 1;
-        }
-        plan->content = plan_nhwc(vk, plane_len, seg_count, chunk_rows, max_chunks);
+        plan->content = plan_nhwc(vk, plane_len, seg_count, chunk_rows, nhwc_max_chunks(plane_len, cps));
         if (s)
-            plan->style = plan_nhwc(vk, s->h * s->w, s->n * s->c, chunk_rows, LANE_FINALIZE_MAX_PARTIALS);
+            plan->style = plan_nhwc(vk, s->h * s->w, s->n * s->c, chunk_rows, nhwc_max_chunks(s->h * s->w, 1));
         plan->content.vec4 = plan->style.vec4 = quads;
         /* workgroups per tile along the plane (tile_workgroup_chunks in shaders/common.glsl) */
         const uint32_t chunks_per_group = one_subgroup ? rows : 1;

@@ -1,0 +1,177 @@
+/* The Vulkan kernel plan's promises, checked on the plan itself (not by
+ * timing): every op on the benchmark's shapes runs in at most 2 dispatches and
+ * moves at most about 12 bytes per fp32 element (x read twice, y written
+ * once; AdaIN also reads the style once), in both kernel geometries (GPU
+ * workgroups of many subgroups, and CPU devices' workgroups of one subgroup).
+ * The exceptions are the documented ones: NHWC segments of more than 64
+ * channels (layer norm) add a finalize dispatch, and tiny NHWC planes pay
+ * their per-channel partials in bytes.
+ *
+ * It reads ctx->last_plan, so it links the static core (inorm_internal_dep).
+ * Data is left unwritten: only the plan is under test (other tests check
+ * the results of every plan against the CPU path). */
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "inorm.h"
+#include "internal.h"
+
+typedef struct shape {
+    uint32_t n, c, h, w;
+} shape;
+
+/* The benchmark's built-in set (tools/inorm-bench.c). */
+static const shape k_shapes[] = {
+    {1, 64, 256, 256}, {1, 256, 64, 64}, {1, 512, 32, 32}, {1, 3, 1024, 1024},
+    {1, 32, 8, 8},     {8, 256, 64, 64}, {1, 4, 2048, 2048}, {16, 512, 4, 4},
+};
+
+enum { OP_IN, OP_ADAIN, OP_MODULATE, OP_STATS, OP_GROUP, OP_LAYER, OP_COUNT };
+static const char *const k_op_names[OP_COUNT] = {"instance_norm", "adain", "adain_modulate",
+                                                 "stats", "group_norm", "layer_norm"};
+
+static inorm_context *make_context(void)
+{
+    inorm_context_desc desc = {0};
+    desc.backend = INORM_BACKEND_VULKAN;
+    desc.device_index = -1;
+    desc.validation = 1;
+    inorm_context *ctx = NULL;
+    char why[256] = "";
+    inorm_status status = inorm_context_create_ex(&desc, &ctx, why, sizeof why);
+    if (status == INORM_ERROR_NO_DEVICE && getenv("INORM_TEST_ALLOW_NO_VULKAN"))
+        return NULL;
+    ck_assert_msg(status == INORM_SUCCESS, "no Vulkan context: %s: %s", inorm_status_string(status), why);
+    return ctx;
+}
+
+static inorm_tensor *tensor(inorm_context *ctx, uint32_t n, uint32_t c, uint32_t h, uint32_t w, inorm_dtype dt,
+                            inorm_layout lo)
+{
+    inorm_tensor_desc d = {n, c, h, w, dt, lo};
+    inorm_tensor *t = NULL;
+    inorm_status status = inorm_tensor_create(ctx, &d, &t);
+    ck_assert_msg(status == INORM_SUCCESS, "tensor %ux%ux%ux%u: %s", n, c, h, w, inorm_context_error(ctx));
+    return t;
+}
+
+static inorm_status run(inorm_context *ctx, int op, inorm_tensor *x, inorm_tensor *style, inorm_tensor *gamma,
+                        inorm_tensor *beta, inorm_tensor *scale, inorm_tensor *mean, inorm_tensor *std,
+                        inorm_tensor *y, uint32_t c)
+{
+    switch (op) {
+    case OP_IN: return inorm_instance_norm(ctx, x, gamma, beta, NULL, y);
+    case OP_ADAIN: return inorm_adain(ctx, x, style, 1.0f, NULL, y);
+    case OP_MODULATE: return inorm_adain_modulate(ctx, x, scale, NULL, NULL, y);
+    case OP_STATS: return inorm_stats(ctx, x, NULL, mean, std);
+    case OP_GROUP: return inorm_group_norm(ctx, x, c % 32 == 0 ? 32 : 1, gamma, beta, NULL, y);
+    case OP_LAYER: return inorm_layer_norm(ctx, x, gamma, beta, NULL, y);
+    }
+    return INORM_ERROR_INVALID_ARGUMENT;
+}
+
+/* Checks every op x dtype x layout on every shape in the geometry that
+ * INORM_SUBGROUP_WORKGROUPS selects. */
+static void check_plans(const char *geometry)
+{
+    setenv("INORM_SUBGROUP_WORKGROUPS", geometry, 1);
+    inorm_context *ctx = make_context();
+    if (!ctx)
+        return;
+    int checked = 0;
+    for (size_t si = 0; si < sizeof k_shapes / sizeof k_shapes[0]; ++si) {
+        const shape s = k_shapes[si];
+        const double elements = (double)s.n * s.c * s.h * s.w;
+        for (int dt = 0; dt < 2; ++dt) {
+            const inorm_dtype dtype = dt ? INORM_FLOAT16 : INORM_FLOAT32;
+            const double element_bytes = dt ? 2.0 : 4.0;
+            inorm_device_info info;
+            ck_assert(inorm_context_info(ctx, &info) == INORM_SUCCESS);
+            if (dt && !info.float16_storage)
+                continue;
+            for (int lo = 0; lo < 2; ++lo) {
+                const inorm_layout layout = lo ? INORM_NHWC : INORM_NCHW;
+                inorm_tensor *x = tensor(ctx, s.n, s.c, s.h, s.w, dtype, layout);
+                inorm_tensor *y = tensor(ctx, s.n, s.c, s.h, s.w, dtype, layout);
+                inorm_tensor *style = tensor(ctx, s.n, s.c, s.h, s.w, dtype, layout);
+                inorm_tensor *gamma = tensor(ctx, 1, s.c, 1, 1, INORM_FLOAT32, INORM_NCHW);
+                inorm_tensor *beta = tensor(ctx, 1, s.c, 1, 1, INORM_FLOAT32, INORM_NCHW);
+                inorm_tensor *scale = tensor(ctx, s.n, s.c, 1, 1, INORM_FLOAT32, INORM_NCHW);
+                inorm_tensor *mean = tensor(ctx, s.n, s.c, 1, 1, INORM_FLOAT32, INORM_NCHW);
+                inorm_tensor *std = tensor(ctx, s.n, s.c, 1, 1, INORM_FLOAT32, INORM_NCHW);
+                for (int op = 0; op < OP_COUNT; ++op) {
+                    memset(&ctx->last_plan, 0, sizeof ctx->last_plan);
+                    inorm_status status = run(ctx, op, x, style, gamma, beta, scale, mean, std, y, s.c);
+                    ck_assert_msg(status == INORM_SUCCESS, "%s: %s", k_op_names[op], inorm_context_error(ctx));
+                    const inorm_plan_info *plan = &ctx->last_plan;
+                    uint32_t channels_per_segment = op == OP_LAYER ? s.c : op == OP_GROUP ? (s.c % 32 ? s.c : s.c / 32) : 1;
+                    /* Segments of many NHWC channels keep a finalize dispatch,
+                     * and so do multi-channel NHWC segments of huge planes on
+                     * CPU devices, where lavapipe's 65,535-iteration loop
+                     * cutoff forces over 256 partials per segment. */
+                    bool many_channels = lo && channels_per_segment > 64;
+                    bool cutoff_chunks = lo && geometry[0] == '1' && channels_per_segment > 1 &&
+                                         (uint64_t)s.h * s.w > (1u << 20);
+                    uint32_t max_dispatches = many_channels || cutoff_chunks ? 3 : 2;
+                    /* Bytes per element: x twice and y (and the style once),
+                     * plus the partials: under half a byte per element by plan
+                     * on planes of 32 x 32 and more; tiny NHWC planes and
+                     * NHWC segments of many channels merge theirs per lane. */
+                    double budget = op == OP_STATS ? 1.0 : op == OP_ADAIN ? 4.0 : 3.0;
+                    double slack = 0.5;  /* partials are fp32 vec4s whatever the dtype */
+                    bool exempt = lo && (s.h * s.w < 32 * 32 || channels_per_segment > 1);
+                    double per_element = plan->bytes_moved / elements;
+                    char what[160];
+                    snprintf(what, sizeof what, "%s %ux%ux%ux%u %s %s (geometry %s, plan \"%s\")", k_op_names[op], s.n,
+                             s.c, s.h, s.w, dt ? "f16" : "f32", lo ? "nhwc" : "nchw", geometry, plan->variant);
+                    ck_assert_msg(plan->dispatches >= 1 && plan->dispatches <= max_dispatches,
+                                  "%s: %u dispatches, at most %u allowed", what, plan->dispatches, max_dispatches);
+                    if (!exempt)
+                        ck_assert_msg(per_element <= budget * element_bytes + slack,
+                                      "%s: %.2f bytes per element, at most %.2f allowed", what, per_element,
+                                      budget * element_bytes + slack);
+                    checked++;
+                }
+                inorm_status finished = inorm_context_finish(ctx);
+                ck_assert_msg(finished == INORM_SUCCESS, "finish: %s", inorm_context_error(ctx));
+                inorm_tensor *all[] = {x, y, style, gamma, beta, scale, mean, std};
+                for (size_t i = 0; i < sizeof all / sizeof all[0]; ++i)
+                    inorm_tensor_destroy(all[i]);
+            }
+        }
+    }
+    const char *require = getenv("INORM_REQUIRE_VALIDATION");
+    inorm_device_info info;
+    ck_assert(inorm_context_info(ctx, &info) == INORM_SUCCESS);
+    if (require && require[0] == '1')
+        ck_assert_msg(info.validation_enabled, "the validation layer is not active");
+    ck_assert_msg(inorm_context_validation_message_count(ctx) == 0, "%u validation messages",
+                  (unsigned)inorm_context_validation_message_count(ctx));
+    printf("plan (geometry %s): %d op plans within their dispatch and byte budgets\n", geometry, checked);
+    inorm_context_destroy(ctx);
+}
+
+START_TEST(plans_one_subgroup_workgroups) { check_plans("1"); }
+END_TEST
+
+START_TEST(plans_gpu_workgroups) { check_plans("0"); }
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("plan");
+    TCase *tc = tcase_create("plan");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, plans_one_subgroup_workgroups);
+    tcase_add_test(tc, plans_gpu_workgroups);
+    suite_add_tcase(s, tc);
+    SRunner *runner = srunner_create(s);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
