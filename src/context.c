@@ -149,7 +149,11 @@ inorm_status inorm_context_create_ex(const inorm_context_desc *desc, inorm_conte
 
     if (settings.backend != INORM_BACKEND_CPU) {
         char vk_message[INORM_ERROR_TEXT_SIZE] = "";
-        inorm_status status = inorm_vulkan_context_init(ctx, settings.device_index, device_name,
+        /* AUTO takes a software Vulkan device only when one is asked for by
+         * index or name: on the same processor the CPU path is faster. */
+        const bool hardware_only =
+            settings.backend == INORM_BACKEND_AUTO && settings.device_index < 0 && !device_name;
+        inorm_status status = inorm_vulkan_context_init(ctx, settings.device_index, device_name, hardware_only,
                                                         settings.validation != 0, settings.flags,
                                                         settings.pipeline_cache_path, vk_message, sizeof vk_message);
         if (status == INORM_SUCCESS) {

@@ -166,10 +166,11 @@ static inline bool inorm_fault_hit(inorm_fault_kind kind)
 inorm_status inorm_fail(inorm_context *ctx, inorm_status status, const char *fmt, ...) INORM_PRINTF(3, 4);
 void inorm_clear_error(inorm_context *ctx);
 
-/* Vulkan backend entry points used by context.c. */
+/* Vulkan backend entry points used by context.c. hardware_only: pass over
+ * software (CPU-type) devices. */
 inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, const char *device_name,
-                                       bool validation, uint32_t flags, const char *pipeline_cache_path,
-                                       char *message, size_t message_size);
+                                       bool hardware_only, bool validation, uint32_t flags,
+                                       const char *pipeline_cache_path, char *message, size_t message_size);
 inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count);
 struct inorm_vulkan_import;
 inorm_status inorm_vulkan_context_import(inorm_context *ctx, const struct inorm_vulkan_import *desc, char *message,

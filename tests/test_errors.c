@@ -770,6 +770,44 @@ START_TEST(context_info_and_devices)
                           "enumerate_devices lists the CPU path");
             ck_assert_msg(list[i].name[0], "enumerated device %u has no name", i);
         }
+        /* AUTO with no device asked for passes over software devices
+         * (lavapipe): the CPU path is faster on the same processor. With
+         * only software devices it is the CPU path, saying why; asked for
+         * by index, a software device is used. */
+        int hardware = -1, software = -1;
+        for (uint32_t i = 0; i < count; i++) {
+            if (list[i].type == INORM_DEVICE_TYPE_CPU && software < 0)
+                software = (int)i;
+            else if (list[i].type != INORM_DEVICE_TYPE_CPU && hardware < 0)
+                hardware = (int)i;
+        }
+        if (!getenv("INORM_DEVICE") && !getenv("INORM_BACKEND")) {
+            inorm_context_desc d = INORM_CONTEXT_DESC_DEFAULT;
+            d.backend = INORM_BACKEND_AUTO;
+            inorm_context *c_auto = NULL;
+            TU_OK(NULL, inorm_context_create(&d, &c_auto));
+            inorm_device_info auto_info;
+            TU_OK(c_auto, inorm_context_info(c_auto, &auto_info));
+            if (hardware >= 0) {
+                ck_assert_msg(auto_info.backend == INORM_BACKEND_VULKAN && auto_info.type != INORM_DEVICE_TYPE_CPU,
+                              "AUTO with a hardware device took %s (type %d)", auto_info.name, (int)auto_info.type);
+            } else {
+                ck_assert_msg(auto_info.backend == INORM_BACKEND_CPU,
+                              "AUTO with only software Vulkan devices took %s, not the CPU path", auto_info.name);
+                ck_assert_msg(strstr(auto_info.driver_info, "software Vulkan device"),
+                              "AUTO's fallback does not say why: \"%s\"", auto_info.driver_info);
+            }
+            inorm_context_destroy(c_auto);
+            if (software >= 0) {
+                d.device_index = software;
+                inorm_context *c_soft = NULL;
+                TU_OK(NULL, inorm_context_create(&d, &c_soft));
+                TU_OK(c_soft, inorm_context_info(c_soft, &auto_info));
+                ck_assert_msg(auto_info.backend == INORM_BACKEND_VULKAN && auto_info.type == INORM_DEVICE_TYPE_CPU,
+                              "AUTO with device_index %d (a software device) took %s", software, auto_info.name);
+                inorm_context_destroy(c_soft);
+            }
+        }
         cap = 1;
         TU_OK(NULL, inorm_enumerate_devices(list, &cap));
         ck_assert_msg(cap == 1, "enumerate_devices with capacity 1 wrote %u", cap);

@@ -357,8 +357,11 @@ static inorm_status list_devices(vk_state *vk, VkPhysicalDevice **devices, uint3
     return INORM_SUCCESS;
 }
 
-static inorm_status choose_device(vk_state *vk, int device_index, const char *device_name, device_facts *chosen,
-                                  char *message, size_t message_size)
+/* hardware_only: AUTO without a device asked for by index or name passes
+ * over software devices (lavapipe, SwiftShader): the CPU path is faster on
+ * the same processor. */
+static inorm_status choose_device(vk_state *vk, int device_index, const char *device_name, bool hardware_only,
+                                  device_facts *chosen, char *message, size_t message_size)
 {
     VkPhysicalDevice *devices;
     uint32_t count;
@@ -368,6 +371,7 @@ static inorm_status choose_device(vk_state *vk, int device_index, const char *de
         return status;
     }
     int best = -1, best_rank = -1;
+    char software[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE] = "";
     device_facts facts;
     for (uint32_t i = 0; i < count; ++i) {
         if (query_device(vk, devices[i], &facts) != INORM_SUCCESS) {
@@ -385,6 +389,10 @@ static inorm_status choose_device(vk_state *vk, int device_index, const char *de
                          facts.properties.deviceName);
             continue;
         }
+        if (hardware_only && facts.properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+            snprintf(software, sizeof software, "%s", facts.properties.deviceName);
+            continue;
+        }
         int rank = type_rank(facts.properties.deviceType);
         if (rank > best_rank) {
             best = (int)i;
@@ -399,7 +407,12 @@ static inorm_status choose_device(vk_state *vk, int device_index, const char *de
     inorm_free(devices);
     if (best < 0) {
         if (!message[0]) {
-            if (device_name)
+            if (software[0])
+                snprintf(message, message_size,
+                         "only a software Vulkan device (%s): the CPU path is faster on the same processor "
+                         "(INORM_DEVICE=<index or name> or the VULKAN backend selects it)",
+                         software);
+            else if (device_name)
                 snprintf(message, message_size, "no Vulkan device's name contains \"%s\"", device_name);
             else if (device_index >= 0)
                 snprintf(message, message_size, "device_index %d is out of range: %u Vulkan device(s)",
@@ -506,8 +519,8 @@ void vk_state_destroy(vk_state *vk)
 }
 
 inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, const char *device_name,
-                                       bool validation, uint32_t flags, const char *pipeline_cache_path,
-                                       char *message, size_t message_size)
+                                       bool hardware_only, bool validation, uint32_t flags,
+                                       const char *pipeline_cache_path, char *message, size_t message_size)
 {
     vk_state *vk = inorm_calloc(1, sizeof *vk);
     if (!vk) {
@@ -518,7 +531,7 @@ inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, con
     device_facts facts;
     inorm_status status = create_instance(vk, validation, message, message_size);
     if (status == INORM_SUCCESS)
-        status = choose_device(vk, device_index, device_name, &facts, message, message_size);
+        status = choose_device(vk, device_index, device_name, hardware_only, &facts, message, message_size);
     if (status == INORM_SUCCESS)
         status = create_device(vk, &facts, message, message_size);
     if (status != INORM_SUCCESS) {
