@@ -18,7 +18,9 @@ uint16_t inorm_float_to_half(float value)
     return inorm_half_bits_from_double(value);
 }
 
-INORM_CPU_CLONES void inorm_half_to_float_n(const uint16_t *restrict src, float *restrict dst, size_t n)
+/* Cloned through a static function: clang only resolves a multiversioned
+ * function for callers that see its attribute. */
+INORM_CPU_CLONES static void halves_to_floats(const uint16_t *restrict src, float *restrict dst, size_t n)
 {
     /* groups of a fixed 16: gcc -O2 vectorizes only loops that need no epilogue */
     size_t i = 0;
@@ -27,4 +29,9 @@ INORM_CPU_CLONES void inorm_half_to_float_n(const uint16_t *restrict src, float 
             dst[i + k] = inorm_half_bits_to_float(src[i + k]);
     for (; i < n; ++i)
         dst[i] = inorm_half_bits_to_float(src[i]);
+}
+
+void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n)
+{
+    halves_to_floats(src, dst, n);
 }
