@@ -354,10 +354,13 @@ static bool make_view(view *v, const inorm_tensor *t, size_t cps)
     v->lanes = v->period / gcd(v->period, GROUP) * GROUP;
     if (v->lanes > MAX_LANES)
         return false;
-    v->lanes *= (MIN_LANES + v->lanes - 1) / v->lanes;
-    v->block = v->lanes * (BLOCK / v->lanes > 1 ? BLOCK / v->lanes : 1);
     v->units = interleaved ? d->n : (size_t)d->n * d->c / cps;
     v->unit_len = interleaved ? plane * d->c : plane * cps;
+    /* more lanes only where runs are long enough to fill them: each block
+     * pays a few passes over its lanes */
+    if (v->unit_len >= 16 * MIN_LANES)
+        v->lanes *= (MIN_LANES + v->lanes - 1) / v->lanes;
+    v->block = v->lanes * (BLOCK / v->lanes > 1 ? BLOCK / v->lanes : 1);
     v->parts = 1;
     return true;
 }
@@ -416,12 +419,39 @@ INORM_CPU_CLONES static void lane_squares(const float *restrict x, size_t count,
     }
 }
 
+/* v[0 .. period) copied over v[period .. lanes); whole periods at a time, as
+ * a copy element by element would wait on each store it just made. */
+static void replicate(double *v, size_t period, size_t lanes)
+{
+    if (period == 1) {
+        for (size_t j = 1; j < lanes; ++j)
+            v[j] = v[0];
+        return;
+    }
+    for (size_t r = period; r < lanes; r += period)
+        memcpy(v + r, v, period * sizeof *v);
+}
+
 /* Merges count elements x (a multiple of period, starting at channel 0) into
  * out[0 .. period). */
 static void block_moments(const view *v, const float *x, size_t count, scratch *s, moments *out)
 {
     const size_t lanes = v->lanes, period = v->period;
     const double per_channel = (double)(count / period);
+    if (period == 1 && count <= 4 * GROUP) {
+        /* tiny planes: plain loops, as the lanes' bookkeeping would cost
+         * more than the work */
+        double sum = 0.0, m2 = 0.0;
+        for (size_t i = 0; i < count; ++i)
+            sum += x[i];
+        const double mean = sum / per_channel;
+        for (size_t i = 0; i < count; ++i) {
+            const double d = x[i] - mean;
+            m2 += d * d;
+        }
+        merge_moments(out, per_channel, mean, m2);
+        return;
+    }
     memset(s->acc, 0, lanes * sizeof *s->acc);
     lane_sums(x, count, lanes, s->acc);
     for (size_t c = 0; c < period; ++c) {
@@ -430,8 +460,7 @@ static void block_moments(const view *v, const float *x, size_t count, scratch *
             sum += s->acc[j];
         s->lane_mean[c] = sum / per_channel;
     }
-    for (size_t j = period; j < lanes; ++j)
-        s->lane_mean[j] = s->lane_mean[j - period];
+    replicate(s->lane_mean, period, lanes);
     memset(s->acc, 0, lanes * sizeof *s->acc);
     lane_squares(x, count, lanes, s->lane_mean, s->acc);
     for (size_t c = 0; c < period; ++c) {
@@ -561,11 +590,9 @@ static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
         coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &s->a[k], &s->b[k]);
         s->m[k] = st->mean;
     }
-    for (size_t j = v->period; j < v->lanes; ++j) {
-        s->a[j] = s->a[j - v->period];
-        s->m[j] = s->m[j - v->period];
-        s->b[j] = s->b[j - v->period];
-    }
+    replicate(s->a, v->period, v->lanes);
+    replicate(s->m, v->period, v->lanes);
+    replicate(s->b, v->period, v->lanes);
 }
 
 /* Normalizes elements [first, last) of unit u of x. */
