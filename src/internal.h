@@ -184,8 +184,18 @@ inorm_status inorm_tensor_new(inorm_context *ctx, const inorm_tensor_desc *desc,
 /* The CPU path's hot loops are compiled twice, for x86-64's baseline (SSE2)
  * and for AVX2, and the loader picks one (an ifunc: glibc only). AVX2
  * without FMA: contracting a * (x - m) + b would change the rounding with the
- * machine. */
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__)
+ * machine. Not under ThreadSanitizer or MemorySanitizer: they instrument the
+ * resolver, which the loader runs before they are initialized (a crash). */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define INORM_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define INORM_NO_CLONES 1
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
+    !defined(INORM_NO_CLONES)
 #define INORM_CPU_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define INORM_CPU_CLONES

@@ -300,6 +300,9 @@ static void convert_body(const work *w, worker *self, size_t nc)
 #define MIN_LANES 64
 #define BLOCK 4096       /* elements per cache block (16 KiB of floats) */
 #define MAX_LANES 65536  /* NHWC: lcm(C, GROUP) beyond this takes the general path */
+/* FLOAT16 units up to this many elements (256 KiB of floats, in L2) are
+ * converted once for both passes */
+#define MAX_RESIDENT 65536
 
 typedef struct moments {
     double count, mean, m2;  /* m2: sum of squared deviations from mean */
@@ -376,18 +379,23 @@ static void chunk_range(const view *v, size_t u, size_t part, size_t *first, siz
 /* Per-thread buffers, sized for the larger view. */
 typedef struct scratch {
     double *acc, *lane_mean, *a, *m, *b;  /* lanes each */
-    float *x;                             /* a block of converted halves */
+    float *x;                             /* converted halves: a block, or a whole unit */
+    size_t x_capacity;
     moments *unit;                        /* period: a unit's moments (fused jobs) */
+    /* fused jobs on FLOAT16: the unit converted once into x, for every pass */
+    size_t resident_first, resident_count;
 } scratch;
 
-/* count floats of t from element first: in place for FLOAT32, converted into
- * buf for FLOAT16. */
-static const float *load_floats(const inorm_tensor *t, size_t first, size_t count, float *buf)
+/* count floats of t from element first: in place for FLOAT32; for FLOAT16
+ * from the resident unit if it holds them, else converted into s->x. */
+static const float *load_floats(const inorm_tensor *t, size_t first, size_t count, scratch *s)
 {
     if (t->desc.dtype == INORM_FLOAT32)
         return (const float *)t->host + first;
-    inorm_half_to_float_n((const uint16_t *)t->host + first, buf, count);
-    return buf;
+    if (first >= s->resident_first && first + count <= s->resident_first + s->resident_count)
+        return s->x + (first - s->resident_first);
+    inorm_half_to_float_n((const uint16_t *)t->host + first, s->x, count);
+    return s->x;
 }
 
 /* acc[i % lanes] += x[i] */
@@ -475,7 +483,7 @@ static void range_moments(const view *v, size_t first, size_t last, scratch *s, 
 {
     for (size_t i = first; i < last; i += v->block) {
         size_t count = last - i < v->block ? last - i : v->block;
-        block_moments(v, load_floats(v->t, i, count, s->x), count, s, out);
+        block_moments(v, load_floats(v->t, i, count, s), count, s, out);
     }
 }
 
@@ -535,11 +543,11 @@ static void apply_run(const inorm_op *op, const view *v, const float *x, size_t 
     }
 }
 
-static void apply_range(const inorm_op *op, const view *v, size_t first, size_t last, const scratch *s)
+static void apply_range(const inorm_op *op, const view *v, size_t first, size_t last, scratch *s)
 {
     for (size_t i = first; i < last; i += v->block) {
         size_t count = last - i < v->block ? last - i : v->block;
-        apply_run(op, v, load_floats(v->t, i, count, s->x), i, count, s);
+        apply_run(op, v, load_floats(v->t, i, count, s), i, count, s);
     }
 }
 
@@ -658,14 +666,21 @@ static void fused_body(const work *w, worker *self, size_t u)
 {
     const fast_op *f = w->arg;
     scratch *s = self->scratch;
+    const size_t first = u * f->x.unit_len, len = f->x.unit_len;
     for (size_t c = 0; c < f->x.period; ++c)
         s->unit[c] = (moments){ 0.0, 0.0, 0.0 };
-    range_moments(&f->x, u * f->x.unit_len, (u + 1) * f->x.unit_len, s, s->unit);
+    if (f->x.t->desc.dtype == INORM_FLOAT16 && len <= s->x_capacity) {
+        inorm_half_to_float_n((const uint16_t *)f->x.t->host + first, s->x, len);
+        s->resident_first = first;
+        s->resident_count = len;
+    }
+    range_moments(&f->x, first, first + len, s, s->unit);
     finish_unit(f->op, &f->x, u, s->unit, f->seg);
     if (f->op->kind == INORM_OP_STATS)
         write_unit_stats(f, u);
     else
-        apply_unit_range(f, u, u * f->x.unit_len, (u + 1) * f->x.unit_len, s);
+        apply_unit_range(f, u, first, first + len, s);
+    s->resident_count = 0;
 }
 
 /* Chunks per unit: enough for every thread to have several. */
@@ -706,7 +721,9 @@ static bool run_fast(const inorm_op *op, bool *oom)
     const size_t partials = f.style_partial + style_chunks * (adain ? f.style.period : 0);
 
     const size_t lanes = f.x.lanes > f.style.lanes ? f.x.lanes : f.style.lanes;
-    const size_t block = f.x.block > f.style.block ? f.x.block : f.style.block;
+    size_t block = f.x.block > f.style.block ? f.x.block : f.style.block;
+    if (fused && op->x->desc.dtype == INORM_FLOAT16 && f.x.unit_len > block && f.x.unit_len <= MAX_RESIDENT)
+        block = f.x.unit_len;
     const size_t thread_bytes = 5 * ((lanes * sizeof(double) + 63) / 64 * 64) +
                                 (block * sizeof(float) + 63) / 64 * 64 +
                                 (f.x.period * sizeof(moments) + 63) / 64 * 64;
@@ -730,6 +747,8 @@ static bool run_fast(const inorm_op *op, bool *oom)
         s->m = carve(&cursor, lanes * sizeof(double));
         s->b = carve(&cursor, lanes * sizeof(double));
         s->x = carve(&cursor, block * sizeof(float));
+        s->x_capacity = block;
+        s->resident_first = s->resident_count = 0;
         s->unit = carve(&cursor, f.x.period * sizeof(moments));
         workers[t].scratch = s;
     }
