@@ -488,30 +488,20 @@ static void range_moments(const view *v, size_t first, size_t last, scratch *s, 
 }
 
 /* y[i] = rule(a * (x[i] - m) + b) for count (a multiple of GROUP) elements,
- * the coefficients taken from lane j0 on; into yf (FLOAT32) or yh (FLOAT16). */
-INORM_CPU_CLONES static void apply_groups(const inorm_op *op, const float *restrict x, size_t count, size_t lanes,
-                                          size_t j0, const scratch *s, float *restrict yf, uint16_t *restrict yh)
+ * the coefficients taken from lane j0 on; into yf (FLOAT32) or yh (FLOAT16).
+ * y may be x (ops run in place), so neither is restrict: each group goes
+ * through a local t, which cannot alias them, and still vectorizes. */
+INORM_CPU_CLONES static void apply_groups(const inorm_op *op, const float *x, size_t count, size_t lanes, size_t j0,
+                                          const scratch *s, float *yf, uint16_t *yh)
 {
     const bool plain = op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
     const double *restrict a = s->a, *restrict m = s->m, *restrict b = s->b;
-    /* the common cases as loops without a temporary, which vectorize best */
-    if (plain && yf) {
-        for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP)
-            for (size_t k = 0; k < GROUP; ++k)
-                yf[i + k] = (float)(a[j + k] * ((double)x[i + k] - m[j + k]) + b[j + k]);
-        return;
-    }
-    if (plain) {
-        for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP)
-            for (size_t k = 0; k < GROUP; ++k)
-                yh[i + k] = inorm_half_bits_from_double(a[j + k] * ((double)x[i + k] - m[j + k]) + b[j + k]);
-        return;
-    }
     for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
         double t[GROUP];
         for (size_t k = 0; k < GROUP; ++k)
             t[k] = a[j + k] * ((double)x[i + k] - m[j + k]) + b[j + k];
-        finish_values(op, x + i, t, GROUP);
+        if (!plain)
+            finish_values(op, x + i, t, GROUP);
         if (yh)
             for (size_t k = 0; k < GROUP; ++k)
                 yh[i + k] = inorm_half_bits_from_double(t[k]);
