@@ -166,7 +166,8 @@ static const o_shape shapes[] = {
     SH(1, 3, 300, 301), /* split: 3 planes over threads, 90300 pixels */
     SH(1, 7, 181, 183), /* split NHWC with period 7 (112 lanes) */
     SH(8, 64, 23, 21),  /* fused, 512 planes over threads */
-    SH(3, 5, 97, 89),   /* fused on threads with units not a multiple of 2 */
+    SH(17, 5, 31, 29),  /* fused on threads, an odd number of units (both layouts) */
+    SH(3, 5, 97, 89),   /* few units that do not share out evenly: split */
 };
 
 static void check_op(int op, uint32_t groups)

@@ -700,8 +700,10 @@ static bool run_fast(const inorm_op *op, bool *oom)
         return false;
     const bool adain = op->kind == INORM_OP_ADAIN;
     const unsigned threads = thread_count(op->x->elements + (adain ? op->style->elements : 0));
-    /* a unit per item when there are units enough, else chunks in two jobs */
-    const bool fused = threads == 1 || f.x.units >= 2 * (size_t)threads;
+    /* a unit per item when the units share out evenly (5 units on 2 threads
+     * would leave one idle for a fifth of the time), else chunks in two jobs */
+    const bool fused = threads == 1 || f.x.units >= 8 * (size_t)threads ||
+                       (f.x.units >= 2 * (size_t)threads && f.x.units % threads == 0);
     f.x.parts = fused ? 1 : parts_for(&f.x, threads);
     if (adain)
         f.style.parts = parts_for(&f.style, threads);
