@@ -5,8 +5,10 @@
 
 #include "inorm.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <string.h>
 
 #define INORM_ERROR_TEXT_SIZE 512
 
@@ -180,21 +182,105 @@ inorm_status inorm_vulkan_context_import(inorm_context *ctx, const struct inorm_
  * attaches storage itself (wrapped app buffers). */
 inorm_status inorm_tensor_new(inorm_context *ctx, const inorm_tensor_desc *desc, bool allocate, inorm_tensor **out);
 
+/* The CPU path's hot loops are compiled twice, for x86-64's baseline (SSE2)
+ * and for AVX2, and the loader picks one (an ifunc: glibc only). AVX2
+ * without FMA: contracting a * (x - m) + b would change the rounding with the
+ * machine. Not under ThreadSanitizer or MemorySanitizer: they instrument the
+ * resolver, which the loader runs before they are initialized (a crash). */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define INORM_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define INORM_NO_CLONES 1
+#endif
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && \
+    !defined(INORM_NO_CLONES)
+#define INORM_CPU_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define INORM_CPU_CLONES
+#endif
+
+/* binary16 <-> binary32 / binary64 by bit manipulation (src/half.c's public
+ * functions are these). Selections are masks, not branches, so that loops
+ * over arrays of them vectorize: the CPU path converts whole blocks. */
+static inline uint32_t inorm_mask32(bool condition) { return 0u - (uint32_t)condition; }
+
+static inline float inorm_half_bits_to_float(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t magnitude = h & 0x7fffu;
+    /* normal: exponent and mantissa moved into place, exponent rebiased 15 -> 127 */
+    const uint32_t normal = (magnitude << 13) + (112u << 23);
+    /* exponent all ones: Inf, or one canonical quiet NaN whatever the payload */
+    const uint32_t special = 0x7f800000u | (inorm_mask32(magnitude > 0x7c00u) & 0x00400000u);
+    const uint32_t is_special = inorm_mask32(magnitude >= 0x7c00u);
+    /* zero and subnormals are magnitude units of 2^-24: exact in float */
+    const float tiny = (float)(int32_t)magnitude * 0x1p-24f;
+    uint32_t tiny_bits;
+    memcpy(&tiny_bits, &tiny, sizeof tiny_bits);
+    const uint32_t is_tiny = inorm_mask32(magnitude < 0x400u);
+    const uint32_t wide = (special & is_special) | (normal & ~is_special);
+    const uint32_t bits = ((tiny_bits & is_tiny) | (wide & ~is_tiny)) | sign;
+    float result;
+    memcpy(&result, &bits, sizeof result);
+    return result;
+}
+
+/* Round to the nearest binary16, ties to even; overflow gives Inf, NaN the
+ * quiet NaN 0x7e00 with the value's sign. In 32-bit lanes (twice as many per
+ * vector as 64-bit ones): first to float rounding to odd (truncate, then set
+ * the last bit if anything was lost), which keeps the second rounding, to 11
+ * bits, exactly what a direct one would be (24 >= 11 + 2 bits). */
+static inline uint16_t inorm_half_bits_from_double(double value)
+{
+    const float near = (float)value;
+    const double back = near;
+    uint32_t bits;
+    memcpy(&bits, &near, sizeof bits);
+    /* |near| > |value|: step the magnitude back one ulp (Inf becomes FLT_MAX) */
+    bits -= inorm_mask32(fabs(back) > fabs(value)) & 1u;
+    bits |= inorm_mask32(back != value) & 1u;  /* inexact (NaN too: stays NaN) */
+    const uint32_t sign = bits >> 16 & 0x8000u;
+    const uint32_t magnitude = bits & 0x7fffffffu;
+    /* normal halves: drop 13 of the 23 mantissa bits, to nearest even (a carry
+     * out of the mantissa correctly bumps the exponent), rebias 127 -> 15 */
+    const uint32_t normal = ((magnitude + 0xfffu + (magnitude >> 13 & 1u)) >> 13) - (112u << 10);
+    /* below 2^-14: adding 0.5, whose ulp is 2^-24 (the subnormal spacing),
+     * rounds to a whole number of 2^-24 in the low mantissa bits */
+    float absolute;
+    memcpy(&absolute, &magnitude, sizeof absolute);
+    const float shifted = absolute + 0.5f;
+    uint32_t shifted_bits;
+    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    const uint32_t subnormal = shifted_bits - 0x3f000000u; /* bits of 0.5 */
+    const uint32_t is_subnormal = inorm_mask32(magnitude < 0x38800000u); /* 2^-14 */
+    const uint32_t is_inf = inorm_mask32(magnitude >= 0x477ff000u);      /* 65520 (rounds to 2^16) and up */
+    const uint32_t is_nan = inorm_mask32(magnitude > 0x7f800000u);
+    uint32_t half = (subnormal & is_subnormal) | (normal & ~is_subnormal);
+    half = (0x7c00u & is_inf) | (half & ~is_inf);
+    half = (0x7e00u & is_nan) | (half & ~is_nan);
+    return (uint16_t)(sign | half);
+}
+
 /* Round to the nearest binary16 (ties to even). */
 uint16_t inorm_half_from_double(double value);
+/* n halves to floats (inorm_half_bits_to_float on each). */
+void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n);
 
 /* Element i of a CPU-path tensor, as double; and its rounding back. */
 static inline double inorm_host_load(const inorm_tensor *t, size_t i)
 {
     if (t->desc.dtype == INORM_FLOAT16)
-        return inorm_half_to_float(((const uint16_t *)t->host)[i]);
+        return inorm_half_bits_to_float(((const uint16_t *)t->host)[i]);
     return ((const float *)t->host)[i];
 }
 
 static inline void inorm_host_store(inorm_tensor *t, size_t i, double value)
 {
     if (t->desc.dtype == INORM_FLOAT16)
-        ((uint16_t *)t->host)[i] = inorm_half_from_double(value);
+        ((uint16_t *)t->host)[i] = inorm_half_bits_from_double(value);
     else
         ((float *)t->host)[i] = (float)value;
 }

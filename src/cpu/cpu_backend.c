@@ -1,12 +1,14 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
-/* The CPU path: plain C, statistics in double with a two-pass (mean, then
- * centred squares) scheme, so its results are the rounding of nearly exact
- * values. It runs everywhere, Vulkan or not, for every dtype and layout. */
+/* The CPU path: plain C, statistics in double (two passes, mean then centred
+ * squares, over cache-sized blocks merged with Chan's formula), so its
+ * results are the rounding of nearly exact values. It runs everywhere,
+ * Vulkan or not, for every dtype and layout. */
 #include "../internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,62 +27,68 @@ typedef struct segment_stats {
     double std;  /* sqrt(var + eps) */
 } segment_stats;
 
-/* Weighted two-pass statistics of `channels` channel planes starting at
- * channel c0 of sample n; values of mask weight 0 are left out. */
-static segment_stats compute_stats(const inorm_tensor *t, const inorm_tensor *mask, size_t n, size_t c0,
-                                   size_t channels, bool unbiased, float eps)
+static segment_stats finish_stats(double mean, double squares, double weight, const inorm_op *op)
 {
-    const size_t plane = inorm_plane_len(&t->desc);
-    const float *weights = NULL;
-    if (mask)
-        weights = (const float *)mask->host + (mask->desc.n == 1 ? 0 : n) * plane;
-    double weight = 0.0, sum = 0.0;
-    for (size_t c = c0; c < c0 + channels; ++c) {
-        for (size_t p = 0; p < plane; ++p) {
-            double w = weights ? weights[p] : 1.0;
-            if (w != 0.0) {
-                weight += w;
-                sum += w * inorm_host_load(t, inorm_element_index(&t->desc, n, c, p));
-            }
-        }
-    }
-    double mean = sum / weight;
-    double squares = 0.0;
-    for (size_t c = c0; c < c0 + channels; ++c) {
-        for (size_t p = 0; p < plane; ++p) {
-            double w = weights ? weights[p] : 1.0;
-            if (w != 0.0) {
-                double d = inorm_host_load(t, inorm_element_index(&t->desc, n, c, p)) - mean;
-                squares += w * d * d;
-            }
-        }
-    }
-    double var = squares / (unbiased ? weight - 1.0 : weight);
-    segment_stats s = { mean, sqrt(var + (double)eps) };
-    return s;
+    double var = squares / (op->unbiased ? weight - 1.0 : weight);
+    segment_stats st = { mean, sqrt(var + (double)op->eps) };
+    return st;
 }
+
+/* ---------------------------------------------------------------------------
+ * The per-element rule, shared by both paths so that they agree bit for bit
+ * on activations, blends, NaN and Inf.
+ * ------------------------------------------------------------------------ */
+
+static inline double relu(double v) { return v < 0.0 ? 0.0 : v; }
+static inline double leaky_relu(double v, double slope) { return v < 0.0 ? v * slope : v; }
+static inline double silu(double v) { return v / (1.0 + exp(-v)); }
+static inline double blend(double alpha, double x, double t) { return x + alpha * (t - x); }
 
 static double activate(inorm_activation activation, double slope, double v)
 {
     switch (activation) {
-    case INORM_ACTIVATION_RELU: return v < 0.0 ? 0.0 : v;
-    case INORM_ACTIVATION_LEAKY_RELU: return v < 0.0 ? v * slope : v;
-    case INORM_ACTIVATION_SILU: return v / (1.0 + exp(-v));
+    case INORM_ACTIVATION_RELU: return relu(v);
+    case INORM_ACTIVATION_LEAKY_RELU: return leaky_relu(v, slope);
+    case INORM_ACTIVATION_SILU: return silu(v);
     case INORM_ACTIVATION_NONE: break;
     }
     return v;
 }
 
-/* (a, b) of channel c of sample n: y = a * (x - mean) + b before the blend. */
-static void coefficients(const inorm_op *op, const segment_stats *st, size_t n, size_t c, double *a, double *b)
+/* The blend and activation over n values t computed from x; the switch is
+ * outside the loops so that each loop is a plain one. */
+static void finish_values(const inorm_op *op, const float *x, double *t, size_t n)
+{
+    if (op->alpha != 1.0f)
+        for (size_t i = 0; i < n; ++i)
+            t[i] = blend(op->alpha, x[i], t[i]);
+    const double slope = op->activation_slope;
+    switch (op->activation) {
+    case INORM_ACTIVATION_RELU:
+        for (size_t i = 0; i < n; ++i)
+            t[i] = relu(t[i]);
+        break;
+    case INORM_ACTIVATION_LEAKY_RELU:
+        for (size_t i = 0; i < n; ++i)
+            t[i] = leaky_relu(t[i], slope);
+        break;
+    case INORM_ACTIVATION_SILU:
+        for (size_t i = 0; i < n; ++i)
+            t[i] = silu(t[i]);
+        break;
+    case INORM_ACTIVATION_NONE: break;
+    }
+}
+
+/* (a, b) of channel c of sample n: y = a * (x - mean) + b before the blend.
+ * style: AdaIN's statistics of the style plane that goes with (n, c). */
+static void coefficients(const inorm_op *op, const segment_stats *st, const segment_stats *style, size_t n, size_t c,
+                         double *a, double *b)
 {
     const size_t channels = op->x->desc.c;
     if (op->kind == INORM_OP_ADAIN) {
-        const inorm_tensor *style = op->style;
-        segment_stats ss = compute_stats(style, op->style_mask, style->desc.n == 1 ? 0 : n, c, 1, op->unbiased,
-                                         op->eps);
-        *a = ss.std / st->std;
-        *b = ss.mean;
+        *a = style->std / st->std;
+        *b = style->mean;
         return;
     }
     double g = 1.0, shift = 0.0;
@@ -116,92 +124,16 @@ static void write_stats(const inorm_op *op, size_t segment, size_t segments, con
 }
 
 /* ---------------------------------------------------------------------------
- * Fast path: FLOAT32 NCHW without a mask, where a segment is contiguous.
- * Four independent double accumulators keep the adds pipelined; the result
- * is the same two-pass double computation as the general path.
- * ------------------------------------------------------------------------ */
-
-static double sum_f32(const float *x, size_t n)
-{
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += x[i];
-        s1 += x[i + 1];
-        s2 += x[i + 2];
-        s3 += x[i + 3];
-    }
-    for (; i < n; ++i)
-        s0 += x[i];
-    return (s0 + s1) + (s2 + s3);
-}
-
-static double squares_f32(const float *x, size_t n, double mean)
-{
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        double d0 = x[i] - mean, d1 = x[i + 1] - mean, d2 = x[i + 2] - mean, d3 = x[i + 3] - mean;
-        s0 += d0 * d0;
-        s1 += d1 * d1;
-        s2 += d2 * d2;
-        s3 += d3 * d3;
-    }
-    for (; i < n; ++i) {
-        double d = x[i] - mean;
-        s0 += d * d;
-    }
-    return (s0 + s1) + (s2 + s3);
-}
-
-static void apply_f32(const inorm_op *op, const float *x, float *y, size_t n, double mean, double a, double b)
-{
-    if (op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE) {
-        for (size_t i = 0; i < n; ++i)  /* the common case, which the compiler vectorizes */
-            y[i] = (float)(a * ((double)x[i] - mean) + b);
-        return;
-    }
-    for (size_t i = 0; i < n; ++i) {
-        double v = x[i];
-        double t = a * (v - mean) + b;
-        if (op->alpha != 1.0f)
-            t = v + op->alpha * (t - v);
-        y[i] = (float)activate(op->activation, op->activation_slope, t);
-    }
-}
-
-static bool fast_path(const inorm_op *op)
-{
-    return op->x->desc.dtype == INORM_FLOAT32 && op->x->desc.layout == INORM_NCHW && !op->mask;
-}
-
-/* ---------------------------------------------------------------------------
- * Threads: segments are split among threads; a few huge segments are each
- * split into ranges instead.
+ * Threads: a job's items are taken from a shared counter in batches, so
+ * uneven items (content and style chunks, a slow core) balance themselves.
+ * Every item writes its own slots and merges happen in item order after the
+ * join: results do not depend on which thread ran what.
  * ------------------------------------------------------------------------ */
 
 #define MAX_THREADS 16
-/* Below this many elements an op stays on the calling thread. */
+/* Below this many elements an op stays on the calling thread: starting a
+ * thread costs about as much as normalizing this many elements. */
 #define PARALLEL_MIN_ELEMENTS (1u << 16)
-
-typedef struct parallel_task {
-    void (*body)(struct parallel_task *task, size_t first, size_t last);
-    const inorm_op *op;
-    size_t first, last;       /* this thread's share */
-    /* range-split statistics of one segment */
-    const float *x;
-    double mean, result;      /* squares: the mean; sum and squares: this share's sum */
-    segment_stats stats;      /* apply: the segment's statistics */
-    size_t channel_len;       /* apply: elements per channel plane */
-    size_t segment;
-} parallel_task;
-
-static void *parallel_entry(void *arg)
-{
-    parallel_task *task = arg;
-    task->body(task, task->first, task->last);
-    return NULL;
-}
 
 static unsigned thread_count(size_t elements)
 {
@@ -211,182 +143,668 @@ static unsigned thread_count(size_t elements)
     return cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (unsigned)cores;
 }
 
-/* Runs body over [0, count) in `threads` contiguous shares, the last on the
- * caller; tasks[i] gets share i (and whatever fields the caller set). Falls
- * back to fewer threads if a thread cannot be started. */
-static void parallel_for(parallel_task *tasks, unsigned threads, size_t count)
+typedef struct worker worker;
+typedef struct work {
+    void (*body)(const struct work *w, worker *self, size_t item);
+    const void *arg;
+    size_t items, batch;
+    atomic_size_t next;
+} work;
+
+struct worker {
+    work *w;
+    void *scratch;  /* this thread's own buffers */
+};
+
+static void *work_loop(void *arg)
+{
+    worker *self = arg;
+    work *w = self->w;
+    for (;;) {
+        size_t first = atomic_fetch_add_explicit(&w->next, w->batch, memory_order_relaxed);
+        if (first >= w->items)
+            return NULL;
+        size_t last = first + w->batch < w->items ? first + w->batch : w->items;
+        for (size_t i = first; i < last; ++i)
+            w->body(w, self, i);
+    }
+}
+
+/* Runs body on every item with `threads` threads, the caller being one. A
+ * thread that cannot be started just leaves its items to the others. */
+static void run_work(work *w, worker *workers, unsigned threads)
 {
     pthread_t ids[MAX_THREADS];
     bool started[MAX_THREADS] = { false };
-    for (unsigned t = 0; t < threads; ++t) {
-        tasks[t].first = count * t / threads;
-        tasks[t].last = count * (t + 1) / threads;
-    }
-    for (unsigned t = 0; t + 1 < threads; ++t)
-        started[t] = pthread_create(&ids[t], NULL, parallel_entry, &tasks[t]) == 0;
-    tasks[threads - 1].body(&tasks[threads - 1], tasks[threads - 1].first, tasks[threads - 1].last);
-    for (unsigned t = 0; t + 1 < threads; ++t) {
+    atomic_init(&w->next, 0);
+    if (threads > w->items)
+        threads = w->items < 1 ? 1 : (unsigned)w->items;
+    /* batches of a few items keep the counter cold for tiny items, yet leave
+     * about eight batches per thread to balance */
+    w->batch = w->items / (8u * threads);
+    if (w->batch < 1)
+        w->batch = 1;
+    for (unsigned t = 0; t < threads; ++t)
+        workers[t].w = w;
+    for (unsigned t = 1; t < threads; ++t)
+        started[t] = pthread_create(&ids[t], NULL, work_loop, &workers[t]) == 0;
+    work_loop(&workers[0]);
+    for (unsigned t = 1; t < threads; ++t)
         if (started[t])
             pthread_join(ids[t], NULL);
-        else
-            tasks[t].body(&tasks[t], tasks[t].first, tasks[t].last);
-    }
 }
 
-static void convert_planes(parallel_task *task, size_t first, size_t last)
+/* ---------------------------------------------------------------------------
+ * General path: element by element through inorm_host_load/store. Only masked
+ * ops take it (and convert's layout and dtype changes).
+ * ------------------------------------------------------------------------ */
+
+/* Weighted two-pass statistics of `channels` channel planes starting at
+ * channel c0 of sample n; values of mask weight 0 are left out. */
+static segment_stats compute_stats(const inorm_tensor *t, const inorm_tensor *mask, size_t n, size_t c0,
+                                   size_t channels, const inorm_op *op)
 {
-    const inorm_op *op = task->op;
-    const inorm_tensor_desc *d = &op->x->desc;
-    const size_t plane = inorm_plane_len(d);
-    for (size_t nc = first; nc < last; ++nc) {
-        size_t n = nc / d->c, c = nc % d->c;
-        for (size_t p = 0; p < plane; ++p)
-            inorm_host_store(op->y, inorm_element_index(&op->y->desc, n, c, p), inorm_host_load(op->x, inorm_element_index(d, n, c, p)));
+    const size_t plane = inorm_plane_len(&t->desc);
+    const float *weights = NULL;
+    if (mask)
+        weights = (const float *)mask->host + (mask->desc.n == 1 ? 0 : n) * plane;
+    double weight = 0.0, sum = 0.0;
+    for (size_t c = c0; c < c0 + channels; ++c) {
+        for (size_t p = 0; p < plane; ++p) {
+            double w = weights ? weights[p] : 1.0;
+            if (w != 0.0) {
+                weight += w;
+                sum += w * inorm_host_load(t, inorm_element_index(&t->desc, n, c, p));
+            }
+        }
     }
+    double mean = sum / weight;
+    double squares = 0.0;
+    for (size_t c = c0; c < c0 + channels; ++c) {
+        for (size_t p = 0; p < plane; ++p) {
+            double w = weights ? weights[p] : 1.0;
+            if (w != 0.0) {
+                double d = inorm_host_load(t, inorm_element_index(&t->desc, n, c, p)) - mean;
+                squares += w * d * d;
+            }
+        }
+    }
+    return finish_stats(mean, squares, weight, op);
 }
 
-/* (a, b) for channel c and the per-element rule: fills y over one channel plane. */
-static void apply_plane(const inorm_op *op, size_t n, size_t c, const segment_stats *st, size_t p_first,
-                        size_t p_last)
-{
-    const inorm_tensor_desc *d = &op->x->desc;
-    double a, b;
-    coefficients(op, st, n, c, &a, &b);
-    if (fast_path(op)) {
-        size_t offset = inorm_element_index(d, n, c, p_first);
-        apply_f32(op, (const float *)op->x->host + offset, (float *)op->y->host + offset, p_last - p_first, st->mean,
-                  a, b);
-        return;
-    }
-    for (size_t p = p_first; p < p_last; ++p) {
-        size_t i = inorm_element_index(d, n, c, p);
-        double v = inorm_host_load(op->x, i);
-        double t = a * (v - st->mean) + b;
-        if (op->alpha != 1.0f)
-            t = v + op->alpha * (t - v);
-        inorm_host_store(op->y, i, activate(op->activation, op->activation_slope, t));
-    }
-}
-
-static segment_stats finish_stats(double mean, double squares, double weight, const inorm_op *op)
-{
-    double var = squares / (op->unbiased ? weight - 1.0 : weight);
-    segment_stats st = { mean, sqrt(var + (double)op->eps) };
-    return st;
-}
-
-static void run_segment(const inorm_op *op, size_t segment)
+static void general_segment(const inorm_op *op, size_t segment)
 {
     const inorm_tensor_desc *d = &op->x->desc;
     const size_t plane = inorm_plane_len(d);
     const size_t cps = op->channels_per_segment;
     const size_t groups = d->c / cps;
     const size_t n = segment / groups, g = segment % groups;
-    segment_stats st;
-    if (fast_path(op)) {
-        const float *x = (const float *)op->x->host + segment * cps * plane;
-        size_t len = cps * plane;
-        double mean = sum_f32(x, len) / (double)len;
-        st = finish_stats(mean, squares_f32(x, len, mean), (double)len, op);
-    } else {
-        st = compute_stats(op->x, op->mask, n, g * cps, cps, op->unbiased, op->eps);
-    }
+    segment_stats st = compute_stats(op->x, op->mask, n, g * cps, cps, op);
     if (op->kind == INORM_OP_STATS) {
         write_stats(op, segment, (size_t)d->n * groups, &st);
         return;
     }
-    for (size_t c = g * cps; c < (g + 1) * cps; ++c)
-        apply_plane(op, n, c, &st, 0, plane);
+    for (size_t c = g * cps; c < (g + 1) * cps; ++c) {
+        segment_stats style = { 0.0, 0.0 };
+        if (op->kind == INORM_OP_ADAIN)
+            style = compute_stats(op->style, op->style_mask, op->style->desc.n == 1 ? 0 : n, c, 1, op);
+        double a, b;
+        coefficients(op, &st, &style, n, c, &a, &b);
+        for (size_t p = 0; p < plane; ++p) {
+            size_t i = inorm_element_index(d, n, c, p);
+            double v = inorm_host_load(op->x, i);
+            double t = a * (v - st.mean) + b;
+            if (op->alpha != 1.0f)
+                t = blend(op->alpha, v, t);
+            inorm_host_store(op->y, i, activate(op->activation, op->activation_slope, t));
+        }
+    }
 }
 
-static void run_segments(parallel_task *task, size_t first, size_t last)
+static void general_body(const work *w, worker *self, size_t segment)
 {
-    for (size_t segment = first; segment < last; ++segment)
-        run_segment(task->op, segment);
+    (void)self;
+    general_segment(w->arg, segment);
 }
 
-static void sum_range(parallel_task *task, size_t first, size_t last)
+static void convert_body(const work *w, worker *self, size_t nc)
 {
-    task->result = sum_f32(task->x + first, last - first);
+    (void)self;
+    const inorm_op *op = w->arg;
+    const inorm_tensor_desc *d = &op->x->desc;
+    const size_t plane = inorm_plane_len(d);
+    size_t n = nc / d->c, c = nc % d->c;
+    for (size_t p = 0; p < plane; ++p)
+        inorm_host_store(op->y, inorm_element_index(&op->y->desc, n, c, p),
+                         inorm_host_load(op->x, inorm_element_index(d, n, c, p)));
 }
 
-static void squares_range(parallel_task *task, size_t first, size_t last)
+/* ---------------------------------------------------------------------------
+ * Fast path: every unmasked op, FLOAT32 or FLOAT16, NCHW or NHWC.
+ *
+ * A tensor is walked as contiguous runs of elements in which element i
+ * belongs to channel i % period (period 1 for NCHW, where a run lies in one
+ * segment; C for NHWC, where a run is whole pixels of one sample). Sums go
+ * to `lanes` accumulators, lane j holding channel j % period; lanes is a
+ * multiple of GROUP, so that inner loops have a fixed trip count of GROUP
+ * (which gcc -O2 vectorizes; it does not vectorize loops that need an
+ * epilogue). Runs are cut into cache-sized blocks: the block's mean, then its
+ * centred squares, both while it is in L1, then Chan's merge into the
+ * running moments. So x is read from memory once for the statistics, and
+ * never is E[x^2] - E[x]^2 formed.
+ * ------------------------------------------------------------------------ */
+
+#define GROUP 16
+/* At least this many lanes: accumulators stay in memory, and a row of several
+ * groups keeps several add chains in flight instead of waiting on one. */
+#define MIN_LANES 64
+#define BLOCK 4096       /* elements per cache block (16 KiB of floats) */
+#define MAX_LANES 65536  /* NHWC: lcm(C, GROUP) beyond this takes the general path */
+/* FLOAT16 units up to this many elements (256 KiB of floats, in L2) are
+ * converted once for both passes */
+#define MAX_RESIDENT 65536
+
+typedef struct moments {
+    double count, mean, m2;  /* m2: sum of squared deviations from mean */
+} moments;
+
+/* Chan et al.'s pairwise update: exact up to rounding whatever the means. */
+static void merge_moments(moments *into, double count, double mean, double m2)
 {
-    task->result = squares_f32(task->x + first, last - first, task->mean);
+    if (count == 0.0)
+        return;
+    if (into->count == 0.0) {  /* not through the formula: it would round mean */
+        *into = (moments){ count, mean, m2 };
+        return;
+    }
+    const double total = into->count + count, delta = mean - into->mean;
+    into->mean += delta * (count / total);
+    into->m2 += m2 + delta * delta * (into->count * count / total);
+    into->count = total;
 }
 
-static void apply_range(parallel_task *task, size_t first, size_t last)
+/* How the fast path walks one tensor (x, or AdaIN's style). */
+typedef struct view {
+    const inorm_tensor *t;
+    size_t period;    /* channels interleaved in memory: C (NHWC) or 1 */
+    size_t lanes;     /* a multiple of period and of GROUP */
+    size_t block;     /* elements per block: a multiple of lanes */
+    size_t units;     /* NCHW: segments; NHWC: samples */
+    size_t unit_len;  /* elements per unit */
+    size_t parts;     /* chunks per unit */
+    size_t cps;       /* channels per segment */
+} view;
+
+static size_t gcd(size_t a, size_t b)
 {
-    /* [first, last) indexes the segment's elements; split at channel planes */
-    const inorm_op *op = task->op;
-    const size_t plane = task->channel_len;
-    const size_t groups = op->x->desc.c / op->channels_per_segment;
-    const size_t n = task->segment / groups, c0 = task->segment % groups * op->channels_per_segment;
+    while (b) {
+        size_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+static bool make_view(view *v, const inorm_tensor *t, size_t cps)
+{
+    const inorm_tensor_desc *d = &t->desc;
+    const size_t plane = inorm_plane_len(d);
+    /* with one channel or one pixel both layouts are the same memory */
+    const bool interleaved = d->layout == INORM_NHWC && d->c > 1 && plane > 1;
+    v->t = t;
+    v->cps = cps;
+    v->period = interleaved ? d->c : 1;
+    v->lanes = v->period / gcd(v->period, GROUP) * GROUP;
+    if (v->lanes > MAX_LANES)
+        return false;
+    v->units = interleaved ? d->n : (size_t)d->n * d->c / cps;
+    v->unit_len = interleaved ? plane * d->c : plane * cps;
+    /* more lanes only where runs are long enough to fill them: each block
+     * pays a few passes over its lanes */
+    if (v->unit_len >= 16 * MIN_LANES)
+        v->lanes *= (MIN_LANES + v->lanes - 1) / v->lanes;
+    v->block = v->lanes * (BLOCK / v->lanes > 1 ? BLOCK / v->lanes : 1);
+    v->parts = 1;
+    return true;
+}
+
+/* Elements [*first, *last) of chunk `part` of unit u, cut at pixel boundaries. */
+static void chunk_range(const view *v, size_t u, size_t part, size_t *first, size_t *last)
+{
+    const size_t steps = v->unit_len / v->period;
+    *first = u * v->unit_len + steps * part / v->parts * v->period;
+    *last = u * v->unit_len + steps * (part + 1) / v->parts * v->period;
+}
+
+/* Per-thread buffers, sized for the larger view. */
+typedef struct scratch {
+    double *acc, *lane_mean, *a, *m, *b;  /* lanes each */
+    float *x;                             /* converted halves: a block, or a whole unit */
+    size_t x_capacity;
+    moments *unit;                        /* period: a unit's moments (fused jobs) */
+    /* fused jobs on FLOAT16: the unit converted once into x, for every pass */
+    size_t resident_first, resident_count;
+} scratch;
+
+/* count floats of t from element first: in place for FLOAT32; for FLOAT16
+ * from the resident unit if it holds them, else converted into s->x. */
+static const float *load_floats(const inorm_tensor *t, size_t first, size_t count, scratch *s)
+{
+    if (t->desc.dtype == INORM_FLOAT32)
+        return (const float *)t->host + first;
+    if (first >= s->resident_first && first + count <= s->resident_first + s->resident_count)
+        return s->x + (first - s->resident_first);
+    inorm_half_to_float_n((const uint16_t *)t->host + first, s->x, count);
+    return s->x;
+}
+
+/* acc[i % lanes] += x[i] */
+INORM_CPU_CLONES static void lane_sums(const float *restrict x, size_t count, size_t lanes, double *restrict acc)
+{
+    size_t i = 0;
+    for (size_t r = count / lanes; r > 0; --r)
+        for (size_t j = 0; j < lanes; j += GROUP, i += GROUP)
+            for (size_t k = 0; k < GROUP; ++k)
+                acc[j + k] += x[i + k];
+    for (size_t j = 0; i < count; ++i, ++j)
+        acc[j] += x[i];
+}
+
+/* acc[i % lanes] += (x[i] - mean[i % lanes])^2 */
+INORM_CPU_CLONES static void lane_squares(const float *restrict x, size_t count, size_t lanes, const double *restrict mean,
+                                double *restrict acc)
+{
+    size_t i = 0;
+    for (size_t r = count / lanes; r > 0; --r)
+        for (size_t j = 0; j < lanes; j += GROUP, i += GROUP)
+            for (size_t k = 0; k < GROUP; ++k) {
+                double d = x[i + k] - mean[j + k];
+                acc[j + k] += d * d;
+            }
+    for (size_t j = 0; i < count; ++i, ++j) {
+        double d = x[i] - mean[j];
+        acc[j] += d * d;
+    }
+}
+
+/* v[0 .. period) copied over v[period .. lanes); whole periods at a time, as
+ * a copy element by element would wait on each store it just made. */
+static void replicate(double *v, size_t period, size_t lanes)
+{
+    if (period == 1) {
+        for (size_t j = 1; j < lanes; ++j)
+            v[j] = v[0];
+        return;
+    }
+    for (size_t r = period; r < lanes; r += period)
+        memcpy(v + r, v, period * sizeof *v);
+}
+
+/* Merges count elements x (a multiple of period, starting at channel 0) into
+ * out[0 .. period). */
+static void block_moments(const view *v, const float *x, size_t count, scratch *s, moments *out)
+{
+    const size_t lanes = v->lanes, period = v->period;
+    const double per_channel = (double)(count / period);
+    if (period == 1 && count <= 4 * GROUP) {
+        /* tiny planes: plain loops, as the lanes' bookkeeping would cost
+         * more than the work */
+        double sum = 0.0, m2 = 0.0;
+        for (size_t i = 0; i < count; ++i)
+            sum += x[i];
+        const double mean = sum / per_channel;
+        for (size_t i = 0; i < count; ++i) {
+            const double d = x[i] - mean;
+            m2 += d * d;
+        }
+        merge_moments(out, per_channel, mean, m2);
+        return;
+    }
+    memset(s->acc, 0, lanes * sizeof *s->acc);
+    lane_sums(x, count, lanes, s->acc);
+    for (size_t c = 0; c < period; ++c) {
+        double sum = 0.0;
+        for (size_t j = c; j < lanes; j += period)
+            sum += s->acc[j];
+        s->lane_mean[c] = sum / per_channel;
+    }
+    replicate(s->lane_mean, period, lanes);
+    memset(s->acc, 0, lanes * sizeof *s->acc);
+    lane_squares(x, count, lanes, s->lane_mean, s->acc);
+    for (size_t c = 0; c < period; ++c) {
+        double m2 = 0.0;
+        for (size_t j = c; j < lanes; j += period)
+            m2 += s->acc[j];
+        merge_moments(&out[c], per_channel, s->lane_mean[c], m2);
+    }
+}
+
+static void range_moments(const view *v, size_t first, size_t last, scratch *s, moments *out)
+{
+    for (size_t i = first; i < last; i += v->block) {
+        size_t count = last - i < v->block ? last - i : v->block;
+        block_moments(v, load_floats(v->t, i, count, s), count, s, out);
+    }
+}
+
+/* y[i] = rule(a * (x[i] - m) + b) for count (a multiple of GROUP) elements,
+ * the coefficients taken from lane j0 on; into yf (FLOAT32) or yh (FLOAT16).
+ * y may be x (ops run in place), so neither is restrict: each group goes
+ * through a local t, which cannot alias them, and still vectorizes. */
+INORM_CPU_CLONES static void apply_groups(const inorm_op *op, const float *x, size_t count, size_t lanes, size_t j0,
+                                          const scratch *s, float *yf, uint16_t *yh)
+{
+    const bool plain = op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
+    const double *restrict a = s->a, *restrict m = s->m, *restrict b = s->b;
+    for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
+        double t[GROUP];
+        for (size_t k = 0; k < GROUP; ++k)
+            t[k] = a[j + k] * ((double)x[i + k] - m[j + k]) + b[j + k];
+        if (!plain)
+            finish_values(op, x + i, t, GROUP);
+        if (yh)
+            for (size_t k = 0; k < GROUP; ++k)
+                yh[i + k] = inorm_half_bits_from_double(t[k]);
+        else
+            for (size_t k = 0; k < GROUP; ++k)
+                yf[i + k] = (float)t[k];
+    }
+}
+
+/* y[first + i] for i < count from x (floats) and the lanes' a, m, b. */
+static void apply_run(const inorm_op *op, const view *v, const float *x, size_t first, size_t count,
+                      const scratch *s)
+{
+    const bool half = op->y->desc.dtype == INORM_FLOAT16;
+    float *yf = half ? NULL : (float *)op->y->host + first;
+    uint16_t *yh = half ? (uint16_t *)op->y->host + first : NULL;
+    const size_t whole = count / GROUP * GROUP;
+    apply_groups(op, x, whole, v->lanes, 0, s, yf, yh);
+    if (whole < count) {  /* the last few through the same code, padded */
+        const size_t rest = count - whole;
+        float xs[GROUP] = { 0.0f }, ys[GROUP] = { 0.0f };
+        uint16_t hs[GROUP] = { 0 };
+        memcpy(xs, x + whole, rest * sizeof *xs);
+        apply_groups(op, xs, GROUP, v->lanes, whole % v->lanes, s, half ? NULL : ys, half ? hs : NULL);
+        if (half)
+            memcpy(yh + whole, hs, rest * sizeof *hs);
+        else
+            memcpy(yf + whole, ys, rest * sizeof *ys);
+    }
+}
+
+static void apply_range(const inorm_op *op, const view *v, size_t first, size_t last, scratch *s)
+{
+    for (size_t i = first; i < last; i += v->block) {
+        size_t count = last - i < v->block ? last - i : v->block;
+        apply_run(op, v, load_floats(v->t, i, count, s), i, count, s);
+    }
+}
+
+typedef struct fast_op {
+    const inorm_op *op;
+    view x, style;
+    size_t x_chunks;          /* the moments job: x's chunks, then the style's */
+    moments *partial;         /* per chunk: period moments */
+    size_t style_partial;     /* offset of the style's chunks in partial */
+    segment_stats *seg;       /* x: N * C / cps */
+    segment_stats *style_st;  /* style: Ns * C */
+} fast_op;
+
+/* Statistics of unit u of v from its channels' moments. */
+static void finish_unit(const inorm_op *op, const view *v, size_t u, const moments *m, segment_stats *out)
+{
+    if (v->period == 1) {
+        out[u] = finish_stats(m->mean, m->m2, m->count, op);
+        return;
+    }
+    const size_t groups = v->period / v->cps;
+    for (size_t g = 0; g < groups; ++g) {
+        moments seg = { 0.0, 0.0, 0.0 };
+        for (size_t c = g * v->cps; c < (g + 1) * v->cps; ++c)
+            merge_moments(&seg, m[c].count, m[c].mean, m[c].m2);
+        out[u * groups + g] = finish_stats(seg.mean, seg.m2, seg.count, op);
+    }
+}
+
+static void write_unit_stats(const fast_op *f, size_t u)
+{
+    const size_t segments = f->x.t->desc.n * (size_t)f->x.t->desc.c / f->x.cps;
+    const size_t per_unit = f->x.period == 1 ? 1 : f->x.period / f->x.cps;
+    for (size_t s = u * per_unit; s < (u + 1) * per_unit; ++s)
+        write_stats(f->op, s, segments, &f->seg[s]);
+}
+
+/* Fills the lanes' a, m, b for channels c0 .. c0 + period of sample n. */
+static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
+{
+    const inorm_op *op = f->op;
+    const view *v = &f->x;
+    const size_t C = op->x->desc.c, groups = C / v->cps;
+    const size_t style_n = op->style && op->style->desc.n == 1 ? 0 : n;
+    for (size_t k = 0; k < v->period; ++k) {
+        const size_t c = c0 + k;
+        const segment_stats *st = &f->seg[n * groups + c / v->cps];
+        coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &s->a[k], &s->b[k]);
+        s->m[k] = st->mean;
+    }
+    replicate(s->a, v->period, v->lanes);
+    replicate(s->m, v->period, v->lanes);
+    replicate(s->b, v->period, v->lanes);
+}
+
+/* Normalizes elements [first, last) of unit u of x. */
+static void apply_unit_range(const fast_op *f, size_t u, size_t first, size_t last, scratch *s)
+{
+    const view *v = &f->x;
+    const size_t C = f->op->x->desc.c;
+    if (v->period > 1) {  /* NHWC: one sample, every channel in the lanes */
+        fill_lanes(f, u, 0, s);
+        apply_range(f->op, v, first, last, s);
+        return;
+    }
+    /* NCHW: a segment of cps planes, each with its own coefficients */
+    const size_t plane = v->unit_len / v->cps, base = u * v->unit_len;
+    const size_t n = u * v->cps / C, c0 = u * v->cps % C;
     for (size_t i = first; i < last;) {
-        size_t k = i / plane, p = i % plane;
-        size_t stop = (k + 1) * plane < last ? (k + 1) * plane : last;
-        apply_plane(op, n, c0 + k, &task->stats, p, p + (stop - i));
+        const size_t k = (i - base) / plane, stop = base + (k + 1) * plane < last ? base + (k + 1) * plane : last;
+        fill_lanes(f, n, c0 + k, s);
+        apply_range(f->op, v, i, stop, s);
         i = stop;
     }
 }
 
-/* One huge contiguous segment over all threads: sum, centred squares, apply. */
-static void run_segment_split(const inorm_op *op, size_t segment, unsigned threads)
+/* The moments job: item i is a chunk of x, or of the style beyond x_chunks. */
+static void moments_body(const work *w, worker *self, size_t i)
 {
-    const inorm_tensor_desc *d = &op->x->desc;
-    const size_t plane = inorm_plane_len(d), len = op->channels_per_segment * plane;
-    parallel_task tasks[MAX_THREADS];
-    for (unsigned t = 0; t < threads; ++t)
-        tasks[t] = (parallel_task){ .body = sum_range, .op = op, .x = (const float *)op->x->host + segment * len,
-                                    .channel_len = plane, .segment = segment };
-    parallel_for(tasks, threads, len);
-    double sum = 0.0;
-    for (unsigned t = 0; t < threads; ++t)
-        sum += tasks[t].result;
-    double mean = sum / (double)len;
-    for (unsigned t = 0; t < threads; ++t) {
-        tasks[t].body = squares_range;
-        tasks[t].mean = mean;
-    }
-    parallel_for(tasks, threads, len);
-    double squares = 0.0;
-    for (unsigned t = 0; t < threads; ++t)
-        squares += tasks[t].result;
-    segment_stats st = finish_stats(mean, squares, (double)len, op);
-    if (op->kind == INORM_OP_STATS) {
-        write_stats(op, segment, (size_t)d->n * (d->c / op->channels_per_segment), &st);
-        return;
-    }
-    for (unsigned t = 0; t < threads; ++t) {
-        tasks[t].body = apply_range;
-        tasks[t].stats = st;
-    }
-    parallel_for(tasks, threads, len);
+    const fast_op *f = w->arg;
+    const bool style = i >= f->x_chunks;
+    const view *v = style ? &f->style : &f->x;
+    const size_t chunk = style ? i - f->x_chunks : i;
+    moments *out = f->partial + (style ? f->style_partial + chunk * v->period : chunk * v->period);
+    size_t first, last;
+    chunk_range(v, chunk / v->parts, chunk % v->parts, &first, &last);
+    range_moments(v, first, last, self->scratch, out);
 }
 
-static void run_op(const inorm_op *op)
+/* Merges the chunks of every unit of v in order and finishes them. */
+static void merge_chunks(const inorm_op *op, const view *v, moments *partial, segment_stats *out)
+{
+    for (size_t u = 0; u < v->units; ++u) {
+        moments *unit = partial + u * v->parts * v->period;
+        for (size_t p = 1; p < v->parts; ++p)
+            for (size_t c = 0; c < v->period; ++c) {
+                const moments *m = &unit[p * v->period + c];
+                merge_moments(&unit[c], m->count, m->mean, m->m2);
+            }
+        finish_unit(op, v, u, unit, out);
+    }
+}
+
+/* The apply job over x's chunks (after the moments job). */
+static void apply_body(const work *w, worker *self, size_t i)
+{
+    const fast_op *f = w->arg;
+    size_t first, last;
+    chunk_range(&f->x, i / f->x.parts, i % f->x.parts, &first, &last);
+    apply_unit_range(f, i / f->x.parts, first, last, self->scratch);
+}
+
+/* The fused job: a whole unit of x per item, statistics then output while
+ * the unit is still in cache. */
+static void fused_body(const work *w, worker *self, size_t u)
+{
+    const fast_op *f = w->arg;
+    scratch *s = self->scratch;
+    const size_t first = u * f->x.unit_len, len = f->x.unit_len;
+    for (size_t c = 0; c < f->x.period; ++c)
+        s->unit[c] = (moments){ 0.0, 0.0, 0.0 };
+    if (f->x.t->desc.dtype == INORM_FLOAT16 && len <= s->x_capacity) {
+        inorm_half_to_float_n((const uint16_t *)f->x.t->host + first, s->x, len);
+        s->resident_first = first;
+        s->resident_count = len;
+    }
+    range_moments(&f->x, first, first + len, s, s->unit);
+    finish_unit(f->op, &f->x, u, s->unit, f->seg);
+    if (f->op->kind == INORM_OP_STATS)
+        write_unit_stats(f, u);
+    else
+        apply_unit_range(f, u, first, first + len, s);
+    s->resident_count = 0;
+}
+
+/* Chunks per unit: enough for every thread to have several. */
+static size_t parts_for(const view *v, unsigned threads)
+{
+    const size_t want = 4 * (size_t)threads, steps = v->unit_len / v->period;
+    size_t parts = threads == 1 || v->units >= want ? 1 : (want + v->units - 1) / v->units;
+    return parts < steps ? parts : steps;
+}
+
+static void *carve(char **cursor, size_t bytes)
+{
+    void *p = *cursor;
+    *cursor += (bytes + 63) / 64 * 64;
+    return p;
+}
+
+/* Runs op on the fast path. Returns false when it needs more lanes than the
+ * fast path has (the caller takes the general path); *oom on a failed
+ * allocation. */
+static bool run_fast(const inorm_op *op, bool *oom)
+{
+    fast_op f = { .op = op };
+    *oom = false;
+    if (!make_view(&f.x, op->x, op->channels_per_segment) ||
+        (op->kind == INORM_OP_ADAIN && !make_view(&f.style, op->style, 1)))
+        return false;
+    const bool adain = op->kind == INORM_OP_ADAIN;
+    const unsigned threads = thread_count(op->x->elements + (adain ? op->style->elements : 0));
+    /* a unit per item when the units share out evenly (5 units on 2 threads
+     * would leave one idle for a fifth of the time), else chunks in two jobs */
+    const bool fused = threads == 1 || f.x.units >= 8 * (size_t)threads ||
+                       (f.x.units >= 2 * (size_t)threads && f.x.units % threads == 0);
+    f.x.parts = fused ? 1 : parts_for(&f.x, threads);
+    if (adain)
+        f.style.parts = parts_for(&f.style, threads);
+    f.x_chunks = fused ? 0 : f.x.units * f.x.parts;
+    f.style_partial = f.x_chunks * f.x.period;
+    const size_t style_chunks = adain ? f.style.units * f.style.parts : 0;
+    const size_t partials = f.style_partial + style_chunks * (adain ? f.style.period : 0);
+
+    const size_t lanes = f.x.lanes > f.style.lanes ? f.x.lanes : f.style.lanes;
+    size_t block = f.x.block > f.style.block ? f.x.block : f.style.block;
+    if (fused && op->x->desc.dtype == INORM_FLOAT16 && f.x.unit_len > block && f.x.unit_len <= MAX_RESIDENT)
+        block = f.x.unit_len;
+    const size_t thread_bytes = 5 * ((lanes * sizeof(double) + 63) / 64 * 64) +
+                                (block * sizeof(float) + 63) / 64 * 64 +
+                                (f.x.period * sizeof(moments) + 63) / 64 * 64;
+    const size_t segments = (size_t)op->x->desc.n * op->x->desc.c / f.x.cps;
+    const size_t style_segments = adain ? (size_t)op->style->desc.n * op->style->desc.c : 0;
+    const size_t bytes = threads * thread_bytes + (partials * sizeof(moments) + 63) / 64 * 64 +
+                         (segments + style_segments) * sizeof(segment_stats) + 64;
+    char *memory = inorm_malloc(bytes);
+    if (!memory) {
+        *oom = true;
+        return true;
+    }
+    char *cursor = (char *)(((uintptr_t)memory + 63) / 64 * 64);
+    scratch scratches[MAX_THREADS];
+    worker workers[MAX_THREADS];
+    for (unsigned t = 0; t < threads; ++t) {
+        scratch *s = &scratches[t];
+        s->acc = carve(&cursor, lanes * sizeof(double));
+        s->lane_mean = carve(&cursor, lanes * sizeof(double));
+        s->a = carve(&cursor, lanes * sizeof(double));
+        s->m = carve(&cursor, lanes * sizeof(double));
+        s->b = carve(&cursor, lanes * sizeof(double));
+        s->x = carve(&cursor, block * sizeof(float));
+        s->x_capacity = block;
+        s->resident_first = s->resident_count = 0;
+        s->unit = carve(&cursor, f.x.period * sizeof(moments));
+        workers[t].scratch = s;
+    }
+    f.partial = carve(&cursor, partials * sizeof(moments));
+    f.seg = (segment_stats *)cursor;
+    f.style_st = f.seg + segments;
+    for (size_t i = 0; i < partials; ++i)
+        f.partial[i] = (moments){ 0.0, 0.0, 0.0 };
+
+    work w = { .arg = &f };
+    if (f.x_chunks + style_chunks > 0) {
+        w.body = moments_body;
+        w.items = f.x_chunks + style_chunks;
+        run_work(&w, workers, threads);
+        if (adain)
+            merge_chunks(op, &f.style, f.partial + f.style_partial, f.style_st);
+    }
+    if (fused) {
+        w.body = fused_body;
+        w.items = f.x.units;
+        run_work(&w, workers, threads);
+    } else {
+        merge_chunks(op, &f.x, f.partial, f.seg);
+        if (op->kind == INORM_OP_STATS) {
+            for (size_t u = 0; u < f.x.units; ++u)
+                write_unit_stats(&f, u);
+        } else {
+            w.body = apply_body;
+            w.items = f.x_chunks;
+            run_work(&w, workers, threads);
+        }
+    }
+    inorm_free(memory);
+    return true;
+}
+
+/* false: out of host memory. */
+static bool run_op(const inorm_op *op)
 {
     const inorm_tensor_desc *d = &op->x->desc;
     const unsigned threads = thread_count(op->x->elements);
-    parallel_task tasks[MAX_THREADS];
-    for (unsigned t = 0; t < threads; ++t)
-        tasks[t] = (parallel_task){ .op = op, .body = op->kind == INORM_OP_CONVERT ? convert_planes : run_segments };
+    worker workers[MAX_THREADS];
+    work w = { .arg = op };
     if (op->kind == INORM_OP_CONVERT) {
         const inorm_tensor_desc *to = &op->y->desc;
         bool same_layout = d->layout == to->layout || d->c == 1 || (d->h == 1 && d->w == 1);
-        if (same_layout && d->dtype == to->dtype)
+        if (same_layout && d->dtype == to->dtype) {
             memcpy(op->y->host, op->x->host, op->x->bytes);
-        else
-            parallel_for(tasks, threads, (size_t)d->n * d->c);
-        return;
+        } else {
+            w.body = convert_body;
+            w.items = (size_t)d->n * d->c;
+            run_work(&w, workers, threads);
+        }
+        return true;
     }
-    const size_t segments = (size_t)d->n * d->c / op->channels_per_segment;
-    if (segments >= 2 * (size_t)threads || !fast_path(op) || threads == 1) {
-        parallel_for(tasks, threads < segments ? threads : (unsigned)segments, segments);
-        return;
+    if (!op->mask && !op->style_mask) {
+        bool oom;
+        if (run_fast(op, &oom))
+            return !oom;
     }
-    for (size_t segment = 0; segment < segments; ++segment)
-        run_segment_split(op, segment, threads);
+    w.body = general_body;
+    w.items = (size_t)d->n * d->c / op->channels_per_segment;
+    run_work(&w, workers, threads);
+    return true;
 }
 
 static double seconds_now(void)
@@ -399,18 +817,19 @@ static double seconds_now(void)
 static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
 {
     double start = ctx->profiling ? seconds_now() : 0.0;
-    /* Fast path: two passes over x for the statistics, one to read it and
-     * write y (the general path reads x once more per statistic, but it is
-     * not the one that matters for speed). */
+    /* Fast path: x read once for the statistics (blocks of it are reused
+     * from cache) and once more to write y. */
     const bool convert = op->kind == INORM_OP_CONVERT;
-    double passes = convert ? 1.0 : op->kind == INORM_OP_STATS ? 2.0 : 3.0;
+    const bool general = op->mask || op->style_mask;
+    double passes = convert || op->kind == INORM_OP_STATS ? 1.0 : 2.0;
     double style_bytes = op->style ? (double)op->style->bytes : 0.0;
     ctx->last_plan = (inorm_plan_info){ .dispatches = 0,
                                         .bytes_moved = passes * (double)op->x->bytes + style_bytes +
                                                        (op->y ? (double)op->y->bytes : 0.0) };
+    const unsigned threads = thread_count(op->x->elements + (op->style ? op->style->elements : 0));
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "cpu: %s, %u thread%s",
-             convert ? "convert" : fast_path(op) ? "double two-pass, contiguous" : "double two-pass, general",
-             thread_count(op->x->elements), thread_count(op->x->elements) == 1 ? "" : "s");
+             convert ? "convert" : general ? "double two-pass, general" : "double blocked two-pass + Chan",
+             threads, threads == 1 ? "" : "s");
     if (op->kind == INORM_OP_COLOR || op->kind == INORM_OP_BLEND) {  /* pixel ops: one pass */
         ctx->last_plan = (inorm_plan_info){ .variant = "cpu: per pixel, double",
                                             .bytes_moved = (double)op->x->bytes + (double)op->y->bytes +
@@ -419,8 +838,8 @@ static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
             inorm_cpu_color(op);
         else
             inorm_cpu_blend(op);
-    } else {
-        run_op(op);
+    } else if (!run_op(op)) {
+        return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for the CPU path's buffers");
     }
     if (ctx->profiling)
         ctx->pending_seconds += seconds_now() - start;

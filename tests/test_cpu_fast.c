@@ -1,0 +1,388 @@
+/*
+ * The CPU path's fast path against the double oracle, on shapes chosen to
+ * reach each of its branches:
+ * - FLOAT16 and FLOAT32, NCHW and NHWC (channel periods 3, 5, 7, 12, 64: lane
+ *   counts that are and are not multiples of 16);
+ * - "fused" jobs (many planes, one per item) and "split" jobs (few planes cut
+ *   into chunks across threads, chunk sizes not divisible by the thread
+ *   count, group-norm segments whose chunks cross channel planes);
+ * - a tail shorter than a vector group (planes of 1, 7, 17x19 elements);
+ * - AdaIN with a style of N 1 (broadcast) and of N equal, of another H x W,
+ *   with a blend and activations;
+ * - data with a large mean (1000 + small noise), NaN and Inf in one plane.
+ * Shapes above 65536 elements run on several threads (src/cpu/cpu_backend.c).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+enum { T_INSTANCE, T_GROUP, T_LAYER, T_MODULATE, T_CIN, T_ADAIN, T_STATS };
+static const char *const t_names[] = {"instance_norm", "group_norm", "layer_norm", "adain_modulate",
+                                      "conditional_instance_norm", "adain", "stats"};
+
+typedef struct fast_case {
+    int op;
+    o_shape s;
+    uint32_t groups;      /* T_GROUP */
+    o_shape style;        /* T_ADAIN */
+    float alpha;          /* T_ADAIN */
+    int activation;
+    int unbiased;
+    double mean, spread;  /* data: mean + spread * uniform(-1, 1) per plane, 0 spread: random planes */
+} fast_case;
+
+/* Data in the tensor's layout, each plane with its own offset and scale
+ * unless the case fixes them; rounded to fp16 when half. */
+static void gen(tu_rng *r, float *x, o_shape s, int nhwc, int half, double mean, double spread)
+{
+    for (uint32_t n = 0; n < s.n; n++)
+        for (uint32_t c = 0; c < s.c; c++) {
+            double scale = spread > 0.0 ? spread : exp(tu_rng_uniform(r, log(0.1), log(10.0)));
+            double off = spread > 0.0 ? mean : scale * tu_rng_uniform(r, -3.0, 3.0);
+            for (size_t p = 0; p < o_plane(s); p++)
+                x[o_index(s, nhwc, n, c, p)] = (float)(off + scale * tu_rng_uniform(r, -1.0, 1.0));
+        }
+    if (half)
+        tu_round_to_half(x, o_count(s));
+}
+
+/* Runs one case on the CPU path; x may be given (already in layout), else generated.
+ * Returns the worst |err| / bound. */
+static double run(const fast_case *fc, inorm_dtype dt, inorm_layout layout, const float *given, uint64_t seed)
+{
+    inorm_context *ctx = tu_ctx_create(INORM_BACKEND_CPU);
+    if (!ctx)
+        return 0.0;
+    tu_rng r;
+    tu_rng_seed(&r, seed);
+    const o_shape s = fc->s;
+    const int nhwc = layout == INORM_NHWC, half = dt == INORM_FLOAT16;
+    const size_t count = o_count(s), nc = (size_t)s.n * s.c;
+    float *x = tu_floats(count), *y = tu_floats(count);
+    double *ref = tu_doubles(count), *mag = tu_doubles(count);
+    if (given)
+        memcpy(x, given, count * sizeof *x);
+    else
+        gen(&r, x, s, nhwc, half, fc->mean, fc->spread);
+    const float slope = 0.25f;
+    inorm_norm_params p = {.eps = 1e-5f, .unbiased = fc->unbiased, .activation = (inorm_activation)fc->activation,
+                           .activation_slope = slope};
+    o_params op = {.eps = 1e-5f, .unbiased = fc->unbiased, .nhwc = nhwc, .activation = fc->activation,
+                   .slope = slope};
+    inorm_tensor *tx = tu_tensor_fmt(ctx, s, dt, layout, x);
+    inorm_tensor *ty = tu_tensor_fmt(ctx, s, dt, layout, NULL);
+    float *g = tu_floats(3 * nc), *b = tu_floats(3 * nc);
+    for (size_t i = 0; i < 3 * nc; i++) {
+        g[i] = (float)tu_rng_uniform(&r, 0.5, 2.0);
+        b[i] = (float)tu_rng_uniform(&r, -2.0, 2.0);
+    }
+    const char *what = tu_fmt("%s %s %s %s act=%d unbiased=%d", t_names[fc->op], tu_shape_str(s), tu_dtype_name(dt),
+                              tu_layout_name(layout), fc->activation, fc->unbiased);
+    double worst = 0.0;
+    switch (fc->op) {
+    case T_INSTANCE:
+    case T_GROUP:
+    case T_LAYER: {
+        uint32_t groups = fc->op == T_INSTANCE ? s.c : fc->op == T_LAYER ? 1 : fc->groups;
+        inorm_tensor *tg = tu_tensor(ctx, tu_shape(1, s.c, 1, 1), g), *tb = tu_tensor(ctx, tu_shape(1, s.c, 1, 1), b);
+        if (fc->op == T_INSTANCE)
+            TU_OK(ctx, inorm_instance_norm(ctx, tx, tg, tb, &p, ty));
+        else if (fc->op == T_LAYER)
+            TU_OK(ctx, inorm_layer_norm(ctx, tx, tg, tb, &p, ty));
+        else
+            TU_OK(ctx, inorm_group_norm(ctx, tx, groups, tg, tb, &p, ty));
+        oracle_group_norm_ex(&op, s, x, groups, g, b, ref, mag);
+        break;
+    }
+    case T_MODULATE: {
+        inorm_tensor *tg = tu_tensor(ctx, tu_shape(s.n, s.c, 1, 1), g), *tb = tu_tensor(ctx, tu_shape(s.n, s.c, 1, 1), b);
+        TU_OK(ctx, inorm_adain_modulate(ctx, tx, tg, tb, &p, ty));
+        oracle_modulate_ex(&op, s, x, g, b, ref, mag);
+        break;
+    }
+    case T_CIN: {
+        float *w = tu_floats(nc * 3);
+        for (size_t i = 0; i < (size_t)s.n * 3; i++)
+            w[i] = (float)tu_rng_uniform(&r, -0.5, 1.5);
+        inorm_tensor *tg = tu_tensor(ctx, tu_shape(3, s.c, 1, 1), g), *tb = tu_tensor(ctx, tu_shape(3, s.c, 1, 1), b);
+        inorm_tensor *tw = tu_tensor(ctx, tu_shape(s.n, 3, 1, 1), w);
+        TU_OK(ctx, inorm_conditional_instance_norm(ctx, tx, tg, tb, tw, &p, ty));
+        oracle_cin_ex(&op, s, x, 3, g, b, w, ref, mag);
+        free(w);
+        break;
+    }
+    case T_ADAIN: {
+        float *st = tu_floats(o_count(fc->style));
+        gen(&r, st, fc->style, nhwc, half, 0.0, 0.0);
+        inorm_tensor *ts = tu_tensor_fmt(ctx, fc->style, dt, layout, st);
+        TU_OK(ctx, inorm_adain(ctx, tx, ts, fc->alpha, &p, ty));
+        const float *styles[1] = {st};
+        const double weights[1] = {1.0};
+        oracle_adain_mix_ex(&op, s, x, 1, &fc->style, styles, weights, (double)fc->alpha, ref, mag);
+        what = tu_fmt("%s style %s alpha %g", what, tu_shape_str(fc->style), (double)fc->alpha);
+        free(st);
+        break;
+    }
+    case T_STATS: {
+        inorm_tensor *tm = tu_tensor(ctx, tu_shape(s.n, s.c, 1, 1), NULL);
+        inorm_tensor *tsd = tu_tensor(ctx, tu_shape(s.n, s.c, 1, 1), NULL);
+        TU_OK(ctx, inorm_stats(ctx, tx, &p, tm, tsd));
+        float *gm = tu_floats(nc), *gs = tu_floats(nc);
+        double *rm = tu_doubles(nc), *rs = tu_doubles(nc), *rsig = tu_doubles(nc);
+        tu_download(ctx, tm, gm, nc);
+        tu_download(ctx, tsd, gs, nc);
+        oracle_stats_ex(&op, s, x, rm, rs, rsig);
+        tu_assert_stats(what, s, gm, gs, rm, rs, rsig);
+        free(gm), free(gs), free(rm), free(rs), free(rsig);
+        goto done;
+    }
+    }
+    tu_download_fmt(ctx, ty, y, count);
+    worst = tu_assert_close_fmt(what, s, dt, layout, y, ref, mag);
+done:
+    tu_ctx_destroy(ctx);
+    free(x), free(y), free(ref), free(mag), free(g), free(b);
+    return worst;
+}
+
+static void run_all_formats(const fast_case *fc, uint64_t seed)
+{
+    for (int d = 0; d < 2; d++)
+        for (int l = 0; l < 2; l++)
+            run(fc, d ? INORM_FLOAT16 : INORM_FLOAT32, l ? INORM_NHWC : INORM_NCHW, NULL, seed + 4u * d + l);
+}
+
+#define SH(n, c, h, w) {n, c, h, w}
+
+/* Shapes for every op: fused and split jobs, periods 3, 5, 7, 12, 64, tails. */
+static const o_shape shapes[] = {
+    SH(2, 3, 17, 19),   /* one thread, tails of 3 (NCHW) */
+    SH(3, 5, 1, 7),     /* planes of 7 elements: only a tail */
+    SH(4, 12, 1, 1),    /* planes of 1: the output is exactly beta */
+    SH(1, 3, 300, 301), /* split: 3 planes over threads, 90300 pixels */
+    SH(1, 7, 181, 183), /* split NHWC with period 7 (112 lanes) */
+    SH(8, 64, 23, 21),  /* fused, 512 planes over threads */
+    SH(17, 5, 31, 29),  /* fused on threads, an odd number of units (both layouts) */
+    SH(3, 5, 97, 89),   /* few units that do not share out evenly: split */
+};
+
+static void check_op(int op, uint32_t groups)
+{
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        fast_case fc = {.op = op, .s = shapes[i], .groups = groups};
+        if (op == T_GROUP && shapes[i].c % groups != 0)
+            fc.groups = 1;
+        fc.unbiased = o_plane(shapes[i]) > 1 && i % 2;
+        run_all_formats(&fc, 100 + i);
+    }
+}
+
+START_TEST(instance_norm_formats) { check_op(T_INSTANCE, 0); }
+END_TEST
+START_TEST(layer_norm_formats) { check_op(T_LAYER, 0); }
+END_TEST
+START_TEST(adain_modulate_formats) { check_op(T_MODULATE, 0); }
+END_TEST
+START_TEST(conditional_formats) { check_op(T_CIN, 0); }
+END_TEST
+START_TEST(stats_formats) { check_op(T_STATS, 0); }
+END_TEST
+
+/* Group norm: segments of several channels, in NHWC interleaved with other
+ * groups; split jobs whose chunks cross channel planes. */
+START_TEST(group_norm_formats)
+{
+    const o_shape gs[] = {SH(2, 12, 45, 47), SH(1, 8, 130, 131), SH(1, 6, 257, 255), SH(5, 12, 7, 9)};
+    const uint32_t groups[] = {3, 2, 3, 4};
+    for (size_t i = 0; i < 4; i++) {
+        fast_case fc = {.op = T_GROUP, .s = gs[i], .groups = groups[i], .unbiased = (int)(i % 2)};
+        run_all_formats(&fc, 200 + i);
+    }
+}
+END_TEST
+
+/* AdaIN: style broadcast (N 1) and per sample, another H x W, blends and
+ * activations (the per-element rule of the general path). */
+START_TEST(adain_formats)
+{
+    const struct {
+        o_shape c, s;
+        float alpha;
+        int act;
+    } cases[] = {
+        {SH(4, 5, 33, 31), SH(1, 5, 20, 21), 1.0f, O_ACT_NONE},
+        {SH(4, 5, 33, 31), SH(4, 5, 9, 11), 0.6f, O_ACT_LEAKY_RELU},
+        {SH(1, 3, 300, 301), SH(1, 3, 120, 111), 1.5f, O_ACT_RELU},  /* split content and style */
+        {SH(16, 64, 9, 9), SH(1, 64, 64, 65), 1.0f, O_ACT_SILU},     /* fused content, split style */
+        {SH(2, 7, 1, 1), SH(2, 7, 1, 1), 0.3f, O_ACT_NONE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fast_case fc = {.op = T_ADAIN, .s = cases[i].c, .style = cases[i].s, .alpha = cases[i].alpha,
+                        .activation = cases[i].act};
+        run_all_formats(&fc, 300 + i);
+    }
+}
+END_TEST
+
+/* Activations and blends on normalize ops, through the fast path's
+ * non-plain loop. */
+START_TEST(activations_formats)
+{
+    for (int act = O_ACT_RELU; act <= O_ACT_SILU; act++) {
+        fast_case fc = {.op = T_INSTANCE, .s = SH(2, 5, 61, 67), .activation = act};
+        run_all_formats(&fc, 400 + (uint64_t)act);
+        fc.op = T_MODULATE;
+        fc.s = (o_shape)SH(1, 3, 200, 171);
+        run_all_formats(&fc, 410 + (uint64_t)act);
+    }
+}
+END_TEST
+
+/* 1000 + noise of 1e-3: the variance is 1e-9 relative to the squared mean.
+ * Any E[x^2] - E[x]^2 in the path would lose it entirely. Big planes (split
+ * jobs, several blocks merged) and small ones (fused). */
+START_TEST(large_mean)
+{
+    const o_shape sizes[] = {SH(1, 2, 400, 401), SH(16, 32, 16, 17)};
+    for (size_t i = 0; i < 2; i++) {
+        fast_case fc = {.op = T_STATS, .s = sizes[i], .mean = 1000.0, .spread = 1e-3};
+        for (int l = 0; l < 2; l++) {
+            fc.op = T_STATS;
+            run(&fc, INORM_FLOAT32, l ? INORM_NHWC : INORM_NCHW, NULL, 500 + i);
+            fc.op = T_INSTANCE;
+            run(&fc, INORM_FLOAT32, l ? INORM_NHWC : INORM_NCHW, NULL, 510 + i);
+        }
+        /* fp16 holds 1000 + 1e-3 as 1000: a spread of 0.5 is representable */
+        fc.spread = 0.5;
+        for (int l = 0; l < 2; l++)
+            run(&fc, INORM_FLOAT16, l ? INORM_NHWC : INORM_NCHW, NULL, 520 + i);
+    }
+}
+END_TEST
+
+/* One NaN in one plane and one Inf in another: exactly those planes are NaN
+ * (inorm.h), on fused and split jobs, in both layouts and dtypes. */
+START_TEST(nan_inf_per_plane)
+{
+    const o_shape sizes[] = {SH(1, 4, 250, 263), SH(8, 16, 20, 21)};
+    for (size_t i = 0; i < 2; i++) {
+        const o_shape s = sizes[i];
+        const size_t count = o_count(s), hw = o_plane(s);
+        float *x = tu_floats(count), *y = tu_floats(count);
+        for (int d = 0; d < 2; d++)
+            for (int l = 0; l < 2; l++) {
+                const inorm_dtype dt = d ? INORM_FLOAT16 : INORM_FLOAT32;
+                const inorm_layout layout = l ? INORM_NHWC : INORM_NCHW;
+                tu_rng r;
+                tu_rng_seed(&r, 600 + i);
+                gen(&r, x, s, l, d, 0.0, 0.0);
+                x[o_index(s, l, 0, 1, hw / 2 + 3)] = NAN;       /* plane (0, 1) */
+                x[o_index(s, l, s.n - 1, 2, hw - 1)] = INFINITY; /* plane (N-1, 2) */
+                fast_case fc = {.op = T_INSTANCE, .s = s};
+                run(&fc, dt, layout, x, 610 + i); /* against the oracle: NaN where it is NaN */
+
+                TU_CTX(ctx, INORM_BACKEND_CPU);
+                inorm_tensor *tx = tu_tensor_fmt(ctx, s, dt, layout, x), *ty = tu_tensor_fmt(ctx, s, dt, layout, NULL);
+                TU_OK(ctx, inorm_instance_norm(ctx, tx, NULL, NULL, NULL, ty));
+                tu_download_fmt(ctx, ty, y, count);
+                for (uint32_t n = 0; n < s.n; n++)
+                    for (uint32_t c = 0; c < s.c; c++) {
+                        size_t nans = 0;
+                        for (size_t p = 0; p < hw; p++)
+                            nans += isnan(y[o_index(s, l, n, c, p)]) != 0;
+                        int bad_plane = (n == 0 && c == 1) || (n == s.n - 1 && c == 2);
+                        ck_assert_msg(nans == (bad_plane ? hw : 0), "%s %s %s plane (%u, %u): %zu NaN of %zu",
+                                      tu_shape_str(s), tu_dtype_name(dt), tu_layout_name(layout), n, c, nans, hw);
+                    }
+                tu_ctx_destroy(ctx);
+            }
+        free(x), free(y);
+    }
+}
+END_TEST
+
+/* A constant plane gives exactly beta, also when it is merged over chunks
+ * and blocks (Chan's merge must not round the mean). */
+START_TEST(constant_planes_exact)
+{
+    const o_shape sizes[] = {SH(1, 3, 300, 300), SH(2, 5, 3, 3)};
+    for (size_t i = 0; i < 2; i++) {
+        const o_shape s = sizes[i];
+        const size_t count = o_count(s);
+        float *x = tu_floats(count), *y = tu_floats(count), beta[5] = {0.1f, -3.25f, 7.0f, 1e-3f, 2.5f};
+        for (int l = 0; l < 2; l++)
+            for (int d = 0; d < 2; d++) {
+                for (uint32_t n = 0; n < s.n; n++)
+                    for (uint32_t c = 0; c < s.c; c++)
+                        for (size_t p = 0; p < o_plane(s); p++)
+                            x[o_index(s, l, n, c, p)] = 1000.0f + (float)(3 * c + n);
+                const inorm_dtype dt = d ? INORM_FLOAT16 : INORM_FLOAT32;
+                const inorm_layout layout = l ? INORM_NHWC : INORM_NCHW;
+                TU_CTX(ctx, INORM_BACKEND_CPU);
+                inorm_tensor *tx = tu_tensor_fmt(ctx, s, dt, layout, x), *ty = tu_tensor_fmt(ctx, s, dt, layout, NULL);
+                inorm_tensor *tb = tu_tensor(ctx, tu_shape(1, s.c, 1, 1), beta);
+                TU_OK(ctx, inorm_instance_norm(ctx, tx, NULL, tb, NULL, ty));
+                tu_download_fmt(ctx, ty, y, count);
+                for (uint32_t n = 0; n < s.n; n++)
+                    for (uint32_t c = 0; c < s.c; c++) {
+                        const float want = d ? (float)tu_round_half(beta[c]) : beta[c];
+                        for (size_t p = 0; p < o_plane(s); p++)
+                            ck_assert_msg(y[o_index(s, l, n, c, p)] == want, "%s %s %s (%u, %u, %zu): %a, want %a",
+                                          tu_shape_str(s), tu_dtype_name(dt), tu_layout_name(layout), n, c, p,
+                                          (double)y[o_index(s, l, n, c, p)], (double)want);
+                    }
+                tu_ctx_destroy(ctx);
+            }
+        free(x), free(y);
+    }
+}
+END_TEST
+
+/* The same op twice gives the same bits: threads take items in any order,
+ * merges happen in item order. */
+START_TEST(deterministic)
+{
+    const o_shape s = SH(1, 5, 233, 239);
+    const size_t count = o_count(s);
+    float *x = tu_floats(count), *y1 = tu_floats(count), *y2 = tu_floats(count);
+    tu_rng r;
+    tu_rng_seed(&r, 700);
+    gen(&r, x, s, 1, 0, 0.0, 0.0);
+    TU_CTX(ctx, INORM_BACKEND_CPU);
+    inorm_tensor *tx = tu_tensor_fmt(ctx, s, INORM_FLOAT32, INORM_NHWC, x);
+    inorm_tensor *ty = tu_tensor_fmt(ctx, s, INORM_FLOAT32, INORM_NHWC, NULL);
+    for (int k = 0; k < 5; k++) {
+        TU_OK(ctx, inorm_instance_norm(ctx, tx, NULL, NULL, NULL, ty));
+        tu_download(ctx, ty, k ? y2 : y1, count);
+        ck_assert_msg(k == 0 || memcmp(y1, y2, count * sizeof *y1) == 0, "run %d differs from run 0", k);
+    }
+    tu_ctx_destroy(ctx);
+    free(x), free(y1), free(y2);
+}
+END_TEST
+
+int main(void)
+{
+    tu_init();
+    Suite *s = suite_create("cpu_fast");
+    TCase *tc = tcase_create("fast_path");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, instance_norm_formats);
+    tcase_add_test(tc, group_norm_formats);
+    tcase_add_test(tc, layer_norm_formats);
+    tcase_add_test(tc, adain_modulate_formats);
+    tcase_add_test(tc, conditional_formats);
+    tcase_add_test(tc, stats_formats);
+    tcase_add_test(tc, adain_formats);
+    tcase_add_test(tc, activations_formats);
+    tcase_add_test(tc, large_mean);
+    tcase_add_test(tc, nan_inf_per_plane);
+    tcase_add_test(tc, constant_planes_exact);
+    tcase_add_test(tc, deterministic);
+    suite_add_tcase(s, tc);
+    return tu_run(s);
+}
