@@ -63,10 +63,12 @@ layout(std430, binding = 9) readonly buffer StyleMask4 { vec4 style_mask4[]; };
             [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                       \
                 uint i = block_start + r * LANES;                                                                \
                 bool inside = i < stop;                                                                          \
+                /* loads of a clamped index, masked after: no branch per load */                                 \
+                uint clamped = min(i, stop - 1u);                                                                \
                 if (use_vec4)                                                                                    \
-                    values[r] = inside ? vec4(data4[i]) - shift : vec4(0.0);                                     \
+                    values[r] = mix(vec4(0.0), vec4(data4[clamped]) - shift, bvec4(inside));                     \
                 else                                                                                             \
-                    values[r] = vec4(inside ? float(data[i]) - shift : 0.0, 0.0, 0.0, 0.0);                     \
+                    values[r] = vec4(mix(0.0, float(data[clamped]) - shift, inside), 0.0, 0.0, 0.0);             \
                 sum += values[r];                                                                                \
                 count += inside ? float(unit) : 0.0;                                                             \
             }                                                                                                    \
@@ -148,7 +150,8 @@ shared vec3 tile_moments[gl_WorkGroupSize.x];
             [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
                 uint p = block_start + r * rows;                                                               \
                 bool inside = p < (p_end);                                                                     \
-                values[r] = inside ? float(data[((n) * (plane) + p) * pc.channels + (c)]) - shift : 0.0;       \
+                uint clamped = min(p, (p_end) - 1u);  /* no branch per load */                                 \
+                values[r] = mix(0.0, float(data[((n) * (plane) + clamped) * pc.channels + (c)]) - shift, inside); \
                 sum += values[r];                                                                              \
                 count += inside ? 1.0 : 0.0;                                                                   \
             }                                                                                                  \
@@ -253,7 +256,9 @@ void moments4_merge(inout Moments4 a, float weight, vec4 mean, vec4 m2)
             [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
                 uint p = block_start + r;                                                                      \
                 bool inside = p < (p_end);                                                                     \
-                values[r] = inside ? vec4(data4[((n) * (plane) + p) * quads + (q)]) - shift : vec4(0.0);       \
+                uint clamped = min(p, (p_end) - 1u);  /* no branch per load */                                 \
+                values[r] = mix(vec4(0.0), vec4(data4[((n) * (plane) + clamped) * quads + (q)]) - shift,       \
+                                bvec4(inside));                                                                \
                 sum += values[r];                                                                              \
                 count += inside ? 1.0 : 0.0;                                                                   \
             }                                                                                                  \
