@@ -31,7 +31,104 @@ INORM_CPU_CLONES static void halves_to_floats(const uint16_t *restrict src, floa
         dst[i] = inorm_half_bits_to_float(src[i]);
 }
 
+#if defined(INORM_CPU_CLONES_ENABLED)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/* F16C's conversion is exact; only NaNs differ (it keeps payload bits), so
+ * they are made the canonical quiet NaN with their sign, as the bit code does. */
+__attribute__((target("avx2,f16c"))) static void halves_to_floats_f16c(const uint16_t *src, float *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 wide = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i)));
+        const __m256 is_nan = _mm256_cmp_ps(wide, wide, _CMP_UNORD_Q);
+        const __m256 canonical = _mm256_or_ps(_mm256_and_ps(wide, _mm256_set1_ps(-0.0f)),
+                                              _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)));
+        _mm256_storeu_ps(dst + i, _mm256_blendv_ps(wide, canonical, is_nan));
+    }
+    for (; i < n; ++i)
+        dst[i] = inorm_half_bits_to_float(src[i]);
+}
+#endif
+
 void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n)
 {
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (inorm_cpu_has_f16c()) {
+        halves_to_floats_f16c(src, dst, n);
+        return;
+    }
+#endif
     halves_to_floats(src, dst, n);
+}
+
+#if defined(INORM_CPU_CLONES_ENABLED)
+#include <immintrin.h>
+
+/* Four doubles to floats rounded to odd (as inorm_half_bits_from_double
+ * does, so that F16C's one rounding to nearest gives the direct rounding),
+ * NaNs made the canonical quiet NaN with their sign (F16C would keep
+ * payload bits; the scalar code gives 0x7e00). */
+__attribute__((target("avx2,f16c"), always_inline)) static inline __m128 floats_rounded_to_odd(__m256d v)
+{
+    const __m128 near = _mm256_cvtpd_ps(v);
+    const __m256d back = _mm256_cvtps_pd(near);
+    const __m256d magnitude_mask = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffLL));
+    const __m256d above = _mm256_cmp_pd(_mm256_and_pd(back, magnitude_mask), _mm256_and_pd(v, magnitude_mask),
+                                        _CMP_GT_OQ);
+    const __m256d inexact = _mm256_cmp_pd(back, v, _CMP_NEQ_UQ);
+    /* 64-bit lane masks to 32-bit ones: the low half of each */
+    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    const __m128i above32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(above), pick));
+    const __m128i inexact32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(inexact), pick));
+    const __m128i one = _mm_set1_epi32(1);
+    __m128i bits = _mm_castps_si128(near);
+    bits = _mm_sub_epi32(bits, _mm_and_si128(above32, one));
+    bits = _mm_or_si128(bits, _mm_and_si128(inexact32, one));
+    const __m128i is_nan = _mm_castps_si128(_mm_cmpunord_ps(near, near));
+    const __m128i canonical = _mm_or_si128(_mm_and_si128(bits, _mm_set1_epi32((int)0x80000000u)),
+                                           _mm_set1_epi32(0x7fc00000));
+    bits = _mm_or_si128(_mm_and_si128(is_nan, canonical), _mm_andnot_si128(is_nan, bits));
+    return _mm_castsi128_ps(bits);
+}
+
+__attribute__((target("avx2,f16c"))) static void halves_from_doubles_f16c(const double *src, uint16_t *dst,
+                                                                           size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128 low = floats_rounded_to_odd(_mm256_loadu_pd(src + i));
+        const __m128 high = floats_rounded_to_odd(_mm256_loadu_pd(src + i + 4));
+        const __m256 both = _mm256_set_m128(high, low);
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(both, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    for (; i < n; ++i)
+        dst[i] = inorm_half_bits_from_double(src[i]);
+}
+#endif
+
+bool inorm_cpu_has_f16c(void)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    /* clang's __builtin_cpu_supports knows no "f16c": CPUID leaf 1, ECX bit 29;
+     * the AVX2 check covers the OS saving the AVX state */
+    unsigned eax, ebx, ecx, edx;
+    return __builtin_cpu_supports("avx2") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
+#else
+    return false;
+#endif
+}
+
+void inorm_halves_from_doubles(const double *src, uint16_t *dst, size_t n, bool f16c)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (f16c) {
+        halves_from_doubles_f16c(src, dst, n);
+        return;
+    }
+#endif
+    (void)f16c;
+    for (size_t i = 0; i < n; ++i)
+        dst[i] = inorm_half_bits_from_double(src[i]);
 }

@@ -491,17 +491,22 @@ static void range_moments(const view *v, size_t first, size_t last, scratch *s, 
  * the coefficients taken from lane j0 on; into yf (FLOAT32) or yh (FLOAT16).
  * y may be x (ops run in place), so neither is restrict: each group goes
  * through a local t, which cannot alias them, and still vectorizes. */
+static inline void group_values(const inorm_op *op, bool plain, const float *x, const double *restrict a,
+                                const double *restrict m, const double *restrict b, double *restrict t)
+{
+    for (size_t k = 0; k < GROUP; ++k)
+        t[k] = a[k] * ((double)x[k] - m[k]) + b[k];
+    if (!plain)
+        finish_values(op, x, t, GROUP);
+}
+
 INORM_CPU_CLONES static void apply_groups(const inorm_op *op, const float *x, size_t count, size_t lanes, size_t j0,
                                           const scratch *s, float *yf, uint16_t *yh)
 {
     const bool plain = op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
-    const double *restrict a = s->a, *restrict m = s->m, *restrict b = s->b;
     for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
         double t[GROUP];
-        for (size_t k = 0; k < GROUP; ++k)
-            t[k] = a[j + k] * ((double)x[i + k] - m[j + k]) + b[j + k];
-        if (!plain)
-            finish_values(op, x + i, t, GROUP);
+        group_values(op, plain, x + i, s->a + j, s->m + j, s->b + j, t);
         if (yh)
             for (size_t k = 0; k < GROUP; ++k)
                 yh[i + k] = inorm_half_bits_from_double(t[k]);
@@ -511,6 +516,19 @@ INORM_CPU_CLONES static void apply_groups(const inorm_op *op, const float *x, si
     }
 }
 
+/* The same values as doubles, for a bulk conversion to fp16 afterwards. */
+INORM_CPU_CLONES static void apply_groups_to_doubles(const inorm_op *op, const float *x, size_t count, size_t lanes,
+                                                     size_t j0, const scratch *s, double *t)
+{
+    const bool plain = op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
+    for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP)
+        group_values(op, plain, x + i, s->a + j, s->m + j, s->b + j, t + i);
+}
+
+/* FLOAT16 output with hardware conversion: pieces of this many elements
+ * (a multiple of GROUP) go through a double buffer on the stack. */
+#define HALF_PIECE 512
+
 /* y[first + i] for i < count from x (floats) and the lanes' a, m, b. */
 static void apply_run(const inorm_op *op, const view *v, const float *x, size_t first, size_t count,
                       const scratch *s)
@@ -519,7 +537,16 @@ static void apply_run(const inorm_op *op, const view *v, const float *x, size_t 
     float *yf = half ? NULL : (float *)op->y->host + first;
     uint16_t *yh = half ? (uint16_t *)op->y->host + first : NULL;
     const size_t whole = count / GROUP * GROUP;
-    apply_groups(op, x, whole, v->lanes, 0, s, yf, yh);
+    if (half && inorm_cpu_has_f16c()) {
+        double t[HALF_PIECE];
+        for (size_t i = 0; i < whole; i += HALF_PIECE) {
+            size_t piece = whole - i < HALF_PIECE ? whole - i : HALF_PIECE;
+            apply_groups_to_doubles(op, x + i, piece, v->lanes, i % v->lanes, s, t);
+            inorm_halves_from_doubles(t, yh + i, piece, true);
+        }
+    } else {
+        apply_groups(op, x, whole, v->lanes, 0, s, yf, yh);
+    }
     if (whole < count) {  /* the last few through the same code, padded */
         const size_t rest = count - whole;
         float xs[GROUP] = { 0.0f }, ys[GROUP] = { 0.0f };
