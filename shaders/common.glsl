@@ -142,6 +142,17 @@ uint tile_lane_chunk(uint workgroup_chunk)
 {
     return SUBGROUP_WORKGROUP ? workgroup_chunk * tile_rows() + tile_row() : workgroup_chunk;
 }
+// Workgroup id -> (sample n, channel block, this lane's chunk). Channel
+// blocks vary fastest: neighbouring workgroups read neighbouring bytes of the
+// same pixel rows (measured on lavapipe, 8x256x64x64 fp32: chunks fastest
+// left each workgroup 128 bytes of every 1 KB row, at a third of the speed).
+void tile_of(uint id, uint chunks, out uint n, out uint block, out uint chunk)
+{
+    uint workgroup_chunks = tile_workgroup_chunks(chunks);
+    block = id % pc.channel_blocks;
+    chunk = tile_lane_chunk((id / pc.channel_blocks) % workgroup_chunks);
+    n = id / (pc.channel_blocks * workgroup_chunks);
+}
 uint tile_pixel_offset() { return SUBGROUP_WORKGROUP ? 0u : tile_row(); }
 uint tile_pixel_step() { return SUBGROUP_WORKGROUP ? 1u : tile_rows(); }
 

@@ -262,10 +262,8 @@ void apply_nchw(uint workgroup)
 
 void apply_nhwc(uint workgroup)
 {
-    uint workgroup_chunks = tile_workgroup_chunks(pc.chunks);
-    uint chunk = tile_lane_chunk(workgroup % workgroup_chunks);
-    uint block = (workgroup / workgroup_chunks) % pc.channel_blocks;
-    uint n = workgroup / (workgroup_chunks * pc.channel_blocks);
+    uint n, block, chunk;
+    tile_of(workgroup, pc.chunks, n, block, chunk);
     uint c = block * pc.channel_block + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || c >= pc.channels || chunk >= pc.chunks)
         return;  // no barrier follows, so lanes may leave on their own
@@ -289,10 +287,8 @@ void apply_nhwc(uint workgroup)
 // NHWC, 4 channels per lane (see norm_stats.comp's stats_nhwc4).
 void apply_nhwc4(uint workgroup)
 {
-    uint workgroup_chunks = tile_workgroup_chunks(pc.chunks);
-    uint chunk = tile_lane_chunk(workgroup % workgroup_chunks);
-    uint block = (workgroup / workgroup_chunks) % pc.channel_blocks;
-    uint n = workgroup / (workgroup_chunks * pc.channel_blocks);
+    uint n, block, chunk;
+    tile_of(workgroup, pc.chunks, n, block, chunk);
     uint quads = pc.channels / 4u;
     uint q = block * pc.channel_block + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || q >= quads || chunk >= pc.chunks)

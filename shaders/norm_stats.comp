@@ -174,10 +174,8 @@ void stats_nhwc(uint workgroup)
     uint plane = is_style ? pc.style_seg_len : pc.plane_len;
     uint chunk_len = is_style ? pc.style_chunk_len : pc.chunk_len;
     uint samples = is_style ? pc.style_seg_count / pc.channels : pc.samples;
-    uint workgroup_chunks = tile_workgroup_chunks(chunks);
-    uint chunk = tile_lane_chunk(local_id % workgroup_chunks);
-    uint block = (local_id / workgroup_chunks) % pc.channel_blocks;
-    uint n = local_id / (workgroup_chunks * pc.channel_blocks);
+    uint n, block, chunk;
+    tile_of(local_id, chunks, n, block, chunk);
     if (n >= samples)
         return;  // grid padding: the whole workgroup leaves together
     uint c = block * pc.channel_block + tile_channel();
@@ -281,10 +279,8 @@ void stats_nhwc4(uint workgroup)
     uint plane = is_style ? pc.style_seg_len : pc.plane_len;
     uint chunk_len = is_style ? pc.style_chunk_len : pc.chunk_len;
     uint samples = is_style ? pc.style_seg_count / pc.channels : pc.samples;
-    uint workgroup_chunks = tile_workgroup_chunks(chunks);
-    uint chunk = tile_lane_chunk(local_id % workgroup_chunks);
-    uint block = (local_id / workgroup_chunks) % pc.channel_blocks;
-    uint n = local_id / (workgroup_chunks * pc.channel_blocks);
+    uint n, block, chunk;
+    tile_of(local_id, chunks, n, block, chunk);
     uint quads = pc.channels / 4u;
     uint q = block * pc.channel_block + tile_channel();
     if (n >= samples || tile_row() >= tile_rows() || q >= quads || chunk >= chunks)
