@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_run.h"
 #include "internal.h"
 
 static uint32_t float_bits(float f)
@@ -114,9 +115,5 @@ int main(void)
     tcase_add_test(tc, doubles_to_half_edges);
     tcase_add_test(tc, doubles_to_half_random);
     suite_add_tcase(s, tc);
-    SRunner *runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run(s);
 }

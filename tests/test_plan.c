@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "inorm.h"
+#include "check_run.h"
 #include "internal.h"
 
 typedef struct shape {
@@ -169,9 +170,5 @@ int main(void)
     tcase_add_test(tc, plans_one_subgroup_workgroups);
     tcase_add_test(tc, plans_gpu_workgroups);
     suite_add_tcase(s, tc);
-    SRunner *runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return tu_run(s);
 }

@@ -452,15 +452,6 @@ void tu_assert_stats(const char *what, o_shape s, const float *got_mean, const f
                   what, tu_shape_str(s), bad, msg);
 }
 
-int tu_run(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
-
 /* ------------------------------------------------- FLOAT16 and NHWC -- */
 
 /* Round to nearest even on the bits of the double: the 53-bit significand

@@ -242,7 +242,7 @@ const char *tu_fmt(const char *fmt, ...)
 #endif
     ;
 
-/* Runs the suite with CK_NORMAL and returns the exit status for main(). */
-int tu_run(Suite *s);
+/* tu_run(suite): the exit status for main() (check_run.h). */
+#include "check_run.h"
 
 #endif
