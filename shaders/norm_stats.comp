@@ -37,11 +37,20 @@ layout(std430, binding = 8) readonly buffer Mask4 { vec4 mask4[]; };
 layout(std430, binding = 9) readonly buffer StyleMask { float style_mask[]; };
 layout(std430, binding = 9) readonly buffer StyleMask4 { vec4 style_mask4[]; };
 
+// Under a mask the chunk's first value may be one the mask leaves out (weight
+// 0), so possibly NaN or Inf, which must not reach the statistics: then no
+// shift (Welford's update stays stable without one).
+float masked_shift(float first)
+{
+    return isnan(first) || isinf(first) ? 0.0 : first;
+}
+
 // NCHW: accumulates this lane's share of elements [begin, end) of one buffer,
 // shifted by the chunk's first value. mask_at maps an element to its mask index.
 #define ACCUMULATE_NCHW(moments, shift, data, data4, use_vec4, has_mask, mask_buf, mask_buf4, mask_at, begin, end) \
     shift = float(data[begin]);                                                                                  \
     if (has_mask) {                                                                                              \
+        shift = masked_shift(shift);                                                                             \
         uint first, stop;                                                                                        \
         if (use_vec4) {                                                                                          \
             lane_range((begin) / 4u, (end) / 4u, first, stop);                                                  \
@@ -138,6 +147,7 @@ shared vec3 tile_moments[gl_WorkGroupSize.x];
 #define ACCUMULATE_NHWC(moments, shift, data, has_mask, mask_buf, mask_stride, plane, n, c, p_begin, p_end)    \
     shift = float(data[((n) * (plane) + (p_begin)) * pc.channels + (c)]);                                      \
     if (has_mask) {                                                                                            \
+        shift = masked_shift(shift);                                                                           \
         for (uint p = (p_begin) + tile_pixel_offset(); p < (p_end); p += tile_pixel_step())                    \
             moments_add1(moments, float(data[((n) * (plane) + p) * pc.channels + (c)]) - shift,                \
                          mask_buf[(n) * (mask_stride) + p]);                                                   \
@@ -236,6 +246,7 @@ void moments4_merge(inout Moments4 a, float weight, vec4 mean, vec4 m2)
 #define ACCUMULATE_NHWC4(moments, shift, data4, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
     shift = vec4(data4[((n) * (plane) + (p_begin)) * quads + (q)]);                                              \
     if (has_mask) {                                                                                            \
+        shift = vec4(masked_shift(shift.x), masked_shift(shift.y), masked_shift(shift.z), masked_shift(shift.w)); \
         for (uint p = (p_begin); p < (p_end); ++p) {                                                           \
             float w = mask_buf[(n) * (mask_stride) + p];                                                       \
             if (w != 0.0) {                                                                                    \

@@ -736,11 +736,19 @@ START_TEST(mask_nan_under_zero_weight)
             x[o_index(s, nhwc, 0, c, 5)] = c == 1 ? INFINITY : NAN;
         x[o_index(s, nhwc, 1, 2, 11)] = NAN;
         poisoned++;
+        /* and the first pixel of sample 1 (channel 0) and of the style: the
+         * GPU shifts each chunk by its first value, which must not be one
+         * the mask leaves out */
+        x[o_index(s, nhwc, 1, 0, 0)] = NAN;
+        poisoned++;
         m[5] = 0.0f;
         m[hw + 11] = 0.0f;
+        m[hw + 0] = 0.0f;
         for (uint32_t c = 0; c < s.c; c++)
             st[o_index(ss, nhwc, 0, c, 3)] = NAN;
+        st[o_index(ss, nhwc, 0, 1, 0)] = NAN;
         sm[3] = 0.0f;
+        sm[0] = 0.0f;
         inorm_tensor *tx = tu_tensor_fmt(ctx, s, k_formats[f].dt, k_formats[f].lo, x);
         inorm_tensor *ty = tu_tensor_fmt(ctx, s, k_formats[f].dt, k_formats[f].lo, NULL);
         inorm_tensor *tst = tu_tensor_fmt(ctx, ss, k_formats[f].dt, k_formats[f].lo, st);
