@@ -40,6 +40,8 @@ layout(constant_id = 10) const bool BLEND = false;   // alpha != 1: y = x + alph
 // statistics of 1x3x1024x1024 took 5.4 ms with the workgroup merge's barriers,
 // 2.0 ms without).
 layout(constant_id = 11) const bool SUBGROUP_WORKGROUP = false;
+// NHWC with VEC4: channel quads per lane (see norm_stats.comp's ACCUMULATE_NHWC4).
+layout(constant_id = 13) const uint QUADS_PER_LANE = 1u;
 
 const uint FLAG_GAMMA = 1u;        // gamma / scale / gamma bank is bound
 const uint FLAG_BETA = 2u;         // beta / bias / beta bank is bound

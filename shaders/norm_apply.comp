@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // Finishes the statistics of a segment from its partials (Chan merge) and,
 // per MODE:
 //   MODE_NORMALIZE  t = a[n,c] * (x - mean) + b[n,c]: a = gamma / std, b = beta, where
@@ -284,35 +285,40 @@ void apply_nhwc(uint workgroup)
     }
 }
 
-// NHWC, 4 channels per lane (see norm_stats.comp's stats_nhwc4).
+// NHWC, 4 channels per lane, QUADS_PER_LANE quads per lane (see
+// norm_stats.comp's stats_nhwc4), row by row.
 void apply_nhwc4(uint workgroup)
 {
     uint n, block, chunk;
     tile_of(workgroup, pc.chunks, n, block, chunk);
     uint quads = pc.channels / 4u;
-    uint q = block * pc.channel_block + tile_channel();
+    uint q = block * pc.channel_block * QUADS_PER_LANE + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || q >= quads || chunk >= pc.chunks)
         return;  // no barrier follows
-    vec4 a, b, shift, offset;
-    for (uint k = 0u; k < 4u; ++k) {
-        uint c = 4u * q + k;
-        vec4 coefficients;
-        if ((pc.flags & FLAG_LANE_COEFF) != 0u)
-            coefficients = channel_coefficients(segment_stats((n * pc.channels + c) / pc.channels_per_seg, true), n, c,
-                                                true);
-        else
-            coefficients = partials[pc.coeff_base + n * pc.channels + c];
-        a[k] = coefficients.x;
-        b[k] = coefficients.y;
-        shift[k] = coefficients.z;
-        offset[k] = coefficients.w;
+    vec4 a[QUADS_PER_LANE], b[QUADS_PER_LANE], shift[QUADS_PER_LANE], offset[QUADS_PER_LANE];
+    [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
+        for (uint j = 0u; j < 4u; ++j) {
+            uint c = 4u * (q + k * pc.channel_block) + j;
+            vec4 coefficients;
+            if ((pc.flags & FLAG_LANE_COEFF) != 0u)
+                coefficients = channel_coefficients(segment_stats((n * pc.channels + c) / pc.channels_per_seg, true), n,
+                                                    c, true);
+            else
+                coefficients = partials[pc.coeff_base + n * pc.channels + c];
+            a[k][j] = coefficients.x;
+            b[k][j] = coefficients.y;
+            shift[k][j] = coefficients.z;
+            offset[k][j] = coefficients.w;
+        }
     }
     uint p_begin = chunk * pc.chunk_len;
     uint p_end = min(pc.plane_len, p_begin + pc.chunk_len);
     for (uint p = p_begin; p < p_end; ++p) {
-        uint i = (n * pc.plane_len + p) * quads + q;
-        vec4 v = vec4(x4[i]);
-        y4[i] = DATA4_T(finish4(v, a * ((v - shift) - offset) + b));
+        [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
+            uint i = (n * pc.plane_len + p) * quads + q + k * pc.channel_block;
+            vec4 v = vec4(x4[i]);
+            y4[i] = DATA4_T(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k]));
+        }
     }
 }
 

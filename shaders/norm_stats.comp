@@ -226,58 +226,65 @@ void stats_nhwc(uint workgroup)
 // costs what a scalar one does. The 4 channels see the same pixels, so they
 // share one weight.
 struct Moments4 {
-    float weight;
     vec4 mean;
     vec4 m2;
 };
 
-void moments4_merge(inout Moments4 a, float weight, vec4 mean, vec4 m2)
+// Chan's merge of (weight, mean, m2) into a, whose weight is a_weight.
+void moments4_merge(inout Moments4 a, float a_weight, float weight, vec4 mean, vec4 m2)
 {
-    float total = a.weight + weight;
     if (weight == 0.0)
         return;
     vec4 delta = mean - a.mean;
-    float share = weight / total;
+    float share = weight / (a_weight + weight);
     a.mean += delta * share;
-    a.m2 += m2 + delta * delta * (a.weight * share);
-    a.weight = total;
+    a.m2 += m2 + delta * delta * (a_weight * share);
 }
 
 #define ACCUMULATE_NHWC4(moments, shift, data4, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
-    shift = vec4(data4[((n) * (plane) + (p_begin)) * quads + (q)]);                                              \
+    [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                                    \
+        shift[k] = vec4(data4[((n) * (plane) + (p_begin)) * quads + (q) + k * pc.channel_block]);              \
+        if (has_mask)                                                                                          \
+            shift[k] = vec4(masked_shift(shift[k].x), masked_shift(shift[k].y), masked_shift(shift[k].z),      \
+                            masked_shift(shift[k].w));                                                         \
+    }                                                                                                          \
     if (has_mask) {                                                                                            \
-        shift = vec4(masked_shift(shift.x), masked_shift(shift.y), masked_shift(shift.z), masked_shift(shift.w)); \
         for (uint p = (p_begin); p < (p_end); ++p) {                                                           \
             float w = mask_buf[(n) * (mask_stride) + p];                                                       \
             if (w != 0.0) {                                                                                    \
-                vec4 v = vec4(data4[((n) * (plane) + p) * quads + (q)]) - shift;                               \
-                moments.weight += w;                                                                           \
-                vec4 delta = v - moments.mean;                                                                 \
-                moments.mean += delta * (w / moments.weight);                                                  \
-                moments.m2 += w * delta * (v - moments.mean);                                                  \
+                weight += w;                                                                                   \
+                [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                        \
+                    vec4 v = vec4(data4[((n) * (plane) + p) * quads + (q) + k * pc.channel_block]) - shift[k]; \
+                    vec4 delta = v - moments[k].mean;                                                          \
+                    moments[k].mean += delta * (w / weight);                                                   \
+                    moments[k].m2 += w * delta * (v - moments[k].mean);                                        \
+                }                                                                                              \
             }                                                                                                  \
         }                                                                                                      \
     } else {                                                                                                   \
         for (uint block_start = (p_begin); block_start < (p_end); block_start += BLOCK) {                      \
-            vec4 values[BLOCK];                                                                                \
-            vec4 sum = vec4(0.0);                                                                              \
-            float count = 0.0;                                                                                 \
-            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
-                uint p = block_start + r;                                                                      \
-                bool inside = p < (p_end);                                                                     \
-                uint clamped = min(p, (p_end) - 1u);  /* no branch per load */                                 \
-                values[r] = mix(vec4(0.0), vec4(data4[((n) * (plane) + clamped) * quads + (q)]) - shift,       \
-                                bvec4(inside));                                                                \
-                sum += values[r];                                                                              \
-                count += inside ? 1.0 : 0.0;                                                                   \
+            float count = float(min(BLOCK, (p_end) - block_start));                                            \
+            [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                            \
+                vec4 values[BLOCK];                                                                            \
+                vec4 sum = vec4(0.0);                                                                          \
+                [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                 \
+                    uint p = block_start + r;                                                                  \
+                    uint clamped = min(p, (p_end) - 1u);  /* no branch per load */                             \
+                    values[r] = mix(vec4(0.0),                                                                 \
+                                    vec4(data4[((n) * (plane) + clamped) * quads + (q) + k * pc.channel_block]) \
+                                        - shift[k],                                                            \
+                                    bvec4(p < (p_end)));                                                       \
+                    sum += values[r];                                                                          \
+                }                                                                                              \
+                vec4 block_mean = sum / count;                                                                 \
+                vec4 squares = vec4(0.0);                                                                      \
+                [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                 \
+                    vec4 centred = values[r] - block_mean;                                                     \
+                    squares += block_start + r < (p_end) ? centred * centred : vec4(0.0);                      \
+                }                                                                                              \
+                moments4_merge(moments[k], weight, count, block_mean, squares);                                \
             }                                                                                                  \
-            vec4 block_mean = sum / count;                                                                     \
-            vec4 squares = vec4(0.0);                                                                          \
-            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
-                vec4 centred = values[r] - block_mean;                                                         \
-                squares += block_start + r < (p_end) ? centred * centred : vec4(0.0);                          \
-            }                                                                                                  \
-            moments4_merge(moments, count, block_mean, squares);                                               \
+            weight += count;                                                                                   \
         }                                                                                                      \
     }
 
@@ -293,14 +300,18 @@ void stats_nhwc4(uint workgroup)
     uint n, block, chunk;
     tile_of(local_id, chunks, n, block, chunk);
     uint quads = pc.channels / 4u;
-    uint q = block * pc.channel_block + tile_channel();
+    uint q = block * pc.channel_block * QUADS_PER_LANE + tile_channel();
+    // the host plans QUADS_PER_LANE > 1 only where every lane has all its quads
     if (n >= samples || tile_row() >= tile_rows() || q >= quads || chunk >= chunks)
         return;  // no barrier follows
     uint p_begin = chunk * chunk_len;
     uint p_end = min(plane, p_begin + chunk_len);
 
-    Moments4 moments = Moments4(0.0, vec4(0.0), vec4(0.0));
-    vec4 shift;
+    Moments4 moments[QUADS_PER_LANE];
+    vec4 shift[QUADS_PER_LANE];
+    float weight = 0.0;  // the same pixels for every quad
+    [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k)
+        moments[k] = Moments4(vec4(0.0), vec4(0.0));
     if (is_style) {
         bool masked = (pc.flags & FLAG_STYLE_MASK) != 0u;
         ACCUMULATE_NHWC4(moments, shift, style4, masked, style_mask, pc.style_mask_sample_stride, plane, n, q,
@@ -310,9 +321,11 @@ void stats_nhwc4(uint workgroup)
         ACCUMULATE_NHWC4(moments, shift, content4, masked, mask, pc.mask_sample_stride, plane, n, q, p_begin, p_end)
     }
     uint base = is_style ? pc.style_partial_base : 0u;
-    for (uint k = 0u; k < 4u; ++k) {
-        uint partial = (n * pc.channels + 4u * q + k) * chunks + chunk;
-        partials[base + partial] = vec4(shift[k], moments.mean[k], moments.m2[k], moments.weight);
+    [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
+        for (uint j = 0u; j < 4u; ++j) {
+            uint partial = (n * pc.channels + 4u * (q + k * pc.channel_block) + j) * chunks + chunk;
+            partials[base + partial] = vec4(shift[k][j], moments[k].mean[j], moments[k].m2[j], weight);
+        }
     }
 }
 

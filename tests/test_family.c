@@ -489,6 +489,49 @@ END_TEST
 START_TEST(matrix_2x44x40x30) { run_matrix(tu_backend(_i), 6); }
 END_TEST
 
+/* NHWC shapes where CPU devices give each lane several channel quads (C % 4
+ * == 0, quads sharing out over the lanes, enough tiles): every op, both
+ * dtypes, masks and AdaIN's differently shaped styles, against the oracle.
+ * On other devices they are one more pair of NHWC shapes. */
+START_TEST(nhwc_quads_per_lane)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}};
+    int cases = 0;
+    double worst = 0;
+    uint64_t counter = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        for (int which = 0; which < OP_COUNT; which++) {
+            for (int dt = 0; dt < 2; dt++) {
+                for (int v = 0; v < 3; v++) {
+                    fam_case fc;
+                    memset(&fc, 0, sizeof fc);
+                    fc.op = (fam_op)which;
+                    fc.s = shapes[si];
+                    fc.dtype = dt ? INORM_FLOAT16 : INORM_FLOAT32;
+                    fc.layout = INORM_NHWC;
+                    fc.affine = v == 1;
+                    fc.activation = (int)(counter % 4);
+                    fc.mask = v == 2 && (which == OP_INSTANCE || which == OP_GROUP || which == OP_ADAIN) ? 1 : 0;
+                    fc.eps = 1e-5f;
+                    fc.groups = fc.s.c / 4;
+                    fc.variant = (int)(counter % 6);
+                    fc.seed = 7000u + counter;
+                    counter++;
+                    fam_result r = run_case(ctx, be, &fc);
+                    cases += r.ran;
+                    worst = fmax(worst, r.worst);
+                }
+            }
+        }
+    }
+    printf("nhwc quads per lane [%s]: %d cases within tolerance, worst |err|/bound = %.4f\n", tu_backend_name(be),
+           cases, worst);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------ formats -- */
 
 static const struct {
@@ -2080,6 +2123,7 @@ int main(void)
         {"adain_mix_max_styles_and_reshapes", adain_mix_max_styles_and_reshapes, 0},
         {"adain_mix_refusals", adain_mix_refusals, 0},
         {"cin_one_hot_is_instance_norm", cin_one_hot_is_instance_norm, 0},
+        {"nhwc_quads_per_lane", nhwc_quads_per_lane, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
         {"cin_refusals", cin_refusals, 0},
         {"activation_silu_extremes", activation_silu_extremes, 0},
