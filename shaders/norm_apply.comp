@@ -261,6 +261,16 @@ void apply_nchw(uint workgroup)
     }
 }
 
+// NHWC apply: (a, b, shift, offset) of channel c of sample n, merged by this
+// lane from the channel's partials when they are few (no finalize dispatch),
+// else read from the finalize's coefficient table.
+vec4 nhwc_coefficients(uint n, uint c)
+{
+    if ((pc.flags & FLAG_LANE_COEFF) != 0u)
+        return channel_coefficients(segment_stats((n * pc.channels + c) / pc.channels_per_seg, true), n, c, true);
+    return partials[pc.coeff_base + n * pc.channels + c];
+}
+
 void apply_nhwc(uint workgroup)
 {
     uint n, block, chunk;
@@ -268,14 +278,7 @@ void apply_nhwc(uint workgroup)
     uint c = block * pc.channel_block + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || c >= pc.channels || chunk >= pc.chunks)
         return;  // no barrier follows, so lanes may leave on their own
-    vec4 coefficients;  // a, b, shift, offset
-    if ((pc.flags & FLAG_LANE_COEFF) != 0u) {
-        // few partials per channel: merged here instead of by a finalize dispatch
-        uint segment = (n * pc.channels + c) / pc.channels_per_seg;
-        coefficients = channel_coefficients(segment_stats(segment, true), n, c, true);
-    } else {
-        coefficients = partials[pc.coeff_base + n * pc.channels + c];
-    }
+    vec4 coefficients = nhwc_coefficients(n, c);  // a, b, shift, offset
     uint p_begin = chunk * pc.chunk_len;
     uint p_end = min(pc.plane_len, p_begin + pc.chunk_len);
     for (uint p = p_begin + tile_pixel_offset(); p < p_end; p += tile_pixel_step()) {
@@ -298,13 +301,7 @@ void apply_nhwc4(uint workgroup)
     vec4 a[QUADS_PER_LANE], b[QUADS_PER_LANE], shift[QUADS_PER_LANE], offset[QUADS_PER_LANE];
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
         for (uint j = 0u; j < 4u; ++j) {
-            uint c = 4u * (q + k * pc.channel_block) + j;
-            vec4 coefficients;
-            if ((pc.flags & FLAG_LANE_COEFF) != 0u)
-                coefficients = channel_coefficients(segment_stats((n * pc.channels + c) / pc.channels_per_seg, true), n,
-                                                    c, true);
-            else
-                coefficients = partials[pc.coeff_base + n * pc.channels + c];
+            vec4 coefficients = nhwc_coefficients(n, 4u * (q + k * pc.channel_block) + j);
             a[k][j] = coefficients.x;
             b[k][j] = coefficients.y;
             shift[k][j] = coefficients.z;

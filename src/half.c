@@ -51,21 +51,6 @@ __attribute__((target("avx2,f16c"))) static void halves_to_floats_f16c(const uin
     for (; i < n; ++i)
         dst[i] = inorm_half_bits_to_float(src[i]);
 }
-#endif
-
-void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n)
-{
-#if defined(INORM_CPU_CLONES_ENABLED)
-    if (inorm_cpu_has_f16c()) {
-        halves_to_floats_f16c(src, dst, n);
-        return;
-    }
-#endif
-    halves_to_floats(src, dst, n);
-}
-
-#if defined(INORM_CPU_CLONES_ENABLED)
-#include <immintrin.h>
 
 /* Four doubles to floats rounded to odd (as inorm_half_bits_from_double
  * does, so that F16C's one rounding to nearest gives the direct rounding),
@@ -131,15 +116,25 @@ bool inorm_cpu_has_f16c(void)
 #endif
 }
 
-void inorm_halves_from_doubles(const double *src, uint16_t *dst, size_t n, bool f16c)
+void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
-    if (f16c) {
+    if (inorm_cpu_has_f16c()) {
+        halves_to_floats_f16c(src, dst, n);
+        return;
+    }
+#endif
+    halves_to_floats(src, dst, n);
+}
+
+void inorm_halves_from_doubles(const double *src, uint16_t *dst, size_t n)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (inorm_cpu_has_f16c()) {
         halves_from_doubles_f16c(src, dst, n);
         return;
     }
 #endif
-    (void)f16c;
     for (size_t i = 0; i < n; ++i)
         dst[i] = inorm_half_bits_from_double(src[i]);
 }

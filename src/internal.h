@@ -271,10 +271,9 @@ uint16_t inorm_half_from_double(double value);
 void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n);
 /* Whether this processor converts to fp16 in hardware (x86-64 F16C with AVX2). */
 bool inorm_cpu_has_f16c(void);
-/* n doubles to halves, bit for bit what inorm_half_bits_from_double gives;
- * f16c (from inorm_cpu_has_f16c) takes the hardware conversion, about 10x
- * faster than the bit manipulation. */
-void inorm_halves_from_doubles(const double *src, uint16_t *dst, size_t n, bool f16c);
+/* n doubles to halves, bit for bit what inorm_half_bits_from_double gives
+ * (by F16C where the processor has it: about 10x faster). */
+void inorm_halves_from_doubles(const double *src, uint16_t *dst, size_t n);
 
 /* Element i of a CPU-path tensor, as double; and its rounding back. */
 static inline double inorm_host_load(const inorm_tensor *t, size_t i)

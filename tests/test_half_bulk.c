@@ -50,7 +50,7 @@ static void check_doubles(const double *values, size_t n, const char *what)
 {
     uint16_t *bulk = malloc(n * sizeof *bulk);
     ck_assert(bulk);
-    inorm_halves_from_doubles(values, bulk, n, inorm_cpu_has_f16c());
+    inorm_halves_from_doubles(values, bulk, n);
     for (size_t i = 0; i < n; ++i) {
         uint16_t want = inorm_half_bits_from_double(values[i]);
         ck_assert_msg(bulk[i] == want, "%s: %.17g: bulk 0x%04x, scalar 0x%04x", what, values[i], bulk[i], want);

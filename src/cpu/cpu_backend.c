@@ -542,7 +542,7 @@ static void apply_run(const inorm_op *op, const view *v, const float *x, size_t 
         for (size_t i = 0; i < whole; i += HALF_PIECE) {
             size_t piece = whole - i < HALF_PIECE ? whole - i : HALF_PIECE;
             apply_groups_to_doubles(op, x + i, piece, v->lanes, i % v->lanes, s, t);
-            inorm_halves_from_doubles(t, yh + i, piece, true);
+            inorm_halves_from_doubles(t, yh + i, piece);
         }
     } else {
         apply_groups(op, x, whole, v->lanes, 0, s, yf, yh);
