@@ -53,9 +53,7 @@ __attribute__((target("avx2,f16c"))) static void halves_to_floats_f16c(const uin
 }
 
 /* Four doubles to floats rounded to odd (as inorm_half_bits_from_double
- * does, so that F16C's one rounding to nearest gives the direct rounding),
- * NaNs made the canonical quiet NaN with their sign (F16C would keep
- * payload bits; the scalar code gives 0x7e00). */
+ * does, so that F16C's one rounding to nearest gives the direct rounding). */
 __attribute__((target("avx2,f16c"), always_inline)) static inline __m128 floats_rounded_to_odd(__m256d v)
 {
     const __m128 near = _mm256_cvtpd_ps(v);
@@ -72,11 +70,26 @@ __attribute__((target("avx2,f16c"), always_inline)) static inline __m128 floats_
     __m128i bits = _mm_castps_si128(near);
     bits = _mm_sub_epi32(bits, _mm_and_si128(above32, one));
     bits = _mm_or_si128(bits, _mm_and_si128(inexact32, one));
-    const __m128i is_nan = _mm_castps_si128(_mm_cmpunord_ps(near, near));
-    const __m128i canonical = _mm_or_si128(_mm_and_si128(bits, _mm_set1_epi32((int)0x80000000u)),
-                                           _mm_set1_epi32(0x7fc00000));
-    bits = _mm_or_si128(_mm_and_si128(is_nan, canonical), _mm_andnot_si128(is_nan, bits));
     return _mm_castsi128_ps(bits);
+}
+
+/* Eight floats to halves: NaNs first made the canonical quiet NaN with
+ * their sign (F16C would keep payload bits; the scalar code gives 0x7e00). */
+__attribute__((target("avx2,f16c"), always_inline)) static inline __m128i halves_of_floats(__m256 v)
+{
+    const __m256 is_nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+    const __m256 canonical = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)),
+                                          _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)));
+    return _mm256_cvtps_ph(_mm256_blendv_ps(v, canonical, is_nan), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+__attribute__((target("avx2,f16c"))) static void halves_from_floats_f16c(const float *src, uint16_t *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), halves_of_floats(_mm256_loadu_ps(src + i)));
+    for (; i < n; ++i)
+        dst[i] = inorm_half_bits_from_double(src[i]);
 }
 
 __attribute__((target("avx2,f16c"))) static void halves_from_doubles_f16c(const double *src, uint16_t *dst,
@@ -86,15 +99,14 @@ __attribute__((target("avx2,f16c"))) static void halves_from_doubles_f16c(const 
     for (; i + 8 <= n; i += 8) {
         const __m128 low = floats_rounded_to_odd(_mm256_loadu_pd(src + i));
         const __m128 high = floats_rounded_to_odd(_mm256_loadu_pd(src + i + 4));
-        const __m256 both = _mm256_set_m128(high, low);
-        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(both, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm_storeu_si128((__m128i *)(dst + i), halves_of_floats(_mm256_set_m128(high, low)));
     }
     for (; i < n; ++i)
         dst[i] = inorm_half_bits_from_double(src[i]);
 }
 #endif
 
-bool inorm_cpu_has_f16c(void)
+bool inorm_cpu_has_avx2_f16c(void)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
     /* A fact of the processor, read once: CPUID traps to the hypervisor in a
@@ -119,7 +131,7 @@ bool inorm_cpu_has_f16c(void)
 void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
-    if (inorm_cpu_has_f16c()) {
+    if (inorm_cpu_has_avx2_f16c()) {
         halves_to_floats_f16c(src, dst, n);
         return;
     }
@@ -130,8 +142,20 @@ void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n)
 void inorm_halves_from_doubles(const double *src, uint16_t *dst, size_t n)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
-    if (inorm_cpu_has_f16c()) {
+    if (inorm_cpu_has_avx2_f16c()) {
         halves_from_doubles_f16c(src, dst, n);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < n; ++i)
+        dst[i] = inorm_half_bits_from_double(src[i]);
+}
+
+void inorm_halves_from_floats(const float *src, uint16_t *dst, size_t n)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (inorm_cpu_has_avx2_f16c()) {
+        halves_from_floats_f16c(src, dst, n);
         return;
     }
 #endif

@@ -270,10 +270,12 @@ uint16_t inorm_half_from_double(double value);
 /* n halves to floats (inorm_half_bits_to_float on each). */
 void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n);
 /* Whether this processor converts to fp16 in hardware (x86-64 F16C with AVX2). */
-bool inorm_cpu_has_f16c(void);
+bool inorm_cpu_has_avx2_f16c(void);
 /* n doubles to halves, bit for bit what inorm_half_bits_from_double gives
  * (by F16C where the processor has it: about 10x faster). */
 void inorm_halves_from_doubles(const double *src, uint16_t *dst, size_t n);
+/* n floats to halves, likewise (a float converts to double exactly). */
+void inorm_halves_from_floats(const float *src, uint16_t *dst, size_t n);
 
 /* Element i of a CPU-path tensor, as double; and its rounding back. */
 static inline double inorm_host_load(const inorm_tensor *t, size_t i)

@@ -1,7 +1,7 @@
 /* The CPU path's bulk fp16 conversions (hardware F16C where the processor
  * has it) give exactly the bits of the scalar bit-manipulation code, which
  * test_family checks against its own reference (half_conversions_*): every
- * half to float, and doubles to half over ties, subnormals, overflow, Inf,
+ * half to float, and doubles and floats to half over ties, subnormals, overflow, Inf,
  * NaNs with payloads and random values of every magnitude. Links the static
  * core (the bulk functions are internal). */
 #include <check.h>
@@ -101,8 +101,56 @@ START_TEST(doubles_to_half_random)
     }
     check_doubles(v, COUNT, "random");
     printf("bulk fp16 conversions: %s, bit-identical to the scalar code\n",
-           inorm_cpu_has_f16c() ? "F16C hardware path" : "bit-manipulation path (no F16C here)");
+           inorm_cpu_has_avx2_f16c() ? "F16C hardware path" : "bit-manipulation path (no F16C here)");
     free(v);
+}
+END_TEST
+
+static float float_from_bits(uint32_t b)
+{
+    float f;
+    memcpy(&f, &b, sizeof f);
+    return f;
+}
+
+/* Floats to half: each half, the ties between neighbours and one float
+ * either side of them, NaNs with payloads, and random bit patterns of every
+ * exponent (NaN and Inf included). */
+START_TEST(floats_to_half)
+{
+    enum { EDGES = 65536 * 5, RANDOM = 1 << 20, COUNT = EDGES + RANDOM + 4 };
+    float *v = malloc(COUNT * sizeof *v);
+    uint16_t *bulk = malloc(COUNT * sizeof *bulk);
+    ck_assert(v && bulk);
+    size_t n = 0;
+    for (uint32_t h = 0; h < 65536; ++h) {
+        float x = inorm_half_bits_to_float((uint16_t)h);
+        float up = inorm_half_bits_to_float((uint16_t)(h + 1));
+        float mid = isfinite(x) && isfinite(up) ? x + (up - x) / 2 : x;  /* exact: 12 bits */
+        v[n++] = x;
+        v[n++] = mid;
+        v[n++] = nextafterf(mid, INFINITY);
+        v[n++] = nextafterf(mid, -INFINITY);
+        v[n++] = -mid;
+    }
+    v[n++] = float_from_bits(0x7f800001u);
+    v[n++] = float_from_bits(0xffa00000u);
+    v[n++] = float_from_bits(0x7fffffffu);
+    v[n++] = 65520.0f;
+    uint32_t state = 0x9e3779b9u;
+    for (size_t i = 0; i < RANDOM; ++i) {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        v[n++] = float_from_bits(state);
+    }
+    inorm_halves_from_floats(v, bulk, n);
+    for (size_t i = 0; i < n; ++i) {
+        uint16_t want = inorm_half_bits_from_double(v[i]);
+        ck_assert_msg(bulk[i] == want, "float 0x%08x: bulk 0x%04x, scalar 0x%04x", float_bits(v[i]), bulk[i], want);
+    }
+    free(v);
+    free(bulk);
 }
 END_TEST
 
@@ -114,6 +162,7 @@ int main(void)
     tcase_add_test(tc, every_half_to_float);
     tcase_add_test(tc, doubles_to_half_edges);
     tcase_add_test(tc, doubles_to_half_random);
+    tcase_add_test(tc, floats_to_half);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

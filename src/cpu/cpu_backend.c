@@ -16,6 +16,10 @@
 #include <string.h>
 #include <time.h>
 
+#if defined(INORM_CPU_CLONES_ENABLED)
+#include <immintrin.h>
+#endif
+
 
 static double param(const inorm_tensor *t, size_t i)
 {
@@ -299,6 +303,10 @@ static void convert_body(const work *w, worker *self, size_t nc)
  * groups keeps several add chains in flight instead of waiting on one. */
 #define MIN_LANES 64
 #define BLOCK 4096       /* elements per cache block (16 KiB of floats) */
+/* ... but at least this many rows of lanes: each block ends in a merge per
+ * channel (three divisions), which with 16 rows cost NHWC C = 256 more than
+ * the block's own sums; 128 rows of 256 lanes (128 KiB) stay in L2. */
+#define MIN_BLOCK_ROWS 128
 #define MAX_LANES 65536  /* NHWC: lcm(C, GROUP) beyond this takes the general path */
 /* FLOAT16 units up to this many elements (256 KiB of floats, in L2) are
  * converted once for both passes */
@@ -363,7 +371,7 @@ static bool make_view(view *v, const inorm_tensor *t, size_t cps)
      * pays a few passes over its lanes */
     if (v->unit_len >= 16 * MIN_LANES)
         v->lanes *= (MIN_LANES + v->lanes - 1) / v->lanes;
-    v->block = v->lanes * (BLOCK / v->lanes > 1 ? BLOCK / v->lanes : 1);
+    v->block = v->lanes * (BLOCK / v->lanes > MIN_BLOCK_ROWS ? BLOCK / v->lanes : MIN_BLOCK_ROWS);
     v->parts = 1;
     return true;
 }
@@ -379,6 +387,7 @@ static void chunk_range(const view *v, size_t u, size_t part, size_t *first, siz
 /* Per-thread buffers, sized for the larger view. */
 typedef struct scratch {
     double *acc, *lane_mean, *a, *m, *b;  /* lanes each */
+    float *shift, *offset, *scale, *bias; /* lanes each: a, m, b for the float rule */
     float *x;                             /* converted halves: a block, or a whole unit */
     size_t x_capacity;
     moments *unit;                        /* period: a unit's moments (fused jobs) */
@@ -398,8 +407,10 @@ static const float *load_floats(const inorm_tensor *t, size_t first, size_t coun
     return s->x;
 }
 
-/* acc[i % lanes] += x[i] */
-INORM_CPU_CLONES static void lane_sums(const float *restrict x, size_t count, size_t lanes, double *restrict acc)
+/* acc[i % lanes] += x[i], and acc[i % lanes] += (x[i] - mean[i % lanes])^2:
+ * the statistics' inner loops. lanes is a multiple of GROUP; count need not
+ * be a multiple of lanes (a run's last block). */
+static void lane_sums_portable(const float *restrict x, size_t count, size_t lanes, double *restrict acc)
 {
     size_t i = 0;
     for (size_t r = count / lanes; r > 0; --r)
@@ -410,9 +421,8 @@ INORM_CPU_CLONES static void lane_sums(const float *restrict x, size_t count, si
         acc[j] += x[i];
 }
 
-/* acc[i % lanes] += (x[i] - mean[i % lanes])^2 */
-INORM_CPU_CLONES static void lane_squares(const float *restrict x, size_t count, size_t lanes, const double *restrict mean,
-                                double *restrict acc)
+static void lane_squares_portable(const float *restrict x, size_t count, size_t lanes, const double *restrict mean,
+                                  double *restrict acc)
 {
     size_t i = 0;
     for (size_t r = count / lanes; r > 0; --r)
@@ -427,17 +437,91 @@ INORM_CPU_CLONES static void lane_squares(const float *restrict x, size_t count,
     }
 }
 
-/* v[0 .. period) copied over v[period .. lanes); whole periods at a time, as
- * a copy element by element would wait on each store it just made. */
-static void replicate(double *v, size_t period, size_t lanes)
+#if defined(INORM_CPU_CLONES_ENABLED)
+/* The same with AVX2 intrinsics (gcc widened the portable loops' floats two
+ * at a time). Same operations in the same order per lane, so the same bits
+ * as the portable loops. */
+__attribute__((target("avx2"))) static void lane_sums_avx2(const float *x, size_t count, size_t lanes, double *acc)
 {
-    if (period == 1) {
-        for (size_t j = 1; j < lanes; ++j)
-            v[j] = v[0];
+    /* The block's first touch, so row by row in address order (a column walk
+     * here reads one line of every row in turn, which the prefetchers follow
+     * badly: 2x slower on NHWC rows of 1 KiB); acc stays in L1. */
+    const size_t rows = count / lanes;
+    const float *p = x;
+    for (size_t r = 0; r < rows; ++r)
+        for (size_t j = 0; j < lanes; j += 8, p += 8) {
+            _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_cvtps_pd(_mm_loadu_ps(p))));
+            _mm256_storeu_pd(acc + j + 4,
+                             _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), _mm256_cvtps_pd(_mm_loadu_ps(p + 4))));
+        }
+    lane_sums_portable(x + rows * lanes, count - rows * lanes, lanes, acc);
+}
+
+__attribute__((target("avx2"), always_inline)) static inline __m256d square_from(const float *p, __m256d mean)
+{
+    const __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(p)), mean);
+    return _mm256_mul_pd(d, d);
+}
+
+/* From L1 (lane_sums just read the block): a column of GROUP (16) lanes at
+ * a time down the rows, its sums in four ymm registers, not in memory. */
+__attribute__((target("avx2"))) static void lane_squares_avx2(const float *x, size_t count, size_t lanes,
+                                                             const double *mean, double *acc)
+{
+    const size_t rows = count / lanes;
+    for (size_t j = 0; j < lanes; j += GROUP) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+        const __m256d m0 = _mm256_loadu_pd(mean + j), m1 = _mm256_loadu_pd(mean + j + 4),
+                      m2 = _mm256_loadu_pd(mean + j + 8), m3 = _mm256_loadu_pd(mean + j + 12);
+        const float *p = x + j;
+        for (size_t r = 0; r < rows; ++r, p += lanes) {
+            s0 = _mm256_add_pd(s0, square_from(p, m0));
+            s1 = _mm256_add_pd(s1, square_from(p + 4, m1));
+            s2 = _mm256_add_pd(s2, square_from(p + 8, m2));
+            s3 = _mm256_add_pd(s3, square_from(p + 12, m3));
+        }
+        _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), s0));
+        _mm256_storeu_pd(acc + j + 4, _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), s1));
+        _mm256_storeu_pd(acc + j + 8, _mm256_add_pd(_mm256_loadu_pd(acc + j + 8), s2));
+        _mm256_storeu_pd(acc + j + 12, _mm256_add_pd(_mm256_loadu_pd(acc + j + 12), s3));
+    }
+    lane_squares_portable(x + rows * lanes, count - rows * lanes, lanes, mean, acc);
+}
+#endif
+
+static void lane_sums(const float *x, size_t count, size_t lanes, double *acc)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (inorm_cpu_has_avx2_f16c()) {
+        lane_sums_avx2(x, count, lanes, acc);
         return;
     }
-    for (size_t r = period; r < lanes; r += period)
-        memcpy(v + r, v, period * sizeof *v);
+#endif
+    lane_sums_portable(x, count, lanes, acc);
+}
+
+static void lane_squares(const float *x, size_t count, size_t lanes, const double *mean, double *acc)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (inorm_cpu_has_avx2_f16c()) {
+        lane_squares_avx2(x, count, lanes, mean, acc);
+        return;
+    }
+#endif
+    lane_squares_portable(x, count, lanes, mean, acc);
+}
+
+/* v[0 .. period) copied over v[period .. lanes) (elements of `size`
+ * bytes), doubling the copied stretch each time: whole periods at a time,
+ * as a copy element by element would wait on each store it just made. */
+static void replicate(void *v, size_t size, size_t period, size_t lanes)
+{
+    char *bytes = v;
+    for (size_t filled = period; filled < lanes;) {
+        const size_t n = filled < lanes - filled ? filled : lanes - filled;
+        memcpy(bytes + filled * size, bytes, n * size);
+        filled += n;
+    }
 }
 
 /* Merges count elements x (a multiple of period, starting at channel 0) into
@@ -468,7 +552,7 @@ static void block_moments(const view *v, const float *x, size_t count, scratch *
             sum += s->acc[j];
         s->lane_mean[c] = sum / per_channel;
     }
-    replicate(s->lane_mean, period, lanes);
+    replicate(s->lane_mean, sizeof *s->lane_mean, period, lanes);
     memset(s->acc, 0, lanes * sizeof *s->acc);
     lane_squares(x, count, lanes, s->lane_mean, s->acc);
     for (size_t c = 0; c < period; ++c) {
@@ -488,71 +572,82 @@ static void range_moments(const view *v, size_t first, size_t last, scratch *s, 
 }
 
 /* y[i] = rule(a * (x[i] - m) + b) for count (a multiple of GROUP) elements,
- * the coefficients taken from lane j0 on; into yf (FLOAT32) or yh (FLOAT16).
- * y may be x (ops run in place), so neither is restrict: each group goes
- * through a local t, which cannot alias them, and still vectorizes. */
-static inline void group_values(const inorm_op *op, bool plain, const float *x, const double *restrict a,
-                                const double *restrict m, const double *restrict b, double *restrict t)
+ * the coefficients taken from lane j0 on, as doubles (ops with a blend or an
+ * activation). y may be x (ops run in place), so neither is restrict: each
+ * group goes through a local t, which cannot alias them, and still
+ * vectorizes. */
+INORM_CPU_CLONES static void apply_groups_to_doubles(const inorm_op *op, const float *x, size_t count, size_t lanes,
+                                                     size_t j0, const scratch *s, double *restrict t)
 {
-    for (size_t k = 0; k < GROUP; ++k)
-        t[k] = a[k] * ((double)x[k] - m[k]) + b[k];
-    if (!plain)
-        finish_values(op, x, t, GROUP);
-}
-
-INORM_CPU_CLONES static void apply_groups(const inorm_op *op, const float *x, size_t count, size_t lanes, size_t j0,
-                                          const scratch *s, float *yf, uint16_t *yh)
-{
-    const bool plain = op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
     for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
-        double t[GROUP];
-        group_values(op, plain, x + i, s->a + j, s->m + j, s->b + j, t);
-        if (yh)
-            for (size_t k = 0; k < GROUP; ++k)
-                yh[i + k] = inorm_half_bits_from_double(t[k]);
-        else
-            for (size_t k = 0; k < GROUP; ++k)
-                yf[i + k] = (float)t[k];
+        for (size_t k = 0; k < GROUP; ++k)
+            t[i + k] = s->a[j + k] * ((double)x[i + k] - s->m[j + k]) + s->b[j + k];
+        finish_values(op, x + i, t + i, GROUP);
     }
 }
 
-/* The same values as doubles, for a bulk conversion to fp16 afterwards. */
-INORM_CPU_CLONES static void apply_groups_to_doubles(const inorm_op *op, const float *x, size_t count, size_t lanes,
-                                                     size_t j0, const scratch *s, double *t)
+/* The plain rule y = a * (x - m) + b in float, twice the lanes per vector:
+ * m is split into the float nearest it and the rest, so x - m is
+ * ((x - shift) - offset), where x - shift is exact for x near the mean (the
+ * cancellation the statistics guard against) and the offset is a fraction
+ * of shift's ulp. Each element's error is then a few ulps of the terms'
+ * own sizes (a * (x - m) and b), never of the mean's. */
+INORM_CPU_CLONES static void apply_groups_plain(const float *x, size_t count, size_t lanes, size_t j0,
+                                                const scratch *s, float *y)
 {
-    const bool plain = op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
-    for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP)
-        group_values(op, plain, x + i, s->a + j, s->m + j, s->b + j, t + i);
+    for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
+        float t[GROUP];
+        for (size_t k = 0; k < GROUP; ++k)
+            t[k] = ((x[i + k] - s->shift[j + k]) - s->offset[j + k]) * s->scale[j + k] + s->bias[j + k];
+        for (size_t k = 0; k < GROUP; ++k)
+            y[i + k] = t[k];
+    }
 }
 
-/* FLOAT16 output with hardware conversion: pieces of this many elements
- * (a multiple of GROUP) go through a double buffer on the stack. */
-#define HALF_PIECE 512
+/* Elements per piece of output that goes through a buffer on the stack
+ * (FLOAT16 output, or doubles to round): a multiple of GROUP. */
+#define PIECE 512
 
-/* y[first + i] for i < count from x (floats) and the lanes' a, m, b. */
+/* y[i] for count (a multiple of GROUP, at most PIECE) elements from lane j0 on. */
+static void apply_piece(const inorm_op *op, bool plain, const float *x, size_t count, size_t lanes, size_t j0,
+                        const scratch *s, float *yf, uint16_t *yh)
+{
+    if (plain && yf) {
+        apply_groups_plain(x, count, lanes, j0, s, yf);
+    } else if (plain) {
+        float t[PIECE];
+        apply_groups_plain(x, count, lanes, j0, s, t);
+        inorm_halves_from_floats(t, yh, count);
+    } else {
+        double t[PIECE];
+        apply_groups_to_doubles(op, x, count, lanes, j0, s, t);
+        if (yh)
+            inorm_halves_from_doubles(t, yh, count);
+        else
+            for (size_t i = 0; i < count; ++i)
+                yf[i] = (float)t[i];
+    }
+}
+
+/* y[first + i] for i < count from x (floats) and the lanes' coefficients. */
 static void apply_run(const inorm_op *op, const view *v, const float *x, size_t first, size_t count,
                       const scratch *s)
 {
+    const bool plain = op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
     const bool half = op->y->desc.dtype == INORM_FLOAT16;
     float *yf = half ? NULL : (float *)op->y->host + first;
     uint16_t *yh = half ? (uint16_t *)op->y->host + first : NULL;
     const size_t whole = count / GROUP * GROUP;
-    if (half && inorm_cpu_has_f16c()) {
-        double t[HALF_PIECE];
-        for (size_t i = 0; i < whole; i += HALF_PIECE) {
-            size_t piece = whole - i < HALF_PIECE ? whole - i : HALF_PIECE;
-            apply_groups_to_doubles(op, x + i, piece, v->lanes, i % v->lanes, s, t);
-            inorm_halves_from_doubles(t, yh + i, piece);
-        }
-    } else {
-        apply_groups(op, x, whole, v->lanes, 0, s, yf, yh);
+    for (size_t i = 0; i < whole; i += PIECE) {
+        const size_t piece = whole - i < PIECE ? whole - i : PIECE;
+        apply_piece(op, plain, x + i, piece, v->lanes, i % v->lanes, s, half ? NULL : yf + i, half ? yh + i : NULL);
     }
     if (whole < count) {  /* the last few through the same code, padded */
         const size_t rest = count - whole;
         float xs[GROUP] = { 0.0f }, ys[GROUP] = { 0.0f };
         uint16_t hs[GROUP] = { 0 };
         memcpy(xs, x + whole, rest * sizeof *xs);
-        apply_groups(op, xs, GROUP, v->lanes, whole % v->lanes, s, half ? NULL : ys, half ? hs : NULL);
+        apply_piece(op, plain, xs, GROUP, v->lanes, whole % v->lanes, s, half ? NULL : ys, half ? hs : NULL);
         if (half)
             memcpy(yh + whole, hs, rest * sizeof *hs);
         else
@@ -614,10 +709,18 @@ static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
         const segment_stats *st = &f->seg[n * groups + c / v->cps];
         coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &s->a[k], &s->b[k]);
         s->m[k] = st->mean;
+        s->shift[k] = (float)st->mean;
+        s->offset[k] = (float)(st->mean - s->shift[k]);
+        s->scale[k] = (float)s->a[k];
+        s->bias[k] = (float)s->b[k];
     }
-    replicate(s->a, v->period, v->lanes);
-    replicate(s->m, v->period, v->lanes);
-    replicate(s->b, v->period, v->lanes);
+    replicate(s->a, sizeof *s->a, v->period, v->lanes);
+    replicate(s->m, sizeof *s->m, v->period, v->lanes);
+    replicate(s->b, sizeof *s->b, v->period, v->lanes);
+    replicate(s->shift, sizeof *s->shift, v->period, v->lanes);
+    replicate(s->offset, sizeof *s->offset, v->period, v->lanes);
+    replicate(s->scale, sizeof *s->scale, v->period, v->lanes);
+    replicate(s->bias, sizeof *s->bias, v->period, v->lanes);
 }
 
 /* Normalizes elements [first, last) of unit u of x. */
@@ -744,6 +847,7 @@ static bool run_fast(const inorm_op *op, bool *oom)
     if (fused && op->x->desc.dtype == INORM_FLOAT16 && f.x.unit_len > block && f.x.unit_len <= MAX_RESIDENT)
         block = f.x.unit_len;
     const size_t thread_bytes = 5 * ((lanes * sizeof(double) + 63) / 64 * 64) +
+                                4 * ((lanes * sizeof(float) + 63) / 64 * 64) +
                                 (block * sizeof(float) + 63) / 64 * 64 +
                                 (f.x.period * sizeof(moments) + 63) / 64 * 64;
     const size_t segments = (size_t)op->x->desc.n * op->x->desc.c / f.x.cps;
@@ -765,6 +869,10 @@ static bool run_fast(const inorm_op *op, bool *oom)
         s->a = carve(&cursor, lanes * sizeof(double));
         s->m = carve(&cursor, lanes * sizeof(double));
         s->b = carve(&cursor, lanes * sizeof(double));
+        s->shift = carve(&cursor, lanes * sizeof(float));
+        s->offset = carve(&cursor, lanes * sizeof(float));
+        s->scale = carve(&cursor, lanes * sizeof(float));
+        s->bias = carve(&cursor, lanes * sizeof(float));
         s->x = carve(&cursor, block * sizeof(float));
         s->x_capacity = block;
         s->resident_first = s->resident_count = 0;
