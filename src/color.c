@@ -169,5 +169,5 @@ static void convert_pixels(void *arg, size_t first, size_t last)
 
 void inorm_cpu_color(const inorm_op *op)
 {
-    inorm_cpu_for_range((size_t)op->x->desc.n * op->x->desc.h * op->x->desc.w, convert_pixels, (void *)op);
+    inorm_cpu_for_range(op->x->ctx, (size_t)op->x->desc.n * op->x->desc.h * op->x->desc.w, convert_pixels, (void *)op);
 }

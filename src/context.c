@@ -194,6 +194,7 @@ void inorm_context_destroy(inorm_context *ctx)
         inorm_tensor_destroy(ctx->tensors);
     if (ctx->backend->context_destroy)
         ctx->backend->context_destroy(ctx);
+    inorm_cpu_pool_destroy(ctx);
     inorm_free(ctx);
 }
 

@@ -20,6 +20,7 @@
 
 typedef struct inorm_backend_ops inorm_backend_ops;
 typedef struct vk_state vk_state;
+typedef struct inorm_cpu_pool inorm_cpu_pool;
 
 /* What the last op ran (for the benchmark and diagnostics). */
 typedef struct inorm_plan_info {
@@ -41,6 +42,7 @@ struct inorm_context {
     bool profiling;
     double pending_seconds;     /* CPU path: ops since the last wait */
     double last_device_seconds; /* < 0: nothing measured */
+    inorm_cpu_pool *cpu_pool;   /* CPU path: its helper threads, made on first use */
 };
 
 /* Runs a convert op; shader_copy forces the copy kernel (for the benchmark's roofline). */
@@ -132,9 +134,22 @@ extern const inorm_backend_ops inorm_vulkan_backend;
 /* CPU path of the pixel ops: src/color.c and src/blend.c. */
 void inorm_cpu_color(const inorm_op *op);
 void inorm_cpu_blend(const inorm_op *op);
-/* Runs body(arg, first, last) over [0, count) split among the cores
- * (src/cpu/cpu_pixels.c); small counts stay on the calling thread. */
-void inorm_cpu_for_range(size_t count, void (*body)(void *arg, size_t first, size_t last), void *arg);
+/* The CPU path's threads (src/cpu/cpu_pool.c): a pool per context. */
+#define INORM_CPU_MAX_THREADS 16
+/* Threads for a job of `items`: 1 below min_items, else the cores (at most
+ * INORM_CPU_MAX_THREADS). */
+unsigned inorm_cpu_threads_for(size_t items, size_t min_items);
+/* Runs body(arg, index, participants) on `threads` threads at once, the
+ * caller being index 0; participants may be fewer than asked (a helper
+ * that could not be started), never 0. Returns when all are done. */
+void inorm_cpu_run(inorm_context *ctx, unsigned threads,
+                   void (*body)(void *arg, unsigned index, unsigned participants), void *arg);
+/* Stops and frees the context's helpers (context destroy). */
+void inorm_cpu_pool_destroy(inorm_context *ctx);
+/* Runs body(arg, first, last) over [0, count) split among the cores; small
+ * counts stay on the calling thread. */
+void inorm_cpu_for_range(inorm_context *ctx, size_t count, void (*body)(void *arg, size_t first, size_t last),
+                         void *arg);
 
 /* Host memory of the library (alloc.c): every allocation goes through these,
  * so test builds can fail the Nth one and count what is still live. */

@@ -134,17 +134,14 @@ static void write_stats(const inorm_op *op, size_t segment, size_t segments, con
  * join: results do not depend on which thread ran what.
  * ------------------------------------------------------------------------ */
 
-#define MAX_THREADS 16
-/* Below this many elements an op stays on the calling thread: starting a
- * thread costs about as much as normalizing this many elements. */
+/* Below this many elements an op stays on the calling thread: waking a
+ * helper and sharing the work costs about as much as normalizing this many
+ * elements. */
 #define PARALLEL_MIN_ELEMENTS (1u << 16)
 
 static unsigned thread_count(size_t elements)
 {
-    if (elements < PARALLEL_MIN_ELEMENTS)
-        return 1;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    return cores < 1 ? 1 : cores > MAX_THREADS ? MAX_THREADS : (unsigned)cores;
+    return inorm_cpu_threads_for(elements, PARALLEL_MIN_ELEMENTS);
 }
 
 typedef struct worker worker;
@@ -153,34 +150,34 @@ typedef struct work {
     const void *arg;
     size_t items, batch;
     atomic_size_t next;
+    worker *workers;
 } work;
 
 struct worker {
-    work *w;
     void *scratch;  /* this thread's own buffers */
 };
 
-static void *work_loop(void *arg)
+static void work_loop(void *arg, unsigned index, unsigned participants)
 {
-    worker *self = arg;
-    work *w = self->w;
+    (void)participants;
+    work *w = arg;
+    worker *self = &w->workers[index];
     for (;;) {
         size_t first = atomic_fetch_add_explicit(&w->next, w->batch, memory_order_relaxed);
         if (first >= w->items)
-            return NULL;
+            return;
         size_t last = first + w->batch < w->items ? first + w->batch : w->items;
         for (size_t i = first; i < last; ++i)
             w->body(w, self, i);
     }
 }
 
-/* Runs body on every item with `threads` threads, the caller being one. A
- * thread that cannot be started just leaves its items to the others. */
-static void run_work(work *w, worker *workers, unsigned threads)
+/* Runs body on every item with `threads` threads of the context's pool, the
+ * caller being one; workers holds a scratch for each. */
+static void run_work(inorm_context *ctx, work *w, worker *workers, unsigned threads)
 {
-    pthread_t ids[MAX_THREADS];
-    bool started[MAX_THREADS] = { false };
     atomic_init(&w->next, 0);
+    w->workers = workers;
     if (threads > w->items)
         threads = w->items < 1 ? 1 : (unsigned)w->items;
     /* batches of a few items keep the counter cold for tiny items, yet leave
@@ -188,14 +185,7 @@ static void run_work(work *w, worker *workers, unsigned threads)
     w->batch = w->items / (8u * threads);
     if (w->batch < 1)
         w->batch = 1;
-    for (unsigned t = 0; t < threads; ++t)
-        workers[t].w = w;
-    for (unsigned t = 1; t < threads; ++t)
-        started[t] = pthread_create(&ids[t], NULL, work_loop, &workers[t]) == 0;
-    work_loop(&workers[0]);
-    for (unsigned t = 1; t < threads; ++t)
-        if (started[t])
-            pthread_join(ids[t], NULL);
+    inorm_cpu_run(ctx, threads, work_loop, w);
 }
 
 /* ---------------------------------------------------------------------------
@@ -821,7 +811,7 @@ static void *carve(char **cursor, size_t bytes)
 /* Runs op on the fast path. Returns false when it needs more lanes than the
  * fast path has (the caller takes the general path); *oom on a failed
  * allocation. */
-static bool run_fast(const inorm_op *op, bool *oom)
+static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
 {
     fast_op f = { .op = op };
     *oom = false;
@@ -860,8 +850,8 @@ static bool run_fast(const inorm_op *op, bool *oom)
         return true;
     }
     char *cursor = (char *)(((uintptr_t)memory + 63) / 64 * 64);
-    scratch scratches[MAX_THREADS];
-    worker workers[MAX_THREADS];
+    scratch scratches[INORM_CPU_MAX_THREADS];
+    worker workers[INORM_CPU_MAX_THREADS];
     for (unsigned t = 0; t < threads; ++t) {
         scratch *s = &scratches[t];
         s->acc = carve(&cursor, lanes * sizeof(double));
@@ -889,14 +879,14 @@ static bool run_fast(const inorm_op *op, bool *oom)
     if (f.x_chunks + style_chunks > 0) {
         w.body = moments_body;
         w.items = f.x_chunks + style_chunks;
-        run_work(&w, workers, threads);
+        run_work(ctx, &w, workers, threads);
         if (adain)
             merge_chunks(op, &f.style, f.partial + f.style_partial, f.style_st);
     }
     if (fused) {
         w.body = fused_body;
         w.items = f.x.units;
-        run_work(&w, workers, threads);
+        run_work(ctx, &w, workers, threads);
     } else {
         merge_chunks(op, &f.x, f.partial, f.seg);
         if (op->kind == INORM_OP_STATS) {
@@ -905,7 +895,7 @@ static bool run_fast(const inorm_op *op, bool *oom)
         } else {
             w.body = apply_body;
             w.items = f.x_chunks;
-            run_work(&w, workers, threads);
+            run_work(ctx, &w, workers, threads);
         }
     }
     inorm_free(memory);
@@ -913,11 +903,11 @@ static bool run_fast(const inorm_op *op, bool *oom)
 }
 
 /* false: out of host memory. */
-static bool run_op(const inorm_op *op)
+static bool run_op(inorm_context *ctx, const inorm_op *op)
 {
     const inorm_tensor_desc *d = &op->x->desc;
     const unsigned threads = thread_count(op->x->elements);
-    worker workers[MAX_THREADS];
+    worker workers[INORM_CPU_MAX_THREADS];
     work w = { .arg = op };
     if (op->kind == INORM_OP_CONVERT) {
         const inorm_tensor_desc *to = &op->y->desc;
@@ -927,18 +917,18 @@ static bool run_op(const inorm_op *op)
         } else {
             w.body = convert_body;
             w.items = (size_t)d->n * d->c;
-            run_work(&w, workers, threads);
+            run_work(ctx, &w, workers, threads);
         }
         return true;
     }
     if (!op->mask && !op->style_mask) {
         bool oom;
-        if (run_fast(op, &oom))
+        if (run_fast(ctx, op, &oom))
             return !oom;
     }
     w.body = general_body;
     w.items = (size_t)d->n * d->c / op->channels_per_segment;
-    run_work(&w, workers, threads);
+    run_work(ctx, &w, workers, threads);
     return true;
 }
 
@@ -973,7 +963,7 @@ static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
             inorm_cpu_color(op);
         else
             inorm_cpu_blend(op);
-    } else if (!run_op(op)) {
+    } else if (!run_op(ctx, op)) {
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory for the CPU path's buffers");
     }
     if (ctx->profiling)
