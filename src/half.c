@@ -2,6 +2,7 @@
  * the CPU path and for users who fill them. The bit manipulation itself is in
  * internal.h, inline, so that the CPU path's loops can vectorize it. */
 #include "internal.h"
+#include "x86_f16c.h"
 
 float inorm_half_to_float(uint16_t value)
 {
@@ -33,21 +34,13 @@ INORM_CPU_CLONES static void halves_to_floats(const uint16_t *restrict src, floa
 
 #if defined(INORM_CPU_CLONES_ENABLED)
 #include <cpuid.h>
-#include <immintrin.h>
 #include <stdatomic.h>
 
-/* F16C's conversion is exact; only NaNs differ (it keeps payload bits), so
- * they are made the canonical quiet NaN with their sign, as the bit code does. */
 __attribute__((target("avx2,f16c"))) static void halves_to_floats_f16c(const uint16_t *src, float *dst, size_t n)
 {
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 wide = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i)));
-        const __m256 is_nan = _mm256_cmp_ps(wide, wide, _CMP_UNORD_Q);
-        const __m256 canonical = _mm256_or_ps(_mm256_and_ps(wide, _mm256_set1_ps(-0.0f)),
-                                              _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)));
-        _mm256_storeu_ps(dst + i, _mm256_blendv_ps(wide, canonical, is_nan));
-    }
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, inorm_floats_of_halves(src + i));
     for (; i < n; ++i)
         dst[i] = inorm_half_bits_to_float(src[i]);
 }
@@ -73,21 +66,11 @@ __attribute__((target("avx2,f16c"), always_inline)) static inline __m128 floats_
     return _mm_castsi128_ps(bits);
 }
 
-/* Eight floats to halves: NaNs first made the canonical quiet NaN with
- * their sign (F16C would keep payload bits; the scalar code gives 0x7e00). */
-__attribute__((target("avx2,f16c"), always_inline)) static inline __m128i halves_of_floats(__m256 v)
-{
-    const __m256 is_nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-    const __m256 canonical = _mm256_or_ps(_mm256_and_ps(v, _mm256_set1_ps(-0.0f)),
-                                          _mm256_castsi256_ps(_mm256_set1_epi32(0x7fc00000)));
-    return _mm256_cvtps_ph(_mm256_blendv_ps(v, canonical, is_nan), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-}
-
 __attribute__((target("avx2,f16c"))) static void halves_from_floats_f16c(const float *src, uint16_t *dst, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm_storeu_si128((__m128i *)(dst + i), halves_of_floats(_mm256_loadu_ps(src + i)));
+        _mm_storeu_si128((__m128i *)(dst + i), inorm_halves_of_floats(_mm256_loadu_ps(src + i)));
     for (; i < n; ++i)
         dst[i] = inorm_half_bits_from_double(src[i]);
 }
@@ -99,7 +82,7 @@ __attribute__((target("avx2,f16c"))) static void halves_from_doubles_f16c(const 
     for (; i + 8 <= n; i += 8) {
         const __m128 low = floats_rounded_to_odd(_mm256_loadu_pd(src + i));
         const __m128 high = floats_rounded_to_odd(_mm256_loadu_pd(src + i + 4));
-        _mm_storeu_si128((__m128i *)(dst + i), halves_of_floats(_mm256_set_m128(high, low)));
+        _mm_storeu_si128((__m128i *)(dst + i), inorm_halves_of_floats(_mm256_set_m128(high, low)));
     }
     for (; i < n; ++i)
         dst[i] = inorm_half_bits_from_double(src[i]);

@@ -16,9 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(INORM_CPU_CLONES_ENABLED)
-#include <immintrin.h>
-#endif
+#include "../x86_f16c.h"
 
 
 static double param(const inorm_tensor *t, size_t i)
@@ -594,6 +592,26 @@ INORM_CPU_CLONES static void apply_groups_plain(const float *x, size_t count, si
     }
 }
 
+#if defined(INORM_CPU_CLONES_ENABLED)
+/* The plain rule with AVX2 intrinsics, the same operations in the same order
+ * (the portable loop goes through a local copy, as y may be x), straight to
+ * floats (yf) or halves (yh). */
+__attribute__((target("avx2,f16c"))) static void apply_plain_avx2(const float *x, size_t count, size_t lanes,
+                                                                  size_t j0, const scratch *s, float *yf,
+                                                                  uint16_t *yh)
+{
+    for (size_t i = 0, j = j0; i < count; i += 8, j = j + 8 == lanes ? 0 : j + 8) {
+        __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(s->shift + j));
+        v = _mm256_sub_ps(v, _mm256_loadu_ps(s->offset + j));
+        v = _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(s->scale + j)), _mm256_loadu_ps(s->bias + j));
+        if (yh)
+            _mm_storeu_si128((__m128i *)(yh + i), inorm_halves_of_floats(v));
+        else
+            _mm256_storeu_ps(yf + i, v);
+    }
+}
+#endif
+
 /* Elements per piece of output that goes through a buffer on the stack
  * (FLOAT16 output, or doubles to round): a multiple of GROUP. */
 #define PIECE 512
@@ -602,6 +620,12 @@ INORM_CPU_CLONES static void apply_groups_plain(const float *x, size_t count, si
 static void apply_piece(const inorm_op *op, bool plain, const float *x, size_t count, size_t lanes, size_t j0,
                         const scratch *s, float *yf, uint16_t *yh)
 {
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (plain && inorm_cpu_has_avx2_f16c()) {
+        apply_plain_avx2(x, count, lanes, j0, s, yf, yh);
+        return;
+    }
+#endif
     if (plain && yf) {
         apply_groups_plain(x, count, lanes, j0, s, yf);
     } else if (plain) {
