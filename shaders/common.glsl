@@ -42,6 +42,14 @@ layout(constant_id = 10) const bool BLEND = false;   // alpha != 1: y = x + alph
 layout(constant_id = 11) const bool SUBGROUP_WORKGROUP = false;
 // NHWC with VEC4: channel quads per lane (see norm_stats.comp's ACCUMULATE_NHWC4).
 layout(constant_id = 13) const uint QUADS_PER_LANE = 1u;
+// NHWC with VEC4 where C % 4 != 0 (RGB images): FOLD neighbouring pixels are
+// read as one pixel of C * FOLD "virtual channels" (C * FOLD % 4 == 0), so
+// that lanes still load vec4s: C = 3 reads 4 pixels as 3 vec4. Virtual
+// channel v is channel v % C; its statistics are kept apart, FOLD partials
+// per channel and chunk, and merged like a group's channels. Not with masks
+// (a mask weighs real pixels). seg_len, chunk_len and the style's count
+// virtual pixels (plane_len / FOLD); plane_len stays the real plane.
+layout(constant_id = 14) const uint FOLD = 1u;
 
 const uint FLAG_GAMMA = 1u;        // gamma / scale / gamma bank is bound
 const uint FLAG_BETA = 2u;         // beta / bias / beta bank is bound
@@ -92,6 +100,14 @@ layout(push_constant) uniform PushConstants {
     uint samples;             // N of the content
     uint out_repeat_first;    // finalize: the first sample of out_repeat (repeats come in slices)
 } pc;
+
+// Index of the NHWC partial of virtual channel v (see FOLD) of sample n:
+// each channel's FOLD * chunks partials are contiguous, and so a segment's.
+uint nhwc_partial(uint n, uint v, uint chunk, uint chunks)
+{
+    uint c = v % pc.channels, part = v / pc.channels;
+    return ((n * pc.channels + c) * FOLD + part) * chunks + chunk;
+}
 
 uint flat_workgroup_id()
 {

@@ -112,15 +112,16 @@ Stats merge_partials_lane(uint base, uint count)
 // lane: merged by this invocation alone (FLAG_LANE_FINALIZE), else by the workgroup.
 Stats segment_stats(uint segment, bool lane)
 {
-    uint per_segment = NHWC ? pc.channels_per_seg * pc.chunks : pc.chunks;
+    uint per_segment = NHWC ? pc.channels_per_seg * pc.chunks * FOLD : pc.chunks;
     return lane ? merge_partials_lane(segment * per_segment, per_segment)
                 : merge_partials(segment * per_segment, per_segment);
 }
 
 Stats style_stats(uint sample_index, uint channel, bool lane)
 {
-    uint base = pc.style_partial_base + (sample_index * pc.style_sample_stride + channel) * pc.style_chunks;
-    return lane ? merge_partials_lane(base, pc.style_chunks) : merge_partials(base, pc.style_chunks);
+    uint count = pc.style_chunks * FOLD;
+    uint base = pc.style_partial_base + (sample_index * pc.style_sample_stride + channel) * count;
+    return lane ? merge_partials_lane(base, count) : merge_partials(base, count);
 }
 
 // (a, b) of channel c of sample n for MODE_NORMALIZE.
@@ -294,14 +295,14 @@ void apply_nhwc4(uint workgroup)
 {
     uint n, block, chunk;
     tile_of(workgroup, pc.chunks, n, block, chunk);
-    uint quads = pc.channels / 4u;
+    uint quads = pc.channels * FOLD / 4u;
     uint q = block * pc.channel_block * QUADS_PER_LANE + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || q >= quads || chunk >= pc.chunks)
         return;  // no barrier follows
     vec4 a[QUADS_PER_LANE], b[QUADS_PER_LANE], shift[QUADS_PER_LANE], offset[QUADS_PER_LANE];
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
         for (uint j = 0u; j < 4u; ++j) {
-            vec4 coefficients = nhwc_coefficients(n, 4u * (q + k * pc.channel_block) + j);
+            vec4 coefficients = nhwc_coefficients(n, (4u * (q + k * pc.channel_block) + j) % pc.channels);
             a[k][j] = coefficients.x;
             b[k][j] = coefficients.y;
             shift[k][j] = coefficients.z;
@@ -309,10 +310,10 @@ void apply_nhwc4(uint workgroup)
         }
     }
     uint p_begin = chunk * pc.chunk_len;
-    uint p_end = min(pc.plane_len, p_begin + pc.chunk_len);
+    uint p_end = min(pc.seg_len, p_begin + pc.chunk_len);  // virtual pixels (FOLD)
     for (uint p = p_begin; p < p_end; ++p) {
         [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
-            uint i = (n * pc.plane_len + p) * quads + q + k * pc.channel_block;
+            uint i = (n * pc.seg_len + p) * quads + q + k * pc.channel_block;
             vec4 v = vec4(x4[i]);
             y4[i] = DATA4_T(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k]));
         }

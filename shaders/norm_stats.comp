@@ -294,12 +294,12 @@ void stats_nhwc4(uint workgroup)
     bool is_style = workgroup >= content_workgroups;
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
     uint chunks = is_style ? pc.style_chunks : pc.chunks;
-    uint plane = is_style ? pc.style_seg_len : pc.plane_len;
+    uint plane = is_style ? pc.style_seg_len : pc.seg_len;  // virtual pixels (FOLD)
     uint chunk_len = is_style ? pc.style_chunk_len : pc.chunk_len;
     uint samples = is_style ? pc.style_seg_count / pc.channels : pc.samples;
     uint n, block, chunk;
     tile_of(local_id, chunks, n, block, chunk);
-    uint quads = pc.channels / 4u;
+    uint quads = pc.channels * FOLD / 4u;
     uint q = block * pc.channel_block * QUADS_PER_LANE + tile_channel();
     // the host plans QUADS_PER_LANE > 1 only where every lane has all its quads
     if (n >= samples || tile_row() >= tile_rows() || q >= quads || chunk >= chunks)
@@ -323,7 +323,7 @@ void stats_nhwc4(uint workgroup)
     uint base = is_style ? pc.style_partial_base : 0u;
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
         for (uint j = 0u; j < 4u; ++j) {
-            uint partial = (n * pc.channels + 4u * (q + k * pc.channel_block) + j) * chunks + chunk;
+            uint partial = nhwc_partial(n, 4u * (q + k * pc.channel_block) + j, chunk, chunks);
             partials[base + partial] = vec4(shift[k][j], moments[k].mean[j], moments[k].m2[j], weight);
         }
     }

@@ -532,6 +532,53 @@ START_TEST(nhwc_quads_per_lane)
 }
 END_TEST
 
+/* NHWC with C % 4 != 0 (RGB images and the like): on CPU-type Vulkan devices
+ * FOLD pixels are read as one row of C * FOLD values (4 pixels for odd C, 2
+ * for C % 4 == 2) where the planes divide, and statistics are kept per
+ * "virtual channel" and merged per channel. Every op, both dtypes, with and
+ * without affine and masks (which never fold), styles that fold and that do
+ * not, group norm with groups of several channels, and planes that do not
+ * divide (the scalar path), against the oracle. */
+START_TEST(nhwc_folded_pixels)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{2, 3, 16, 16}, {3, 3, 20, 12}, {2, 6, 8, 10},  {2, 5, 4, 6},
+                              {2, 3, 5, 5},   {2, 2, 6, 6},   {1, 3, 256, 256}, {1, 7, 64, 48}};
+    int cases = 0;
+    double worst = 0;
+    uint64_t counter = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        for (int which = 0; which < OP_COUNT; which++) {
+            for (int dt = 0; dt < 2; dt++) {
+                for (int v = 0; v < 3; v++) {
+                    fam_case fc;
+                    memset(&fc, 0, sizeof fc);
+                    fc.op = (fam_op)which;
+                    fc.s = shapes[si];
+                    fc.dtype = dt ? INORM_FLOAT16 : INORM_FLOAT32;
+                    fc.layout = INORM_NHWC;
+                    fc.affine = v == 1;
+                    fc.activation = (int)(counter % 4);
+                    fc.mask = v == 2 && (which == OP_INSTANCE || which == OP_GROUP || which == OP_ADAIN) ? 1 : 0;
+                    fc.eps = 1e-5f;
+                    fc.groups = fc.s.c % 2 == 0 ? fc.s.c / 2 : 1;  /* groups of 2 channels, or layer norm */
+                    fc.variant = (int)(counter % 6);
+                    fc.seed = 9000u + counter;
+                    counter++;
+                    fam_result r = run_case(ctx, be, &fc);
+                    cases += r.ran;
+                    worst = fmax(worst, r.worst);
+                }
+            }
+        }
+    }
+    printf("nhwc folded pixels [%s]: %d cases within tolerance, worst |err|/bound = %.4f\n", tu_backend_name(be),
+           cases, worst);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------ formats -- */
 
 static const struct {
@@ -2124,6 +2171,7 @@ int main(void)
         {"adain_mix_refusals", adain_mix_refusals, 0},
         {"cin_one_hot_is_instance_norm", cin_one_hot_is_instance_norm, 0},
         {"nhwc_quads_per_lane", nhwc_quads_per_lane, 1},
+        {"nhwc_folded_pixels", nhwc_folded_pixels, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
         {"cin_refusals", cin_refusals, 0},
         {"activation_silu_extremes", activation_silu_extremes, 0},

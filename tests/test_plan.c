@@ -3,7 +3,8 @@
  * moves at most about 12 bytes per fp32 element (x read twice, y written
  * once; AdaIN also reads the style once), in both kernel geometries (GPU
  * workgroups of many subgroups, and CPU devices' workgroups of one subgroup).
- * The exceptions are the documented ones: NHWC segments of more than 64
+ * On CPU devices NHWC planes of C % 4 != 0 are read 4 pixels to a row of
+ * vec4s. The exceptions are the documented ones: NHWC segments of more than 64
  * channels (layer norm) add a finalize dispatch, and tiny NHWC planes pay
  * their per-channel partials in bytes.
  *
@@ -131,6 +132,10 @@ static void check_plans(const char *geometry)
                              s.c, s.h, s.w, dt ? "f16" : "f32", lo ? "nhwc" : "nchw", geometry, plan->variant);
                     ck_assert_msg(plan->dispatches >= 1 && plan->dispatches <= max_dispatches,
                                   "%s: %u dispatches, at most %u allowed", what, plan->dispatches, max_dispatches);
+                    /* CPU devices read RGB-like NHWC rows as vec4s (FOLD) */
+                    if (lo && geometry[0] == '1' && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
+                        ck_assert_msg(strstr(plan->variant, "4 px as one row") != NULL,
+                                      "%s: C %% 4 != 0 not read as rows of 4 pixels", what);
                     if (!exempt)
                         ck_assert_msg(per_element <= budget * element_bytes + slack,
                                       "%s: %.2f bytes per element, at most %.2f allowed", what, per_element,

@@ -478,6 +478,7 @@ typedef struct op_plan {
     bool fused;              /* one single-read dispatch instead of all the above */
     uint32_t team, regs;
     uint32_t quads_per_lane; /* NHWC with vec4: channel quads per lane */
+    uint32_t fold;           /* NHWC with vec4: pixels read as one row (FOLD in shaders/common.glsl) */
     uint64_t fused_groups;
 } op_plan;
 
@@ -567,14 +568,24 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
          * consecutive chunks, each lane its own (no barriers to merge rows
          * with): chunks are planned per lane. */
         const bool one_subgroup = subgroup_workgroups(vk);
-        const bool quads = one_subgroup && d->c % 4 == 0;
-        const uint32_t lanes_across = quads ? d->c / 4 : d->c;
+        /* C % 4 != 0 (RGB): FOLD pixels as one row of C * FOLD values, where
+         * the planes divide and no mask weighs single pixels (1x3x1024x1024
+         * read by scalar loads used 3 of 8 lanes and ran at 0.25 of the copy) */
+        plan->fold = 1;
+        if (one_subgroup && d->c % 4 != 0 && !op->mask && !op->style_mask) {
+            const uint32_t fold = 4 / (d->c % 2 == 0 ? 2 : 1);
+            if (plane_len % fold == 0 && (!s || (s->h * s->w) % fold == 0))
+                plan->fold = fold;
+        }
+        const uint32_t fold = plan->fold;
+        const bool quads = one_subgroup && (d->c * fold) % 4 == 0;
+        const uint32_t lanes_across = quads ? d->c * fold / 4 : d->c;
         if (one_subgroup)
             block = lanes_across < plan->workgroup_size ? lanes_across : plan->workgroup_size;
         const uint32_t rows = plan->workgroup_size / block;
         const uint32_t chunk_rows = one_subgroup ? 1 : rows;
         push->channel_block = block;
-        plan->content = plan_nhwc(vk, plane_len, seg_count, chunk_rows, nhwc_max_chunks(plane_len, cps));
+        plan->content = plan_nhwc(vk, plane_len / fold, seg_count, chunk_rows, nhwc_max_chunks(plane_len / fold, cps * fold));
         /* Several quads per lane where they share out evenly and enough
          * workgroups remain: a workgroup then reads QUADS_PER_LANE * block
          * neighbouring quads of each pixel row (measured on lavapipe,
@@ -587,7 +598,8 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
             plan->quads_per_lane *= 2;
         push->channel_blocks = (lanes_across + block * plan->quads_per_lane - 1) / (block * plan->quads_per_lane);
         if (s)
-            plan->style = plan_nhwc(vk, s->h * s->w, s->n * s->c, chunk_rows, nhwc_max_chunks(s->h * s->w, 1));
+            plan->style = plan_nhwc(vk, s->h * s->w / fold, s->n * s->c, chunk_rows,
+                                    nhwc_max_chunks(s->h * s->w / fold, fold));
         plan->content.vec4 = plan->style.vec4 = quads;
         /* workgroups per tile along the plane (tile_workgroup_chunks in shaders/common.glsl) */
         const uint32_t chunks_per_group = one_subgroup ? rows : 1;
@@ -599,8 +611,9 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
             plan->stats_groups += (uint64_t)s->n * push->channel_blocks * style_groups;
         plan->finalize_groups = seg_count;
         plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : tiles * content_groups;
-        push->style_partial_base = d->n * d->c * plan->content.chunks;
+        push->style_partial_base = d->n * d->c * plan->content.chunks * fold;
     } else {
+        plan->fold = 1;
         uint32_t seg_len = plane_len * cps;
         bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
         plan->workgroup_size = choose_workgroup_size(vk, vec4 ? seg_len / 4 : seg_len);
@@ -615,7 +628,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : content_groups;
         push->style_partial_base = seg_count * plan->content.chunks;
     }
-    uint32_t style_partials = plan->style.seg_count * plan->style.chunks;
+    uint32_t style_partials = plan->style.seg_count * plan->style.chunks * plan->fold;
     push->coeff_base = push->style_partial_base + style_partials;
     plan->scratch_vec4s = push->coeff_base + (nhwc ? (uint64_t)d->n * d->c : 0);
 
@@ -648,14 +661,15 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     push->out_repeat = op->out_repeat;
     push->out_repeat_first = op->out_repeat_first;
     push->samples = d->n;
-    const uint32_t partials_per_segment = plan->content.chunks * (nhwc ? cps : 1);
+    const uint32_t partials_per_segment = plan->content.chunks * (nhwc ? cps * plan->fold : 1);
+    const uint32_t style_partials_per_channel = plan->style.chunks * plan->fold;
     if (nhwc && plan->apply_groups && partials_per_segment <= LANE_COEFF_MAX_PARTIALS &&
-        (!s || plan->style.chunks <= LANE_COEFF_MAX_PARTIALS)) {
+        (!s || style_partials_per_channel <= LANE_COEFF_MAX_PARTIALS)) {
         push->flags |= FLAG_LANE_COEFF;
         plan->finalize_groups = 0;
     }
     if (plan->finalize_groups && partials_per_segment <= LANE_FINALIZE_MAX_PARTIALS &&
-        (!s || plan->style.chunks <= LANE_FINALIZE_MAX_PARTIALS)) {
+        (!s || style_partials_per_channel <= LANE_FINALIZE_MAX_PARTIALS)) {
         push->flags |= FLAG_LANE_FINALIZE;
         plan->finalize_groups = (plan->finalize_groups + plan->workgroup_size - 1) / plan->workgroup_size;
     }
@@ -681,8 +695,8 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
         /* every apply workgroup (NHWC: each channel's lane) merges its
          * segment's partials, in two passes when there are several */
         const uint32_t cps = op->channels_per_segment;
-        const uint32_t content_parts = plan->content.chunks * (nhwc ? cps : 1);
-        const uint32_t style_parts = op->style ? plan->style.chunks : 0;
+        const uint32_t content_parts = plan->content.chunks * (nhwc ? cps * plan->fold : 1);
+        const uint32_t style_parts = op->style ? plan->style.chunks * plan->fold : 0;
         double reads = content_parts * (content_parts > 1 ? 2.0 : 1.0) + style_parts * (style_parts > 1 ? 2.0 : 1.0);
         const uint32_t c = op->x->desc.c;
         const uint32_t tile_channels = plan->push.channel_block * (plan->content.vec4 ? 4 * (plan->quads_per_lane ? plan->quads_per_lane : 1) : 1);
@@ -690,13 +704,18 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
         bytes += partial * reads * mergers * (double)plan->apply_groups;
     }
     uint32_t dispatches = 1 + (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);
-    char quads[32] = "";
+    char quads[64] = "";
     if (nhwc && plan->content.vec4)
-        snprintf(quads, sizeof quads, ", %u channel quad%s per lane", plan->quads_per_lane,
-                 plan->quads_per_lane == 1 ? "" : "s");
-    snprintf(info->variant, sizeof info->variant, "%s: %u chunk%s of %u%s, workgroup %u%s",
-             nhwc ? "nhwc tiles" : "two-pass", plan->content.chunks, plan->content.chunks == 1 ? "" : "s",
-             plan->content.chunk_len, nhwc ? " px" : plan->content.vec4 ? " (vec4)" : "", plan->workgroup_size, quads);
+        snprintf(quads, sizeof quads, ", %u channel quad%s per lane%s", plan->quads_per_lane,
+                 plan->quads_per_lane == 1 ? "" : "s",
+                 plan->fold == 4 ? ", 4 px as one row" : plan->fold == 2 ? ", 2 px as one row" : "");
+    const uint32_t chunk_len = plan->content.chunk_len * (nhwc ? plan->fold : 1);
+    int used = snprintf(info->variant, sizeof info->variant, "%s: %u chunk%s of %u%s, workgroup %u",
+                        nhwc ? "nhwc tiles" : "two-pass", plan->content.chunks,
+                        plan->content.chunks == 1 ? "" : "s", chunk_len,
+                        nhwc ? " px" : plan->content.vec4 ? " (vec4)" : "", plan->workgroup_size);
+    if (used > 0 && (size_t)used < sizeof info->variant)
+        snprintf(info->variant + used, sizeof info->variant - (size_t)used, "%s", quads);
     info->dispatches = dispatches;
     info->bytes_moved = bytes;
 }
@@ -920,12 +939,12 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
                                   .style_vec4 = plan.style.vec4, .nhwc = nhwc,
                                   .subgroup_workgroup = subgroup_workgroups(vk),
-                                  .quads_per_lane = plan.quads_per_lane };
+                                  .quads_per_lane = plan.quads_per_lane, .fold = plan.fold };
     vk_pipeline_key apply_key = { .kernel = VK_KERNEL_APPLY, .dtypes = float16,
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
                                   .mode = plan.mode, .nhwc = nhwc, .activation = (uint32_t)op->activation,
                                   .blend = op->alpha != 1.0f, .subgroup_workgroup = subgroup_workgroups(vk),
-                                  .quads_per_lane = plan.quads_per_lane };
+                                  .quads_per_lane = plan.quads_per_lane, .fold = plan.fold };
     VkPipeline stats_pipeline, apply_pipeline;
     if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
         (status = vk_pipeline_get(ctx, &apply_key, &apply_pipeline)) != INORM_SUCCESS ||
