@@ -13,10 +13,17 @@
 // then the blend with x itself.
 // MODE_NORMALIZE writes y; MODE_FINALIZE writes mean and std per segment.
 //
+// NHWC (planes of at most MAX_REGS pixels): each lane takes one sample's
+// channel quad (VEC4, C % 4 == 0) or channel and all its pixels, stride C
+// apart; lanes side by side take neighbouring channels, so a workgroup reads
+// whole pixel rows. No partials, no second read. Group norm: a lane takes a
+// whole group (its channels of every pixel, a few hundred values at most)
+// and reads it three times, the last two from cache.
+//
 // Bindings: as norm_apply.comp (0 x, 1 y, 3 gamma, 4 beta, 5 mean out,
 // 6 std out, 7 bank weights). Specialization: 0 workgroup size, 1 VEC4,
-// 3 MODE, 5 TEAM (power of two, <= workgroup size), 6 REGS (<= MAX_REGS),
-// 9 ACTIVATION, 10 BLEND.
+// 3 MODE, 4 NHWC (then TEAM is 1), 5 TEAM (power of two, <= workgroup size),
+// 6 REGS (<= MAX_REGS), 9 ACTIVATION, 10 BLEND.
 
 #include "common.glsl"
 #include "reduce.glsl"
@@ -81,8 +88,153 @@ vec2 affine(float std_value, uint n, uint c)
     return vec2(g / std_value, b);
 }
 
+// As norm_apply.comp's finalize: optionally weighted, accumulated, repeated.
+void write_segment_stats(uint segment, float mean, float std_value)
+{
+    bool accumulate = (pc.flags & FLAG_ACCUMULATE) != 0u;
+    for (uint r = pc.out_repeat_first; r < pc.out_repeat_first + pc.out_repeat; ++r) {
+        uint index = r * pc.seg_count + segment;
+        if ((pc.flags & FLAG_MEAN_OUT) != 0u)
+            mean_out[index] = (accumulate ? mean_out[index] : 0.0) + pc.out_weight * mean;
+        if ((pc.flags & FLAG_STD_OUT) != 0u)
+            std_out[index] = (accumulate ? std_out[index] : 0.0) + pc.out_weight * std_value;
+    }
+}
+
+float std_of(float m2, float count)
+{
+    bool unbiased = (pc.flags & FLAG_UNBIASED) != 0u;
+    float var = m2 / (unbiased ? count - 1.0 : count);
+    return sqrt((var < 0.0 ? 0.0 : var) + pc.eps);  // not max(): NaN stays NaN
+}
+
+// x of unit k (a quad or a channel) of pixel p, counted from `first`.
+vec4 nhwc_unit(uint first, uint per_sample, uint p, uint k)
+{
+    uint i = first + p * per_sample + k;
+    return VEC4 ? vec4(x4[i]) : vec4(float(x[i]), 0.0, 0.0, 0.0);
+}
+
+// Group norm on NHWC: one lane per (sample, group), see above.
+void fused_nhwc_group()
+{
+    uint unit = VEC4 ? 4u : 1u;
+    uint per_sample = pc.channels / unit;
+    uint span = pc.channels_per_seg / unit;  // units per group
+    uint item = flat_workgroup_id() * gl_WorkGroupSize.x + gl_LocalInvocationIndex;
+    if (item >= pc.seg_count)
+        return;  // TEAM 1: no barrier follows
+    uint groups = pc.channels / pc.channels_per_seg;
+    uint n = item / groups;
+    uint first = n * pc.plane_len * per_sample + (item % groups) * span;
+    // the unused components of scalar units are 0, and so is their shift
+    vec4 lanes_used = VEC4 ? vec4(1.0) : vec4(1.0, 0.0, 0.0, 0.0);
+    vec4 shift = vec4(nhwc_unit(first, per_sample, 0u, 0u).x) * lanes_used;
+    vec4 sum = vec4(0.0);
+    for (uint p = 0u; p < pc.plane_len; ++p)
+        for (uint k = 0u; k < span; ++k)
+            sum += nhwc_unit(first, per_sample, p, k) - shift;
+    float count = float(pc.plane_len * pc.channels_per_seg);
+    float mean = dot(sum, vec4(1.0)) / count;
+    vec4 squares = vec4(0.0);
+    for (uint p = 0u; p < pc.plane_len; ++p)
+        for (uint k = 0u; k < span; ++k) {
+            vec4 centred = ((nhwc_unit(first, per_sample, p, k) - shift) - mean) * lanes_used;
+            squares += centred * centred;
+        }
+    float std_value = std_of(dot(squares, vec4(1.0)), count);
+    if (MODE == MODE_FINALIZE) {
+        write_segment_stats(item, shift.x + mean, std_value);
+        return;
+    }
+    uint first_channel = (item % groups) * pc.channels_per_seg;
+    for (uint k = 0u; k < span; ++k) {
+        vec4 a = vec4(0.0), b = vec4(0.0);
+        for (uint j = 0u; j < unit; ++j) {
+            vec2 ab = affine(std_value, n, first_channel + k * unit + j);
+            a[j] = ab.x;
+            b[j] = ab.y;
+        }
+        for (uint p = 0u; p < pc.plane_len; ++p) {
+            vec4 v = nhwc_unit(first, per_sample, p, k);
+            vec4 t = a * ((v - shift.x) - mean) + b;
+            if (BLEND)
+                t = v + pc.alpha * (t - v);
+            uint i = first + p * per_sample + k;
+            if (VEC4)
+                y4[i] = DATA4_T(activate4(t));
+            else
+                y[i] = DATA_T(activate(t.x));
+        }
+    }
+}
+
+void fused_nhwc()
+{
+    uint per_sample = VEC4 ? pc.channels / 4u : pc.channels;
+    uint item = flat_workgroup_id() * gl_WorkGroupSize.x + gl_LocalInvocationIndex;
+    if (item >= pc.samples * per_sample)
+        return;  // TEAM 1: no barrier follows
+    uint n = item / per_sample;
+    uint first = n * pc.plane_len * per_sample + item % per_sample;
+    uint lanes = VEC4 ? 4u : 1u;
+    uint first_channel = (item % per_sample) * lanes;
+    vec4 shift = VEC4 ? vec4(x4[first]) : vec4(float(x[first]));
+    vec4 values[MAX_REGS];
+    vec4 sum = vec4(0.0);
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        bool inside = r < pc.plane_len;
+        uint i = first + r * per_sample;
+        if (VEC4)
+            values[r] = inside ? vec4(x4[i]) : shift;
+        else
+            values[r] = inside ? vec4(float(x[i])) : shift;
+        sum += values[r] - shift;
+    }
+    float count = float(pc.plane_len);
+    vec4 mean = sum / count;
+    vec4 squares = vec4(0.0);
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        vec4 centred = (values[r] - shift) - mean;
+        squares += r < pc.plane_len ? centred * centred : vec4(0.0);
+    }
+    vec4 a, b;
+    for (uint j = 0u; j < lanes; ++j) {
+        float std_value = std_of(squares[j], count);
+        if (MODE == MODE_FINALIZE) {
+            write_segment_stats(n * pc.channels + first_channel + j, shift[j] + mean[j], std_value);
+        } else {
+            vec2 ab = affine(std_value, n, first_channel + j);
+            a[j] = ab.x;
+            b[j] = ab.y;
+        }
+    }
+    if (MODE == MODE_FINALIZE)
+        return;
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        if (r >= pc.plane_len)
+            break;
+        vec4 v = values[r];
+        vec4 t = a * ((v - shift) - mean) + b;
+        if (BLEND)
+            t = v + pc.alpha * (t - v);
+        uint i = first + r * per_sample;
+        if (VEC4)
+            y4[i] = DATA4_T(activate4(t));
+        else
+            y[i] = DATA_T(activate(t.x));
+    }
+}
+
 void main()
 {
+    if (NHWC) {
+        if (pc.channels_per_seg > 1u)
+            fused_nhwc_group();
+        else
+            fused_nhwc();
+        return;
+    }
     uint teams = gl_WorkGroupSize.x / TEAM;
     uint segment = flat_workgroup_id() * teams + gl_LocalInvocationIndex / TEAM;
     uint lane = gl_LocalInvocationIndex % TEAM;
@@ -115,25 +267,13 @@ void main()
             squares += VEC4 ? dot(centred, centred) : centred.x * centred.x;
         }
     }
-    float m2 = team_sum(squares);
-    bool unbiased = (pc.flags & FLAG_UNBIASED) != 0u;
-    float var = m2 / (unbiased ? count - 1.0 : count);
-    float std_value = sqrt((var < 0.0 ? 0.0 : var) + pc.eps);  // not max(): NaN stays NaN
+    float std_value = std_of(team_sum(squares), count);
     if (!has_segment)
         return;  // after the last barrier
 
     if (MODE == MODE_FINALIZE) {
-        if (lane == 0u) {
-            // As norm_apply.comp's finalize: optionally weighted, accumulated, repeated.
-            bool accumulate = (pc.flags & FLAG_ACCUMULATE) != 0u;
-            for (uint r = pc.out_repeat_first; r < pc.out_repeat_first + pc.out_repeat; ++r) {
-                uint index = r * pc.seg_count + segment;
-                if ((pc.flags & FLAG_MEAN_OUT) != 0u)
-                    mean_out[index] = (accumulate ? mean_out[index] : 0.0) + pc.out_weight * (shift + mean);
-                if ((pc.flags & FLAG_STD_OUT) != 0u)
-                    std_out[index] = (accumulate ? std_out[index] : 0.0) + pc.out_weight * std_value;
-            }
-        }
+        if (lane == 0u)
+            write_segment_stats(segment, shift + mean, std_value);
         return;
     }
     uint segs_per_sample = pc.channels / pc.channels_per_seg;

@@ -361,6 +361,9 @@ static inorm_status run_style_mix(inorm_context *ctx, const inorm_op *normalize,
     inorm_status status = mix_targets(ctx, content->n, content->c, &target_mean, &target_std);
     if (status != INORM_SUCCESS)
         return status;
+    /* the plan reported is the sum of the steps' */
+    uint32_t dispatches = 0;
+    double bytes = 0.0;
     for (uint32_t k = 0; k < count; ++k) {
         /* A style of N 1 is written to every sample, in slices, so that no
          * kernel loops over all N samples (lavapipe ends long loops silently). */
@@ -375,6 +378,8 @@ static inorm_status run_style_mix(inorm_context *ctx, const inorm_op *normalize,
             };
             if ((status = run(ctx, &stats)) != INORM_SUCCESS)
                 return status;
+            dispatches += ctx->last_plan.dispatches;
+            bytes += ctx->last_plan.bytes_moved;
         }
     }
     inorm_op op = *normalize;
@@ -384,7 +389,15 @@ static inorm_status run_style_mix(inorm_context *ctx, const inorm_op *normalize,
     op.beta = target_mean;
     op.style = NULL;
     op.style_mask = NULL;
-    return run(ctx, &op);
+    if ((status = run(ctx, &op)) != INORM_SUCCESS)
+        return status;
+    inorm_plan_info *plan = &ctx->last_plan;
+    char last[sizeof plan->variant];
+    memcpy(last, plan->variant, sizeof last);
+    snprintf(plan->variant, sizeof plan->variant, "style statistics, then %.70s", last);
+    plan->dispatches += dispatches;
+    plan->bytes_moved += bytes;
+    return INORM_SUCCESS;
 }
 
 inorm_status inorm_adain_as_style_mix(inorm_context *ctx, const inorm_op *adain)

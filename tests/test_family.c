@@ -579,6 +579,53 @@ START_TEST(nhwc_folded_pixels)
 }
 END_TEST
 
+/* NHWC planes of at most 16 pixels run fused on Vulkan (a lane per channel
+ * quad or channel and sample, or per group for group norm), in one read:
+ * every op, both dtypes, affine and masks (never fused), channel counts with
+ * and without quads, groups of 1, 2, 4, 16 and all channels, one-pixel
+ * planes, against the oracle. */
+START_TEST(nhwc_tiny_planes)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{16, 512, 4, 4}, {3, 12, 3, 5}, {5, 7, 2, 2}, {4, 8, 1, 1}, {2, 64, 4, 4}, {2, 128, 4, 4}};
+    int cases = 0;
+    double worst = 0;
+    uint64_t counter = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const uint32_t c = shapes[si].c;
+        /* channels per group: 16 (or all), 4, 2, 1, all */
+        const uint32_t group_sizes[] = {c % 16 == 0 ? 16 : c, c % 4 == 0 ? 4 : c, c % 2 == 0 ? 2 : 1, 1, c};
+        for (int which = 0; which < OP_COUNT; which++) {
+            for (int dt = 0; dt < 2; dt++) {
+                for (int v = 0; v < 3; v++) {
+                    fam_case fc;
+                    memset(&fc, 0, sizeof fc);
+                    fc.op = (fam_op)which;
+                    fc.s = shapes[si];
+                    fc.dtype = dt ? INORM_FLOAT16 : INORM_FLOAT32;
+                    fc.layout = INORM_NHWC;
+                    fc.affine = v == 1;
+                    fc.activation = (int)(counter % 4);
+                    fc.mask = v == 2 && (which == OP_INSTANCE || which == OP_GROUP || which == OP_ADAIN) ? 1 : 0;
+                    fc.eps = 1e-5f;
+                    fc.groups = c / group_sizes[counter % 5];
+                    fc.variant = (int)(counter % 6);
+                    fc.seed = 11000u + counter;
+                    counter++;
+                    fam_result r = run_case(ctx, be, &fc);
+                    cases += r.ran;
+                    worst = fmax(worst, r.worst);
+                }
+            }
+        }
+    }
+    printf("nhwc tiny planes [%s]: %d cases within tolerance, worst |err|/bound = %.4f\n", tu_backend_name(be), cases,
+           worst);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------ formats -- */
 
 static const struct {
@@ -2172,6 +2219,7 @@ int main(void)
         {"cin_one_hot_is_instance_norm", cin_one_hot_is_instance_norm, 0},
         {"nhwc_quads_per_lane", nhwc_quads_per_lane, 1},
         {"nhwc_folded_pixels", nhwc_folded_pixels, 1},
+        {"nhwc_tiny_planes", nhwc_tiny_planes, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
         {"cin_refusals", cin_refusals, 0},
         {"activation_silu_extremes", activation_silu_extremes, 0},

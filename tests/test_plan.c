@@ -5,8 +5,8 @@
  * workgroups of many subgroups, and CPU devices' workgroups of one subgroup).
  * On CPU devices NHWC planes of C % 4 != 0 are read 4 pixels to a row of
  * vec4s. The exceptions are the documented ones: NHWC segments of more than 64
- * channels (layer norm) add a finalize dispatch, and tiny NHWC planes pay
- * their per-channel partials in bytes.
+ * channels (layer norm) add a finalize dispatch, and NHWC planes under 32 x 32
+ * that are not fused pay their per-channel partials in bytes.
  *
  * It reads ctx->last_plan, so it links the static core (inorm_internal_dep).
  * Data is left unwritten: only the plan is under test (other tests check
@@ -125,13 +125,19 @@ static void check_plans(const char *geometry)
                      * NHWC segments of many channels merge theirs per lane. */
                     double budget = op == OP_STATS ? 1.0 : op == OP_ADAIN ? 4.0 : 3.0;
                     double slack = 0.5;  /* partials are fp32 vec4s whatever the dtype */
-                    bool exempt = lo && (s.h * s.w < 32 * 32 || channels_per_segment > 1);
+                    /* NHWC planes of <= 16 pixels run fused: one read, one
+                     * dispatch (AdaIN: the style's statistics first) */
+                    bool tiny_fused = lo && s.h * s.w <= 16 && channels_per_segment * s.h * s.w <= 1024;
+                    bool exempt = lo && !tiny_fused && (s.h * s.w < 32 * 32 || channels_per_segment > 1);
                     double per_element = plan->bytes_moved / elements;
                     char what[160];
                     snprintf(what, sizeof what, "%s %ux%ux%ux%u %s %s (geometry %s, plan \"%s\")", k_op_names[op], s.n,
                              s.c, s.h, s.w, dt ? "f16" : "f32", lo ? "nhwc" : "nchw", geometry, plan->variant);
                     ck_assert_msg(plan->dispatches >= 1 && plan->dispatches <= max_dispatches,
                                   "%s: %u dispatches, at most %u allowed", what, plan->dispatches, max_dispatches);
+                    if (tiny_fused)
+                        ck_assert_msg(plan->dispatches == (op == OP_ADAIN ? 2u : 1u) && strstr(plan->variant, "fused"),
+                                      "%s: tiny NHWC planes not fused", what);
                     /* CPU devices read RGB-like NHWC rows as vec4s (FOLD) */
                     if (lo && geometry[0] == '1' && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
                         ck_assert_msg(strstr(plan->variant, "4 px as one row") != NULL,

@@ -62,6 +62,8 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
  * at all), this many lanes per workgroup. */
 #define FUSED_LANE_MAX_UNITS 16u
 #define FUSED_LANE_WORKGROUP 64u
+/* NHWC group norm on tiny planes: a lane reads a whole group, 3 times */
+#define FUSED_NHWC_MAX_GROUP 1024u
 #define FUSED_MAX_TEAM 256u
 /* Units per lane the team size aims at: on lavapipe fewer, busier lanes
  * beat more lanes (each subgroup is a coroutine between barriers). */
@@ -496,9 +498,26 @@ static uint32_t next_power_of_two(uint64_t value)
 static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
 {
     const inorm_tensor_desc *d = &op->x->desc;
-    if (d->layout != INORM_NCHW || op->kind == INORM_OP_ADAIN || op->mask || vk->disable_fused)
+    if (op->kind == INORM_OP_ADAIN || op->mask || vk->disable_fused)
         return false;
     const uint32_t plane_len = d->h * d->w, cps = op->channels_per_segment;
+    if (d->layout == INORM_NHWC) {
+        /* tiny planes: a lane per channel quad (or channel) and sample,
+         * every pixel in its registers, or (group norm) a lane per group of
+         * at most FUSED_NHWC_MAX_GROUP values; the two-pass NHWC plan would
+         * write and merge a partial per 16 elements */
+        if (plane_len > FUSED_LANE_MAX_UNITS || (uint64_t)plane_len * cps > FUSED_NHWC_MAX_GROUP)
+            return false;
+        const bool vec4 = d->c % 4 == 0 && (cps == 1 || cps % 4 == 0);
+        plan->fused = true;
+        plan->team = 1;
+        plan->regs = plane_len;
+        plan->workgroup_size = FUSED_LANE_WORKGROUP;
+        plan->content = (segment_plan){ .seg_len = plane_len * cps, .seg_count = d->n * d->c / cps, .vec4 = vec4 };
+        const uint64_t lanes = cps > 1 ? plan->content.seg_count : (uint64_t)d->n * (vec4 ? d->c / 4 : d->c);
+        plan->fused_groups = (lanes + FUSED_LANE_WORKGROUP - 1) / FUSED_LANE_WORKGROUP;
+        return true;
+    }
     const uint64_t seg_len = (uint64_t)plane_len * cps;
     const bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
     const uint64_t units = seg_len / (vec4 ? 4 : 1);
@@ -555,6 +574,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     const uint32_t seg_count = d->n * d->c / cps;
     const inorm_tensor_desc *s = op->style ? &op->style->desc : NULL;
     memset(plan, 0, sizeof *plan);
+    plan->fold = 1;
     plan->mode = op->kind == INORM_OP_ADAIN ? MODE_ADAIN : op->kind == INORM_OP_STATS ? MODE_FINALIZE : MODE_NORMALIZE;
     vk_push_constants *push = &plan->push;
 
@@ -571,7 +591,6 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         /* C % 4 != 0 (RGB): FOLD pixels as one row of C * FOLD values, where
          * the planes divide and no mask weighs single pixels (1x3x1024x1024
          * read by scalar loads used 3 of 8 lanes and ran at 0.25 of the copy) */
-        plan->fold = 1;
         if (one_subgroup && d->c % 4 != 0 && !op->mask && !op->style_mask) {
             const uint32_t fold = 4 / (d->c % 2 == 0 ? 2 : 1);
             if (plane_len % fold == 0 && (!s || (s->h * s->w) % fold == 0))
@@ -613,7 +632,6 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : tiles * content_groups;
         push->style_partial_base = d->n * d->c * plan->content.chunks * fold;
     } else {
-        plan->fold = 1;
         uint32_t seg_len = plane_len * cps;
         bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
         plan->workgroup_size = choose_workgroup_size(vk, vec4 ? seg_len / 4 : seg_len);
@@ -734,8 +752,10 @@ static void apply_bindings(vk_state *vk, const inorm_op *op, VkDescriptorBufferI
 static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_plan *plan, bool float16)
 {
     vk_state *vk = ctx->vk;
+    const bool nhwc = op->x->desc.layout == INORM_NHWC;
     vk_pipeline_key key = { .kernel = VK_KERNEL_FUSED, .dtypes = float16, .workgroup_size = plan->workgroup_size,
                             .vec4 = plan->content.vec4, .mode = plan->mode, .team = plan->team, .regs = plan->regs,
+                            .nhwc = nhwc,
                             .subgroup_workgroup = subgroup_workgroups(vk),
                             .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f };
     VkPipeline pipeline;
@@ -752,8 +772,12 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
         return status;
     record_dispatch(vk, pipeline, set, &plan->push, (uint32_t)plan->fused_groups);
     inorm_plan_info *info = &ctx->last_plan;
-    snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup", plan->team, plan->regs,
-             plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team);
+    if (nhwc)
+        snprintf(info->variant, sizeof info->variant, "fused nhwc: a lane per %s and sample, %u px each, %u per workgroup",
+                 plan->content.vec4 ? "channel quad" : "channel", plan->regs, plan->workgroup_size);
+    else
+        snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup", plan->team,
+                 plan->regs, plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team);
     info->dispatches = 1;
     info->bytes_moved = (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0);
     return INORM_SUCCESS;

@@ -171,13 +171,13 @@ static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipe
                               { 14, 52, 4 } },
         [VK_KERNEL_APPLY] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 9, 32, 4 }, { 10, 36, 4 },
                               { 11, 40, 4 }, { 13, 48, 4 }, { 14, 52, 4 } },
-        [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 5, 20, 4 }, { 6, 24, 4 }, { 9, 32, 4 },
-                              { 10, 36, 4 }, { 11, 40, 4 } },
+        [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 5, 20, 4 }, { 6, 24, 4 },
+                              { 9, 32, 4 }, { 10, 36, 4 }, { 11, 40, 4 } },
         [VK_KERNEL_CONVERT] = { { 0, 0, 4 }, { 1, 4, 4 }, { 7, 16, 4 }, { 8, 28, 4 }, { 12, 44, 4 } },
         [VK_KERNEL_COLOR] = { { 0, 0, 4 }, { 4, 16, 4 } },
         [VK_KERNEL_BLEND] = { { 0, 0, 4 }, { 4, 16, 4 } },
     };
-    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 7, 9, 8, 5, 2, 2 };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 7, 9, 9, 5, 2, 2 };
     VkSpecializationInfo specialization = {
         .mapEntryCount = entry_counts[key->kernel],
         .pMapEntries = entries[key->kernel],
