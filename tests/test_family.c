@@ -489,19 +489,16 @@ END_TEST
 START_TEST(matrix_2x44x40x30) { run_matrix(tu_backend(_i), 6); }
 END_TEST
 
-/* NHWC shapes where CPU devices give each lane several channel quads (C % 4
- * == 0, quads sharing out over the lanes, enough tiles): every op, both
- * dtypes, masks and AdaIN's differently shaped styles, against the oracle.
- * On other devices they are one more pair of NHWC shapes. */
-START_TEST(nhwc_quads_per_lane)
+/* Every op x dtype x {plain, affine, masked} on NHWC shapes against the
+ * oracle, activations and style variants cycling; groups(c, k) picks the
+ * group count of the k-th case. */
+static void nhwc_sweep(inorm_context *ctx, inorm_backend be, const char *name, const o_shape *shapes, size_t count,
+                       uint32_t (*groups)(uint32_t c, uint64_t k), uint32_t seed)
 {
-    inorm_backend be = tu_backend(_i);
-    TU_CTX(ctx, be);
-    const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}};
     int cases = 0;
     double worst = 0;
     uint64_t counter = 0;
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    for (size_t si = 0; si < count; si++) {
         for (int which = 0; which < OP_COUNT; which++) {
             for (int dt = 0; dt < 2; dt++) {
                 for (int v = 0; v < 3; v++) {
@@ -515,9 +512,9 @@ START_TEST(nhwc_quads_per_lane)
                     fc.activation = (int)(counter % 4);
                     fc.mask = v == 2 && (which == OP_INSTANCE || which == OP_GROUP || which == OP_ADAIN) ? 1 : 0;
                     fc.eps = 1e-5f;
-                    fc.groups = fc.s.c / 4;
+                    fc.groups = groups(fc.s.c, counter);
                     fc.variant = (int)(counter % 6);
-                    fc.seed = 7000u + counter;
+                    fc.seed = seed + (uint32_t)counter;
                     counter++;
                     fam_result r = run_case(ctx, be, &fc);
                     cases += r.ran;
@@ -526,8 +523,25 @@ START_TEST(nhwc_quads_per_lane)
             }
         }
     }
-    printf("nhwc quads per lane [%s]: %d cases within tolerance, worst |err|/bound = %.4f\n", tu_backend_name(be),
-           cases, worst);
+    printf("%s [%s]: %d cases within tolerance, worst |err|/bound = %.4f\n", name, tu_backend_name(be), cases, worst);
+}
+
+static uint32_t groups_of_4(uint32_t c, uint64_t k)
+{
+    (void)k;
+    return c / 4;
+}
+
+/* NHWC shapes where CPU devices give each lane several channel quads (C % 4
+ * == 0, quads sharing out over the lanes, enough tiles): every op, both
+ * dtypes, masks and AdaIN's differently shaped styles, against the oracle.
+ * On other devices they are one more pair of NHWC shapes. */
+START_TEST(nhwc_quads_per_lane)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}};
+    nhwc_sweep(ctx, be, "nhwc quads per lane", shapes, sizeof shapes / sizeof shapes[0], groups_of_4, 7000u);
     tu_ctx_destroy(ctx);
 }
 END_TEST
@@ -539,42 +553,19 @@ END_TEST
  * without affine and masks (which never fold), styles that fold and that do
  * not, group norm with groups of several channels, and planes that do not
  * divide (the scalar path), against the oracle. */
+static uint32_t groups_of_2_or_all(uint32_t c, uint64_t k)
+{
+    (void)k;
+    return c % 2 == 0 ? c / 2 : 1;  /* groups of 2 channels, or layer norm */
+}
+
 START_TEST(nhwc_folded_pixels)
 {
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
     const o_shape shapes[] = {{2, 3, 16, 16}, {3, 3, 20, 12}, {2, 6, 8, 10},  {2, 5, 4, 6},
                               {2, 3, 5, 5},   {2, 2, 6, 6},   {1, 3, 256, 256}, {1, 7, 64, 48}};
-    int cases = 0;
-    double worst = 0;
-    uint64_t counter = 0;
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        for (int which = 0; which < OP_COUNT; which++) {
-            for (int dt = 0; dt < 2; dt++) {
-                for (int v = 0; v < 3; v++) {
-                    fam_case fc;
-                    memset(&fc, 0, sizeof fc);
-                    fc.op = (fam_op)which;
-                    fc.s = shapes[si];
-                    fc.dtype = dt ? INORM_FLOAT16 : INORM_FLOAT32;
-                    fc.layout = INORM_NHWC;
-                    fc.affine = v == 1;
-                    fc.activation = (int)(counter % 4);
-                    fc.mask = v == 2 && (which == OP_INSTANCE || which == OP_GROUP || which == OP_ADAIN) ? 1 : 0;
-                    fc.eps = 1e-5f;
-                    fc.groups = fc.s.c % 2 == 0 ? fc.s.c / 2 : 1;  /* groups of 2 channels, or layer norm */
-                    fc.variant = (int)(counter % 6);
-                    fc.seed = 9000u + counter;
-                    counter++;
-                    fam_result r = run_case(ctx, be, &fc);
-                    cases += r.ran;
-                    worst = fmax(worst, r.worst);
-                }
-            }
-        }
-    }
-    printf("nhwc folded pixels [%s]: %d cases within tolerance, worst |err|/bound = %.4f\n", tu_backend_name(be),
-           cases, worst);
+    nhwc_sweep(ctx, be, "nhwc folded pixels", shapes, sizeof shapes / sizeof shapes[0], groups_of_2_or_all, 9000u);
     tu_ctx_destroy(ctx);
 }
 END_TEST
@@ -582,46 +573,20 @@ END_TEST
 /* NHWC planes of at most 16 pixels run fused on Vulkan (a lane per channel
  * quad or channel and sample, or per group for group norm), in one read:
  * every op, both dtypes, affine and masks (never fused), channel counts with
- * and without quads, groups of 1, 2, 4, 16 and all channels, one-pixel
- * planes, against the oracle. */
+ * and without quads, groups of 16 (or all), 4, 2, 1 and all channels,
+ * one-pixel planes, against the oracle. */
+static uint32_t groups_cycling(uint32_t c, uint64_t k)
+{
+    const uint32_t sizes[] = {c % 16 == 0 ? 16 : c, c % 4 == 0 ? 4 : c, c % 2 == 0 ? 2 : 1, 1, c};
+    return c / sizes[k % 5];
+}
+
 START_TEST(nhwc_tiny_planes)
 {
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
     const o_shape shapes[] = {{16, 512, 4, 4}, {3, 12, 3, 5}, {5, 7, 2, 2}, {4, 8, 1, 1}, {2, 64, 4, 4}, {2, 128, 4, 4}};
-    int cases = 0;
-    double worst = 0;
-    uint64_t counter = 0;
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        const uint32_t c = shapes[si].c;
-        /* channels per group: 16 (or all), 4, 2, 1, all */
-        const uint32_t group_sizes[] = {c % 16 == 0 ? 16 : c, c % 4 == 0 ? 4 : c, c % 2 == 0 ? 2 : 1, 1, c};
-        for (int which = 0; which < OP_COUNT; which++) {
-            for (int dt = 0; dt < 2; dt++) {
-                for (int v = 0; v < 3; v++) {
-                    fam_case fc;
-                    memset(&fc, 0, sizeof fc);
-                    fc.op = (fam_op)which;
-                    fc.s = shapes[si];
-                    fc.dtype = dt ? INORM_FLOAT16 : INORM_FLOAT32;
-                    fc.layout = INORM_NHWC;
-                    fc.affine = v == 1;
-                    fc.activation = (int)(counter % 4);
-                    fc.mask = v == 2 && (which == OP_INSTANCE || which == OP_GROUP || which == OP_ADAIN) ? 1 : 0;
-                    fc.eps = 1e-5f;
-                    fc.groups = c / group_sizes[counter % 5];
-                    fc.variant = (int)(counter % 6);
-                    fc.seed = 11000u + counter;
-                    counter++;
-                    fam_result r = run_case(ctx, be, &fc);
-                    cases += r.ran;
-                    worst = fmax(worst, r.worst);
-                }
-            }
-        }
-    }
-    printf("nhwc tiny planes [%s]: %d cases within tolerance, worst |err|/bound = %.4f\n", tu_backend_name(be), cases,
-           worst);
+    nhwc_sweep(ctx, be, "nhwc tiny planes", shapes, sizeof shapes / sizeof shapes[0], groups_cycling, 11000u);
     tu_ctx_destroy(ctx);
 }
 END_TEST

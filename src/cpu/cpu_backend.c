@@ -502,9 +502,14 @@ static void lane_squares(const float *x, size_t count, size_t lanes, const doubl
 /* v[0 .. period) copied over v[period .. lanes) (elements of `size`
  * bytes), doubling the copied stretch each time: whole periods at a time,
  * as a copy element by element would wait on each store it just made. */
-static void replicate(void *v, size_t size, size_t period, size_t lanes)
+static inline void replicate(void *v, size_t size, size_t period, size_t lanes)
 {
     char *bytes = v;
+    if (period == 1) {  /* NCHW: one value (size is a constant once inlined) */
+        for (size_t j = 1; j < lanes; ++j)
+            memcpy(bytes + j * size, bytes, size);
+        return;
+    }
     for (size_t filled = period; filled < lanes;) {
         const size_t n = filled < lanes - filled ? filled : lanes - filled;
         memcpy(bytes + filled * size, bytes, n * size);
@@ -557,6 +562,12 @@ static void range_moments(const view *v, size_t first, size_t last, scratch *s, 
         size_t count = last - i < v->block ? last - i : v->block;
         block_moments(v, load_floats(v->t, i, count, s), count, s, out);
     }
+}
+
+/* No blend and no activation: y = a * (x - m) + b, computed in float. */
+static bool plain_rule(const inorm_op *op)
+{
+    return op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
 }
 
 /* y[i] = rule(a * (x[i] - m) + b) for count (a multiple of GROUP) elements,
@@ -647,7 +658,7 @@ static void apply_piece(const inorm_op *op, bool plain, const float *x, size_t c
 static void apply_run(const inorm_op *op, const view *v, const float *x, size_t first, size_t count,
                       const scratch *s)
 {
-    const bool plain = op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
+    const bool plain = plain_rule(op);
     const bool half = op->y->desc.dtype == INORM_FLOAT16;
     float *yf = half ? NULL : (float *)op->y->host + first;
     uint16_t *yh = half ? (uint16_t *)op->y->host + first : NULL;
@@ -718,23 +729,30 @@ static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
     const view *v = &f->x;
     const size_t C = op->x->desc.c, groups = C / v->cps;
     const size_t style_n = op->style && op->style->desc.n == 1 ? 0 : n;
+    const bool plain = plain_rule(op);
     for (size_t k = 0; k < v->period; ++k) {
         const size_t c = c0 + k;
         const segment_stats *st = &f->seg[n * groups + c / v->cps];
         coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &s->a[k], &s->b[k]);
         s->m[k] = st->mean;
-        s->shift[k] = (float)st->mean;
-        s->offset[k] = (float)(st->mean - s->shift[k]);
-        s->scale[k] = (float)s->a[k];
-        s->bias[k] = (float)s->b[k];
+        if (plain) {
+            s->shift[k] = (float)st->mean;
+            s->offset[k] = (float)(st->mean - s->shift[k]);
+            s->scale[k] = (float)s->a[k];
+            s->bias[k] = (float)s->b[k];
+        }
     }
-    replicate(s->a, sizeof *s->a, v->period, v->lanes);
-    replicate(s->m, sizeof *s->m, v->period, v->lanes);
-    replicate(s->b, sizeof *s->b, v->period, v->lanes);
-    replicate(s->shift, sizeof *s->shift, v->period, v->lanes);
-    replicate(s->offset, sizeof *s->offset, v->period, v->lanes);
-    replicate(s->scale, sizeof *s->scale, v->period, v->lanes);
-    replicate(s->bias, sizeof *s->bias, v->period, v->lanes);
+    /* only what the rule in use reads (planes of 16 elements fill lanes per plane) */
+    if (plain) {
+        replicate(s->shift, sizeof *s->shift, v->period, v->lanes);
+        replicate(s->offset, sizeof *s->offset, v->period, v->lanes);
+        replicate(s->scale, sizeof *s->scale, v->period, v->lanes);
+        replicate(s->bias, sizeof *s->bias, v->period, v->lanes);
+    } else {
+        replicate(s->a, sizeof *s->a, v->period, v->lanes);
+        replicate(s->m, sizeof *s->m, v->period, v->lanes);
+        replicate(s->b, sizeof *s->b, v->period, v->lanes);
+    }
 }
 
 /* Normalizes elements [first, last) of unit u of x. */
