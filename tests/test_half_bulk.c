@@ -87,7 +87,7 @@ END_TEST
 
 START_TEST(doubles_to_half_random)
 {
-    enum { COUNT = 1 << 20 };
+    enum { COUNT = 1 << 18 };
     double *v = malloc(COUNT * sizeof *v);
     ck_assert(v);
     uint64_t state = 0x9e3779b97f4a7c15ull;
@@ -118,7 +118,7 @@ static float float_from_bits(uint32_t b)
  * exponent (NaN and Inf included). */
 START_TEST(floats_to_half)
 {
-    enum { EDGES = 65536 * 5, RANDOM = 1 << 20, COUNT = EDGES + RANDOM + 4 };
+    enum { EDGES = 65536 * 5, RANDOM = 1 << 18, COUNT = EDGES + RANDOM + 4 };
     float *v = malloc(COUNT * sizeof *v);
     uint16_t *bulk = malloc(COUNT * sizeof *bulk);
     ck_assert(v && bulk);
