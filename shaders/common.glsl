@@ -64,6 +64,7 @@ const uint FLAG_ACCUMULATE = 512u; // finalize: add out_weight * value to mean/s
 const uint FLAG_COEFF_OUT = 1024u; // finalize: write (a, b, shift, offset) per (n, c)
 const uint FLAG_LANE_FINALIZE = 2048u; // finalize: one invocation per segment (few partials each)
 const uint FLAG_LANE_COEFF = 4096u;    // NHWC apply: each lane merges its channel's partials itself
+const uint FLAG_SELF_STATS = 8192u;    // NCHW apply/finalize: the workgroup reduces its segment itself
 
 const uint ACTIVATION_NONE = 0u;
 const uint ACTIVATION_RELU = 1u;

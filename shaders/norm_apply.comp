@@ -12,7 +12,8 @@
 //                   and/or the coefficient table (a, b, shift, offset) per (n, c)
 //                   that the NHWC apply reads.
 // NCHW: one workgroup per (segment, chunk), the same grid as norm_stats.comp,
-// each merging its segment's partials itself. NHWC: the tiles of
+// each merging its segment's partials itself; or (FLAG_SELF_STATS, segments
+// of one chunk) reducing its segment itself first, with no statistics pass. NHWC: the tiles of
 // norm_stats.comp, reading the coefficient table of a MODE_FINALIZE pass.
 // The mean is kept as shift + offset (shift a data value, offset small) and
 // x - mean is evaluated as (x - shift) - offset: exact for data near the
@@ -27,6 +28,7 @@
 
 #include "common.glsl"
 #include "reduce.glsl"
+#include "accumulate.glsl"
 
 const uint MODE_NORMALIZE = 0u;
 const uint MODE_ADAIN = 1u;
@@ -109,9 +111,30 @@ Stats merge_partials_lane(uint base, uint count)
     return finish_stats(shift, offset, m2, weight);
 }
 
+uint unmasked_at(uint i)
+{
+    return i;
+}
+
+// NCHW, FLAG_SELF_STATS: the apply workgroup reduces its whole segment itself
+// (one chunk, no mask, no style), then normalizes it: one dispatch, no
+// partials; the second read of the segment comes from cache.
+Stats self_stats(uint segment)
+{
+    Moments moments = Moments(0.0, 0.0, 0.0);
+    float shift;
+    uint begin = segment * pc.seg_len, end = begin + pc.seg_len;
+    // no mask: the mask arguments only name buffers of the right types
+    ACCUMULATE_NCHW(moments, shift, x, x4, VEC4, false, gamma, partials, unmasked_at, begin, end)
+    moments = workgroup_merge(moments);
+    return finish_stats(shift, moments.mean, moments.m2, moments.weight);
+}
+
 // lane: merged by this invocation alone (FLAG_LANE_FINALIZE), else by the workgroup.
 Stats segment_stats(uint segment, bool lane)
 {
+    if (!NHWC && (pc.flags & FLAG_SELF_STATS) != 0u)
+        return self_stats(segment);
     uint per_segment = NHWC ? pc.channels_per_seg * pc.chunks * FOLD : pc.chunks;
     return lane ? merge_partials_lane(segment * per_segment, per_segment)
                 : merge_partials(segment * per_segment, per_segment);
