@@ -481,7 +481,11 @@ typedef struct inorm_vulkan_import {
                                         memory only) */
     PFN_vkGetInstanceProcAddr get_instance_proc_addr;
     int storage_buffer_16bit_access; /* the device was created with this feature: FLOAT16 ops */
-    int subgroup_size_control;       /* the device was created with it (reserved) */
+    int subgroup_size_control;       /* the device was created with VK_EXT_subgroup_size_control
+                                        (or Vulkan 1.3) and its subgroupSizeControl and
+                                        computeFullSubgroups features: inorm's pipelines then
+                                        require full subgroups, and its one-subgroup workgroups
+                                        the device's default subgroup size */
     uint32_t flags;                  /* INORM_CONTEXT_* */
 } inorm_vulkan_import;
 

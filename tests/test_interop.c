@@ -59,6 +59,7 @@ typedef struct app {
     VkFence fence;
     int validation; /* VK_LAYER_KHRONOS_validation is on */
     int fp16;       /* storageBuffer16BitAccess enabled */
+    int size_control; /* VK_EXT_subgroup_size_control's two features enabled */
     unsigned messages;
 } app;
 
@@ -239,8 +240,23 @@ static int app_create(app *a)
     }
     vkGetPhysicalDeviceMemoryProperties(a->physical, &a->memory);
 
+    /* like an app that uses subgroup size control itself: enabled where the
+     * device has it, and said so in the import */
+    uint32_t device_extension_count = 0;
+    vkEnumerateDeviceExtensionProperties(a->physical, NULL, &device_extension_count, NULL);
+    VkExtensionProperties *available = calloc(device_extension_count ? device_extension_count : 1, sizeof *available);
+    ck_assert(available);
+    vkEnumerateDeviceExtensionProperties(a->physical, NULL, &device_extension_count, available);
+    int size_extension = 0;
+    for (uint32_t i = 0; i < device_extension_count; ++i)
+        size_extension |= strcmp(available[i].extensionName, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME) == 0;
+    free(available);
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT size_features = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+    };
     VkPhysicalDevice16BitStorageFeatures storage16 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+        .pNext = size_extension ? &size_features : NULL,
     };
     VkPhysicalDeviceFeatures2 features2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -248,10 +264,18 @@ static int app_create(app *a)
     };
     vkGetPhysicalDeviceFeatures2(a->physical, &features2);
     a->fp16 = storage16.storageBuffer16BitAccess == VK_TRUE;
+    a->size_control = size_extension && size_features.subgroupSizeControl && size_features.computeFullSubgroups;
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT enable_size = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+        .subgroupSizeControl = VK_TRUE,
+        .computeFullSubgroups = VK_TRUE,
+    };
     VkPhysicalDevice16BitStorageFeatures enable16 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+        .pNext = a->size_control ? &enable_size : NULL,
         .storageBuffer16BitAccess = a->fp16 ? VK_TRUE : VK_FALSE,
     };
+    const char *const device_extensions[] = { VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME };
     const float priority = 1.0f;
     VkDeviceQueueCreateInfo queue_info = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -264,6 +288,8 @@ static int app_create(app *a)
         .pNext = &enable16,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &queue_info,
+        .enabledExtensionCount = a->size_control ? 1u : 0u,
+        .ppEnabledExtensionNames = device_extensions,
     };
     ck_assert_int_eq(vkCreateDevice(a->physical, &device_info, NULL, &a->device), VK_SUCCESS);
     vkGetDeviceQueue(a->device, a->family, 0, &a->queue);
@@ -428,6 +454,7 @@ static inorm_context *app_import(app *a, int with_queue)
     d.queue = with_queue ? a->queue : VK_NULL_HANDLE;
     d.get_instance_proc_addr = vkGetInstanceProcAddr;
     d.storage_buffer_16bit_access = a->fp16;
+    d.subgroup_size_control = a->size_control;
     char msg[1024] = "untouched";
     inorm_context *ctx = NULL;
     inorm_status st = inorm_context_import(&d, &ctx, msg, sizeof msg);

@@ -21,6 +21,7 @@
 #include "inorm.h"
 #include "check_run.h"
 #include "internal.h"
+#include "vulkan/vk_internal.h"
 
 typedef struct shape {
     uint32_t n, c, h, w;
@@ -163,7 +164,12 @@ static void check_plans(const char *geometry)
         ck_assert_msg(info.validation_enabled, "the validation layer is not active");
     ck_assert_msg(inorm_context_validation_message_count(ctx) == 0, "%u validation messages",
                   (unsigned)inorm_context_validation_message_count(ctx));
-    printf("plan (geometry %s): %d op plans within their dispatch and byte budgets\n", geometry, checked);
+    /* Vulkan 1.3 devices must support subgroup size control: inorm uses it
+     * (full subgroups; one-subgroup workgroups of the planned size) */
+    if (info.api_version >= VK_MAKE_API_VERSION(0, 1, 3, 0))
+        ck_assert_msg(ctx->vk->size_control, "a Vulkan 1.3 device without subgroup size control in use");
+    printf("plan (geometry %s): %d op plans within their dispatch and byte budgets%s\n", geometry, checked,
+           ctx->vk->size_control ? "; subgroup size control on" : "");
     inorm_context_destroy(ctx);
 }
 

@@ -198,6 +198,9 @@ typedef struct device_facts {
     VkPhysicalDeviceDriverProperties driver;
     bool has_driver_properties;
     bool storage_16bit;
+    /* VK_EXT_subgroup_size_control with both features, for compute */
+    bool size_control;
+    uint32_t max_subgroup_size;
     int compute_queue_family;  /* -1: none */
     uint32_t timestamp_bits;   /* of that family's queues; 0: no timestamps */
 } device_facts;
@@ -229,9 +232,14 @@ static inorm_status query_device(vk_state *vk, VkPhysicalDevice device, device_f
                                    device_has_extension(vk, device, VK_KHR_DRIVER_PROPERTIES_EXTENSION_NAME);
     if (facts->has_driver_properties)
         facts->subgroup.pNext = &facts->driver;
+    const bool size_extension = device_has_extension(vk, device, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME);
+    VkPhysicalDeviceSubgroupSizeControlPropertiesEXT size_properties = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT,
+        .pNext = &facts->subgroup,
+    };
     VkPhysicalDeviceProperties2 properties2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
-        .pNext = &facts->subgroup,
+        .pNext = size_extension ? (void *)&size_properties : (void *)&facts->subgroup,
     };
     if (facts->properties.apiVersion >= VK_API_VERSION_1_1)
         vk->fn_instance.vkGetPhysicalDeviceProperties2(device, &properties2);
@@ -239,10 +247,23 @@ static inorm_status query_device(vk_state *vk, VkPhysicalDevice device, device_f
     VkPhysicalDevice16BitStorageFeatures storage16 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
     };
-    VkPhysicalDeviceFeatures2 features2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &storage16 };
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT size_features = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+        .pNext = &storage16,
+    };
+    VkPhysicalDeviceFeatures2 features2 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+        .pNext = size_extension ? (void *)&size_features : (void *)&storage16,
+    };
     if (facts->properties.apiVersion >= VK_API_VERSION_1_1)
         vk->fn_instance.vkGetPhysicalDeviceFeatures2(device, &features2);
     facts->storage_16bit = storage16.storageBuffer16BitAccess == VK_TRUE;
+    facts->size_control = size_extension && facts->properties.apiVersion >= VK_API_VERSION_1_1 &&
+                          size_features.subgroupSizeControl && size_features.computeFullSubgroups &&
+                          (size_properties.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                          facts->subgroup.subgroupSize >= size_properties.minSubgroupSize &&
+                          facts->subgroup.subgroupSize <= size_properties.maxSubgroupSize;
+    facts->max_subgroup_size = size_properties.maxSubgroupSize;
 
     facts->compute_queue_family = -1;
     facts->timestamp_bits = 0;
@@ -439,15 +460,24 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
         .queueCount = 1,
         .pQueuePriorities = &priority,
     };
+    VkPhysicalDeviceSubgroupSizeControlFeaturesEXT size_features = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+        .subgroupSizeControl = VK_TRUE,
+        .computeFullSubgroups = VK_TRUE,
+    };
     VkPhysicalDevice16BitStorageFeatures storage16 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+        .pNext = facts->size_control ? &size_features : NULL,
         .storageBuffer16BitAccess = facts->storage_16bit ? VK_TRUE : VK_FALSE,
     };
+    const char *const extensions[] = { VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME };
     VkDeviceCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .pNext = &storage16,
         .queueCreateInfoCount = 1,
         .pQueueCreateInfos = &queue_info,
+        .enabledExtensionCount = facts->size_control ? 1u : 0u,
+        .ppEnabledExtensionNames = extensions,
     };
     VkResult result = vk->fn_instance.vkCreateDevice(vk->physical_device, &info, NULL, &vk->device);
     if (result != VK_SUCCESS) {
@@ -456,6 +486,7 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
         inorm_status status = vk_result_status(result);
         return status == INORM_ERROR_BACKEND ? INORM_ERROR_NO_DEVICE : status;
     }
+    vk->size_control = facts->size_control;
     return adopt_device(vk, facts, message, message_size);
 }
 
@@ -600,6 +631,8 @@ static inorm_status finish_init(inorm_context *ctx, vk_state *vk, const device_f
     vk->disable_fused = env_is_one("INORM_DISABLE_FUSED");
     vk->use_subgroup_ops = ctx->info.subgroup_arithmetic && !(flags & INORM_CONTEXT_DISABLE_SUBGROUP_OPS);
     vk->subgroup_size = facts->subgroup.subgroupSize;
+    vk->size_control = vk->size_control && facts->size_control;
+    vk->max_subgroup_size = facts->max_subgroup_size;
     const uint32_t size = vk->subgroup_size;
     const bool size_fits = size >= 4 && size <= 128 && (size & (size - 1)) == 0 &&
                            size <= vk->limits.maxComputeWorkGroupInvocations &&
@@ -667,6 +700,7 @@ inorm_status inorm_vulkan_context_import(inorm_context *ctx, const inorm_vulkan_
         return status;
     }
     vk->float16_storage = desc->storage_buffer_16bit_access && facts.storage_16bit;
+    vk->size_control = desc->subgroup_size_control != 0;
     return finish_init(ctx, vk, &facts, desc->flags, message, message_size);
 }
 

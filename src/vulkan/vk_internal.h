@@ -157,6 +157,11 @@ struct vk_state {
      * use_subgroup_ops holds. */
     bool subgroup_workgroups;
     uint32_t subgroup_size;
+    /* VK_EXT_subgroup_size_control's subgroupSizeControl and
+     * computeFullSubgroups are enabled: pipelines then require full
+     * subgroups, and one-subgroup workgroups their subgroup size. */
+    bool size_control;
+    uint32_t max_subgroup_size;
 
     VkShaderModule modules[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS];
     VkDescriptorSetLayout set_layout;

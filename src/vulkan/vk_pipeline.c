@@ -184,10 +184,24 @@ static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipe
         .dataSize = sizeof values,
         .pData = values,
     };
+    /* With subgroup size control: full subgroups always (lanes and subgroup
+     * counts are worked out from gl_SubgroupSize), and kernels planned as
+     * one subgroup per workgroup get exactly the size they were planned for
+     * (a device may otherwise pick another size per pipeline). */
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT required_size = {
+        .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT,
+        .requiredSubgroupSize = vk->subgroup_size,
+    };
+    const bool require_size = vk->size_control && key->subgroup_workgroup &&
+                              key->workgroup_size % vk->subgroup_size == 0;
+    const bool full = vk->size_control &&
+                      (require_size || (vk->max_subgroup_size && key->workgroup_size % vk->max_subgroup_size == 0));
     VkComputePipelineCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {
             .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+            .pNext = require_size ? &required_size : NULL,
+            .flags = full ? VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT_EXT : 0,
             .stage = VK_SHADER_STAGE_COMPUTE_BIT,
             .module = vk->modules[key->kernel][key->dtypes],
             .pName = "main",
