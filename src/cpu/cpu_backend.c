@@ -304,19 +304,32 @@ typedef struct moments {
     double count, mean, m2;  /* m2: sum of squared deviations from mean */
 } moments;
 
-/* Chan et al.'s pairwise update: exact up to rounding whatever the means. */
-static void merge_moments(moments *into, double count, double mean, double m2)
+/* Chan et al.'s pairwise update: exact up to rounding whatever the means.
+ * Moments of `count` values with means mean[c] and squares m2[c] merged into
+ * into[c] for c < n, every into[c] having the same count (the channels of
+ * one run): the weights, two divisions, are worked out once for all. */
+static void merge_moments_n(moments *into, size_t n, double count, const double *mean, const double *m2)
 {
     if (count == 0.0)
         return;
-    if (into->count == 0.0) {  /* not through the formula: it would round mean */
-        *into = (moments){ count, mean, m2 };
+    if (into[0].count == 0.0) {  /* not through the formula: it would round mean */
+        for (size_t c = 0; c < n; ++c)
+            into[c] = (moments){ count, mean[c], m2[c] };
         return;
     }
-    const double total = into->count + count, delta = mean - into->mean;
-    into->mean += delta * (count / total);
-    into->m2 += m2 + delta * delta * (into->count * count / total);
-    into->count = total;
+    const double total = into[0].count + count;
+    const double share = count / total, cross = into[0].count * count / total;
+    for (size_t c = 0; c < n; ++c) {
+        const double delta = mean[c] - into[c].mean;
+        into[c].mean += delta * share;
+        into[c].m2 += m2[c] + delta * delta * cross;
+        into[c].count = total;
+    }
+}
+
+static void merge_moments(moments *into, double count, double mean, double m2)
+{
+    merge_moments_n(into, 1, count, &mean, &m2);
 }
 
 /* How the fast path walks one tensor (x, or AdaIN's style). */
@@ -517,8 +530,20 @@ static inline void replicate(void *v, size_t size, size_t period, size_t lanes)
     }
 }
 
+/* acc[c] = acc[c] + acc[c + period] + ... (in that order) for c < period:
+ * each channel's lanes summed into its first. */
+static void fold_lanes(double *acc, size_t period, size_t lanes)
+{
+    for (size_t c = 0; c < period; ++c) {
+        double sum = acc[c];
+        for (size_t j = c + period; j < lanes; j += period)
+            sum += acc[j];
+        acc[c] = sum;
+    }
+}
+
 /* Merges count elements x (a multiple of period, starting at channel 0) into
- * out[0 .. period). */
+ * out[0 .. period), whose counts are all the same. */
 static void block_moments(const view *v, const float *x, size_t count, scratch *s, moments *out)
 {
     const size_t lanes = v->lanes, period = v->period;
@@ -539,21 +564,14 @@ static void block_moments(const view *v, const float *x, size_t count, scratch *
     }
     memset(s->acc, 0, lanes * sizeof *s->acc);
     lane_sums(x, count, lanes, s->acc);
-    for (size_t c = 0; c < period; ++c) {
-        double sum = 0.0;
-        for (size_t j = c; j < lanes; j += period)
-            sum += s->acc[j];
-        s->lane_mean[c] = sum / per_channel;
-    }
+    fold_lanes(s->acc, period, lanes);
+    for (size_t c = 0; c < period; ++c)
+        s->lane_mean[c] = s->acc[c] / per_channel;
     replicate(s->lane_mean, sizeof *s->lane_mean, period, lanes);
     memset(s->acc, 0, lanes * sizeof *s->acc);
     lane_squares(x, count, lanes, s->lane_mean, s->acc);
-    for (size_t c = 0; c < period; ++c) {
-        double m2 = 0.0;
-        for (size_t j = c; j < lanes; j += period)
-            m2 += s->acc[j];
-        merge_moments(&out[c], per_channel, s->lane_mean[c], m2);
-    }
+    fold_lanes(s->acc, period, lanes);
+    merge_moments_n(out, period, per_channel, s->lane_mean, s->acc);
 }
 
 static void range_moments(const view *v, size_t first, size_t last, scratch *s, moments *out)
