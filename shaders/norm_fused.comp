@@ -130,13 +130,16 @@ void fused_nhwc_group()
     // the unused components of scalar units are 0, and so is their shift
     vec4 lanes_used = VEC4 ? vec4(1.0) : vec4(1.0, 0.0, 0.0, 0.0);
     vec4 shift = vec4(nhwc_unit(first, per_sample, 0u, 0u).x) * lanes_used;
-    vec4 sum = vec4(0.0);
+    // precise: the first load is the shift's own, and a compiler free to fold
+    // its x - shift to 0 (then 0 * inf to 0) loses the NaN of a plane that
+    // holds one, or of eps == 0 on a constant plane
+    precise vec4 sum = vec4(0.0);
     for (uint p = 0u; p < pc.plane_len; ++p)
         for (uint k = 0u; k < span; ++k)
             sum += nhwc_unit(first, per_sample, p, k) - shift;
     float count = float(pc.plane_len * pc.channels_per_seg);
     float mean = dot(sum, vec4(1.0)) / count;
-    vec4 squares = vec4(0.0);
+    precise vec4 squares = vec4(0.0);
     for (uint p = 0u; p < pc.plane_len; ++p)
         for (uint k = 0u; k < span; ++k) {
             vec4 centred = ((nhwc_unit(first, per_sample, p, k) - shift) - mean) * lanes_used;
@@ -157,7 +160,7 @@ void fused_nhwc_group()
         }
         for (uint p = 0u; p < pc.plane_len; ++p) {
             vec4 v = nhwc_unit(first, per_sample, p, k);
-            vec4 t = a * ((v - shift.x) - mean) + b;
+            precise vec4 t = a * ((v - shift.x) - mean) + b;
             if (BLEND)
                 t = v + pc.alpha * (t - v);
             uint i = first + p * per_sample + k;
@@ -181,7 +184,7 @@ void fused_nhwc()
     uint first_channel = (item % per_sample) * lanes;
     vec4 shift = VEC4 ? vec4(x4[first]) : vec4(float(x[first]));
     vec4 values[MAX_REGS];
-    vec4 sum = vec4(0.0);
+    precise vec4 sum = vec4(0.0);  // precise: see fused_nhwc_group
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         bool inside = r < pc.plane_len;
         uint i = first + r * per_sample;
@@ -193,7 +196,7 @@ void fused_nhwc()
     }
     float count = float(pc.plane_len);
     vec4 mean = sum / count;
-    vec4 squares = vec4(0.0);
+    precise vec4 squares = vec4(0.0);
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         vec4 centred = (values[r] - shift) - mean;
         squares += r < pc.plane_len ? centred * centred : vec4(0.0);
@@ -215,7 +218,7 @@ void fused_nhwc()
         if (r >= pc.plane_len)
             break;
         vec4 v = values[r];
-        vec4 t = a * ((v - shift) - mean) + b;
+        precise vec4 t = a * ((v - shift) - mean) + b;
         if (BLEND)
             t = v + pc.alpha * (t - v);
         uint i = first + r * per_sample;

@@ -717,6 +717,68 @@ static void nan_case(inorm_backend be, enum nan_op op)
     tu_ctx_destroy(ctx);
 }
 
+/* Tiny planes take fused kernels on Vulkan, where the plane's first value is
+ * also its shift: a compiler may fold x - shift to 0 for that element (and
+ * 0 * inf to 0) unless told not to (this failed for NHWC before the shader
+ * said `precise`). eps == 0 on constant planes must give NaN everywhere
+ * (inorm.h), and a NaN at a plane's first pixel must poison that plane and
+ * no other; instance and group norm, FLOAT32 and FLOAT16, NCHW and NHWC,
+ * one-pixel planes included. */
+START_TEST(nan_tiny_planes)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const char *bn = tu_backend_name(be);
+    const o_shape shapes[] = {{5, 1, 1, 1}, {5, 4, 1, 1}, {3, 8, 2, 2}, {2, 3, 2, 2}, {2, 12, 4, 4}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const o_shape sh = shapes[si];
+        const size_t n = o_count(sh), hw = o_plane(sh);
+        for (int f = 0; f < 4; f++) {
+            const inorm_dtype dtype = f % 2 ? INORM_FLOAT16 : INORM_FLOAT32;
+            const inorm_layout layout = f / 2 ? INORM_NHWC : INORM_NCHW;
+            for (int group = 0; group < 2; group++) {
+                const uint32_t groups = group ? (sh.c % 2 == 0 ? sh.c / 2 : 1) : sh.c;
+                const size_t cps = sh.c / groups;
+                float *x = tu_floats(n), *y = tu_floats(n);
+                inorm_tensor *ty = tu_tensor_fmt(ctx, sh, dtype, layout, NULL);
+                /* constant planes, eps 0: every output NaN */
+                for (size_t i = 0; i < n; i++)
+                    x[i] = 2.5f;
+                inorm_tensor *tx = tu_tensor_fmt(ctx, sh, dtype, layout, x);
+                inorm_norm_params p0 = {.eps = 0.0f};
+                TU_OK(ctx, inorm_group_norm(ctx, tx, groups, NULL, NULL, &p0, ty));
+                tu_download_fmt(ctx, ty, y, n);
+                for (size_t i = 0; i < n; i++)
+                    ck_assert_msg(isnan(y[i]), "%s [%s] %s %s %s, eps 0 on constant planes: element %zu is %g, want NaN",
+                                  group ? "group_norm" : "instance_norm", bn, tu_shape_str(sh), tu_dtype_name(dtype),
+                                  tu_layout_name(layout), i, (double)y[i]);
+                /* varied planes, a NaN at the first pixel of channel 0 of sample 0 */
+                for (size_t i = 0; i < n; i++)
+                    x[i] = (float)((i * 7) % 5) - 2.0f;
+                x[0] = NAN;
+                tu_upload_fmt(ctx, tx, x, n);
+                TU_OK(ctx, inorm_group_norm(ctx, tx, groups, NULL, NULL, NULL, ty));
+                tu_download_fmt(ctx, ty, y, n);
+                for (size_t i = 0; i < n; i++) {
+                    const size_t sample = i / (hw * sh.c);
+                    const size_t channel = layout == INORM_NHWC ? i % sh.c : i / hw % sh.c;
+                    const int poisoned = sample == 0 && channel < cps;  /* the segment holding x[0] */
+                    ck_assert_msg(poisoned ? isnan(y[i]) : isfinite(y[i]),
+                                  "%s [%s] %s %s %s, NaN at element 0: element %zu is %g, want %s",
+                                  group ? "group_norm" : "instance_norm", bn, tu_shape_str(sh), tu_dtype_name(dtype),
+                                  tu_layout_name(layout), i, (double)y[i], poisoned ? "NaN" : "a number");
+                }
+                inorm_tensor_destroy(tx);
+                inorm_tensor_destroy(ty);
+                free(x);
+                free(y);
+            }
+        }
+    }
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 START_TEST(nan_instance_norm) { nan_case(tu_backend(_i), NAN_INSTANCE); }
 END_TEST
 START_TEST(nan_group_norm) { nan_case(tu_backend(_i), NAN_GROUP); }
@@ -861,6 +923,7 @@ int main(void)
         {"nan_adain_content", nan_adain_content},
         {"nan_adain_style", nan_adain_style},
         {"nan_stats", nan_stats},
+        {"nan_tiny_planes", nan_tiny_planes},
         {"context_info_and_devices", context_info_and_devices},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
