@@ -65,6 +65,7 @@ const uint FLAG_COEFF_OUT = 1024u; // finalize: write (a, b, shift, offset) per 
 const uint FLAG_LANE_FINALIZE = 2048u; // finalize: one invocation per segment (few partials each)
 const uint FLAG_LANE_COEFF = 4096u;    // NHWC apply: each lane merges its channel's partials itself
 const uint FLAG_SELF_STATS = 8192u;    // NCHW apply/finalize: the workgroup reduces its segment itself
+const uint FLAG_SEGMENT_TILES = 16384u; // NHWC: a tile's channels lie in one segment: one partial per workgroup
 
 const uint ACTIVATION_NONE = 0u;
 const uint ACTIVATION_RELU = 1u;
@@ -171,6 +172,25 @@ void tile_of(uint id, uint chunks, out uint n, out uint block, out uint chunk)
     block = id % pc.channel_blocks;
     chunk = tile_lane_chunk((id / pc.channel_blocks) % workgroup_chunks);
     n = id / (pc.channel_blocks * workgroup_chunks);
+}
+// FLAG_SEGMENT_TILES: the partial of stats workgroup `id` (its channels merged):
+// per (sample, channel block, workgroup chunk), so that a segment's, its
+// channel blocks' in turn, are contiguous.
+uint tile_partial(uint id, uint chunks)
+{
+    uint workgroup_chunks = tile_workgroup_chunks(chunks);
+    uint block = id % pc.channel_blocks;
+    uint workgroup_chunk = (id / pc.channel_blocks) % workgroup_chunks;
+    uint n = id / (pc.channel_blocks * workgroup_chunks);
+    return (n * pc.channel_blocks + block) * workgroup_chunks + workgroup_chunk;
+}
+// Partials per NHWC segment: per channel (FOLD per channel) and chunk, or
+// (FLAG_SEGMENT_TILES) per channel block and workgroup chunk.
+uint nhwc_segment_partials()
+{
+    if ((pc.flags & FLAG_SEGMENT_TILES) != 0u)
+        return pc.channel_blocks / (pc.channels / pc.channels_per_seg) * tile_workgroup_chunks(pc.chunks);
+    return pc.channels_per_seg * pc.chunks * FOLD;
 }
 uint tile_pixel_offset() { return SUBGROUP_WORKGROUP ? 0u : tile_row(); }
 uint tile_pixel_step() { return SUBGROUP_WORKGROUP ? 1u : tile_rows(); }

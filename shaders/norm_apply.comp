@@ -135,7 +135,7 @@ Stats segment_stats(uint segment, bool lane)
 {
     if (!NHWC && (pc.flags & FLAG_SELF_STATS) != 0u)
         return self_stats(segment);
-    uint per_segment = NHWC ? pc.channels_per_seg * pc.chunks * FOLD : pc.chunks;
+    uint per_segment = NHWC ? nhwc_segment_partials() : pc.chunks;
     return lane ? merge_partials_lane(segment * per_segment, per_segment)
                 : merge_partials(segment * per_segment, per_segment);
 }
@@ -322,10 +322,16 @@ void apply_nhwc4(uint workgroup)
     uint q = block * pc.channel_block * QUADS_PER_LANE + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || q >= quads || chunk >= pc.chunks)
         return;  // no barrier follows
+    // FLAG_SEGMENT_TILES: every channel of this lane is in one segment, merged once
+    bool one_segment = (pc.flags & (FLAG_SEGMENT_TILES | FLAG_LANE_COEFF)) == (FLAG_SEGMENT_TILES | FLAG_LANE_COEFF);
+    Stats st = Stats(0.0, 0.0, 1.0);
+    if (one_segment)
+        st = segment_stats((n * pc.channels + (4u * q) % pc.channels) / pc.channels_per_seg, true);
     vec4 a[QUADS_PER_LANE], b[QUADS_PER_LANE], shift[QUADS_PER_LANE], offset[QUADS_PER_LANE];
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
         for (uint j = 0u; j < 4u; ++j) {
-            vec4 coefficients = nhwc_coefficients(n, (4u * (q + k * pc.channel_block) + j) % pc.channels);
+            uint c = (4u * (q + k * pc.channel_block) + j) % pc.channels;
+            vec4 coefficients = one_segment ? channel_coefficients(st, n, c, true) : nhwc_coefficients(n, c);
             a[k][j] = coefficients.x;
             b[k][j] = coefficients.y;
             shift[k][j] = coefficients.z;

@@ -80,6 +80,22 @@ void stats_nchw(uint workgroup)
 // NHWC: per-channel moments of a tile, merged down the rows.
 shared vec3 tile_moments[gl_WorkGroupSize.x];
 
+// FLAG_SEGMENT_TILES (the content's channels of this workgroup all lie in
+// one segment: layer norm, groups of whole tiles): the workgroup's moments,
+// each relative to its own channel's shift, merged into one partial relative
+// to invocation 0's shift. shift - reference is exact for channels of nearby
+// values (Sterbenz), as in the apply's merge of per-channel partials. Every
+// invocation calls it; those without data pass weight 0.
+void write_tile_partial(uint id, uint chunks, float shift, Moments moments)
+{
+    float reference = workgroup_first(shift);
+    if (moments.weight > 0.0)
+        moments.mean += shift - reference;
+    moments = workgroup_merge(moments);
+    if (gl_LocalInvocationIndex == 0u)
+        partials[tile_partial(id, chunks)] = vec4(reference, moments.mean, moments.m2, moments.weight);
+}
+
 // NHWC: this lane's channel c over pixels [p_begin, p_end) stepping by the
 // tile's rows: in exact register blocks like NCHW, or one weighted value at a
 // time under a mask.
@@ -143,6 +159,10 @@ void stats_nhwc(uint workgroup)
             bool masked = (pc.flags & FLAG_MASK) != 0u;
             ACCUMULATE_NHWC(moments, shift, content, masked, mask, pc.mask_sample_stride, plane, n, c, p_begin, p_end)
         }
+    }
+    if (!is_style && (pc.flags & FLAG_SEGMENT_TILES) != 0u) {
+        write_tile_partial(local_id, chunks, shift, moments);
+        return;
     }
     if (!SUBGROUP_WORKGROUP) {  // else the tile has one row (channel_block == workgroup size)
         tile_moments[gl_LocalInvocationIndex] = vec3(moments.weight, moments.mean, moments.m2);
@@ -258,6 +278,28 @@ void stats_nhwc4(uint workgroup)
     } else {
         bool masked = (pc.flags & FLAG_MASK) != 0u;
         ACCUMULATE_NHWC4(moments, shift, content4, masked, mask, pc.mask_sample_stride, plane, n, q, p_begin, p_end)
+    }
+    if (!is_style && (pc.flags & FLAG_SEGMENT_TILES) != 0u) {
+        // this lane's channels first: equal weights, so their mean, then
+        // the squares about it (lanes that left above take no part in the
+        // subgroup operations; lane 0 never leaves)
+        float reference = workgroup_first(shift[0].x);
+        vec4 relative[QUADS_PER_LANE];
+        vec4 sum = vec4(0.0);
+        [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
+            relative[k] = (shift[k] - reference) + moments[k].mean;
+            sum += relative[k];
+        }
+        float lane_mean = dot(sum, vec4(1.0)) / float(4u * QUADS_PER_LANE);
+        float m2 = 0.0;
+        [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
+            vec4 d = relative[k] - lane_mean;
+            m2 += dot(moments[k].m2, vec4(1.0)) + weight * dot(d, d);
+        }
+        Moments merged = workgroup_merge(Moments(weight * float(4u * QUADS_PER_LANE), lane_mean, m2));
+        if (gl_LocalInvocationIndex == 0u)
+            partials[tile_partial(local_id, chunks)] = vec4(reference, merged.mean, merged.m2, merged.weight);
+        return;
     }
     uint base = is_style ? pc.style_partial_base : 0u;
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {

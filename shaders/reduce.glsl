@@ -93,7 +93,22 @@ void moments_add1(inout Moments m, float v, float w)
     m.m2 += w * delta * (v - m.mean);
 }
 
-shared float merge_shift;
+shared float first_value;
+
+// Invocation 0's value, returned to every invocation.
+float workgroup_first(float value)
+{
+#ifdef USE_SUBGROUP_ARITHMETIC
+    if (SUBGROUP_WORKGROUP)  // adding zeros to it is exact
+        return subgroupAdd(gl_LocalInvocationIndex == 0u ? value : 0.0);
+#endif
+    if (gl_LocalInvocationIndex == 0u)
+        first_value = value;
+    barrier();
+    float first = first_value;
+    barrier();  // before a later call overwrites it
+    return first;
+}
 
 // Merges every invocation's moments into the workgroup's (returned to all).
 // Means are summed relative to invocation 0's mean, which is close to the
@@ -101,19 +116,7 @@ shared float merge_shift;
 // Invocations without data pass weight 0.
 Moments workgroup_merge(Moments m)
 {
-    float shift;
-#ifdef USE_SUBGROUP_ARITHMETIC
-    if (SUBGROUP_WORKGROUP) {
-        // invocation 0's mean, sent to all: adding zeros to it is exact
-        shift = subgroupAdd(gl_LocalInvocationIndex == 0u ? m.mean : 0.0);
-    } else
-#endif
-    {
-        if (gl_LocalInvocationIndex == 0u)
-            merge_shift = m.mean;
-        barrier();
-        shift = merge_shift;
-    }
+    float shift = workgroup_first(m.mean);
     vec2 sums = workgroup_sum(vec2(m.weight, m.weight * (m.mean - shift)));
     float mean = sums.x > 0.0 ? shift + sums.y / sums.x : 0.0;
     float d = m.mean - mean;

@@ -546,6 +546,30 @@ START_TEST(nhwc_quads_per_lane)
 }
 END_TEST
 
+/* NHWC segments of whole channel tiles: layer norm (any C, including a last
+ * tile that C does not fill) and groups of 32 or 64 channels (a tile's
+ * channels in both kernel geometries), over planes of several chunks. There
+ * each statistics workgroup merges its channels into one partial per (sample,
+ * tile, chunk), and the apply merges a segment's partials itself. Every op
+ * (the ones with single-channel segments take the usual path), both dtypes,
+ * masks, against the oracle. */
+static uint32_t groups_of_whole_tiles(uint32_t c, uint64_t k)
+{
+    const uint32_t widths[] = {32, 64, c};  /* channels per group */
+    const uint32_t width = widths[k % 3];
+    return c % width == 0 ? c / width : 1;
+}
+
+START_TEST(nhwc_segment_tiles)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{2, 64, 32, 32}, {2, 128, 40, 24}, {3, 96, 16, 20}, {1, 200, 24, 24}, {2, 36, 30, 30}};
+    nhwc_sweep(ctx, be, "nhwc segment tiles", shapes, sizeof shapes / sizeof shapes[0], groups_of_whole_tiles, 13000u);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* NHWC with C % 4 != 0 (RGB images and the like): on CPU-type Vulkan devices
  * FOLD pixels are read as one row of C * FOLD values (4 pixels for odd C, 2
  * for C % 4 == 2) where the planes divide, and statistics are kept per
@@ -2185,6 +2209,7 @@ int main(void)
         {"nhwc_quads_per_lane", nhwc_quads_per_lane, 1},
         {"nhwc_folded_pixels", nhwc_folded_pixels, 1},
         {"nhwc_tiny_planes", nhwc_tiny_planes, 1},
+        {"nhwc_segment_tiles", nhwc_segment_tiles, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
         {"cin_refusals", cin_refusals, 0},
         {"activation_silu_extremes", activation_silu_extremes, 0},

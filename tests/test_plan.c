@@ -4,9 +4,10 @@
  * once; AdaIN also reads the style once), in both kernel geometries (GPU
  * workgroups of many subgroups, and CPU devices' workgroups of one subgroup).
  * On CPU devices NHWC planes of C % 4 != 0 are read 4 pixels to a row of
- * vec4s. The exceptions are the documented ones: NHWC segments of more than 64
- * channels (layer norm) add a finalize dispatch, and NHWC planes under 32 x 32
- * that are not fused pay their per-channel partials in bytes.
+ * vec4s. NHWC layer norm merges each statistics workgroup's channels into
+ * one partial. The exceptions are the documented ones: NHWC planes under
+ * 32 x 32 that are not fused, and NHWC group norm with groups narrower than a
+ * tile, pay their per-channel partials in bytes.
  *
  * It reads ctx->last_plan, so it links the static core (inorm_internal_dep).
  * Data is left unwritten: only the plan is under test (other tests check
@@ -112,14 +113,9 @@ static void check_plans(const char *geometry)
                     ck_assert_msg(status == INORM_SUCCESS, "%s: %s", k_op_names[op], inorm_context_error(ctx));
                     const inorm_plan_info *plan = &ctx->last_plan;
                     uint32_t channels_per_segment = op == OP_LAYER ? s.c : op == OP_GROUP ? (s.c % 32 ? s.c : s.c / 32) : 1;
-                    /* Segments of many NHWC channels keep a finalize dispatch,
-                     * and so do multi-channel NHWC segments of huge planes on
-                     * CPU devices, where lavapipe's 65,535-iteration loop
-                     * cutoff forces over 256 partials per segment. */
-                    bool many_channels = lo && channels_per_segment > 64;
-                    bool cutoff_chunks = lo && geometry[0] == '1' && channels_per_segment > 1 &&
-                                         (uint64_t)s.h * s.w > (1u << 20);
-                    uint32_t max_dispatches = many_channels || cutoff_chunks ? 3 : 2;
+                    /* Two at most, layer norm's NHWC segments of every
+                     * channel included (a partial per tile, no finalize). */
+                    const uint32_t max_dispatches = 2;
                     /* Bytes per element: x twice and y (and the style once),
                      * plus the partials: under half a byte per element by plan
                      * on planes of 32 x 32 and more; tiny NHWC planes and
@@ -129,7 +125,12 @@ static void check_plans(const char *geometry)
                     /* NHWC planes of <= 16 pixels run fused: one read, one
                      * dispatch (AdaIN: the style's statistics first) */
                     bool tiny_fused = lo && s.h * s.w <= 16 && channels_per_segment * s.h * s.w <= 1024;
-                    bool exempt = lo && !tiny_fused && (s.h * s.w < 32 * 32 || channels_per_segment > 1);
+                    bool exempt = lo && !tiny_fused && (s.h * s.w < 32 * 32 || (op == OP_GROUP && channels_per_segment > 1));
+                    /* NHWC layer norm (segments of whole tiles) keeps one
+                     * partial per statistics workgroup: say so in the plan */
+                    if (lo && op == OP_LAYER && !tiny_fused && s.c % 4 == 0)
+                        ck_assert_msg(strstr(plan->variant, "a partial per tile") != NULL,
+                                      "%s: layer norm not merged per tile", k_op_names[op]);
                     double per_element = plan->bytes_moved / elements;
                     char what[160];
                     snprintf(what, sizeof what, "%s %ux%ux%ux%u %s %s (geometry %s, plan \"%s\")", k_op_names[op], s.n,

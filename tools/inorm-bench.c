@@ -41,8 +41,9 @@
 /* Configuration                                                              */
 /* ------------------------------------------------------------------------- */
 
-enum bench_op { OP_INSTANCE_NORM, OP_ADAIN, OP_ADAIN_MODULATE, OP_STATS, OP_GROUP_NORM, OP_COUNT };
-static const char *const op_names[OP_COUNT] = { "instance_norm", "adain", "adain_modulate", "stats", "group_norm" };
+enum bench_op { OP_INSTANCE_NORM, OP_ADAIN, OP_ADAIN_MODULATE, OP_STATS, OP_GROUP_NORM, OP_LAYER_NORM, OP_COUNT };
+static const char *const op_names[OP_COUNT] = { "instance_norm", "adain",      "adain_modulate",
+                                                "stats",         "group_norm", "layer_norm" };
 
 enum bench_backend { BACKEND_VULKAN, BACKEND_CPU, BACKEND_COUNT };
 static const char *const backend_names[BACKEND_COUNT] = { "vulkan", "cpu" };
@@ -93,7 +94,8 @@ static void usage(FILE *out)
             "Times inorm's ops against copy rooflines on the same device, prints the plan\n"
             "each op used and checks the Vulkan results against the CPU path.\n"
             "\n"
-            "  --ops LIST       instance_norm,adain,adain_modulate,stats,group_norm (default all)\n"
+            "  --ops LIST       instance_norm,adain,adain_modulate,stats,group_norm,\n"
+            "                   layer_norm (default all)\n"
             "  --shapes LIST    NxCxHxW,... (default: the built-in set of 8 shapes)\n"
             "  --dtypes LIST    f32,f16 (default both)\n"
             "  --layouts LIST   nchw,nhwc (default both)\n"
@@ -508,6 +510,7 @@ static inorm_status record_job(const job *j)
     case OP_STATS: return inorm_stats(t->ctx, t->x, NULL, t->mean, t->std);
     case OP_GROUP_NORM:
         return inorm_group_norm(t->ctx, t->x, group_count(t->x->desc.c), t->gamma, t->beta, NULL, t->y);
+    case OP_LAYER_NORM: return inorm_layer_norm(t->ctx, t->x, t->gamma, t->beta, NULL, t->y);
     case OP_COUNT: break;
     }
     return INORM_ERROR_INVALID_ARGUMENT;

@@ -28,7 +28,7 @@ enum {
     FLAG_GAMMA = 1u, FLAG_BETA = 2u, FLAG_PER_SAMPLE = 4u, FLAG_UNBIASED = 8u,
     FLAG_MEAN_OUT = 16u, FLAG_STD_OUT = 32u, FLAG_BANK = 64u, FLAG_MASK = 128u,
     FLAG_STYLE_MASK = 256u, FLAG_ACCUMULATE = 512u, FLAG_COEFF_OUT = 1024u, FLAG_LANE_FINALIZE = 2048u,
-    FLAG_LANE_COEFF = 4096u, FLAG_SELF_STATS = 8192u,
+    FLAG_LANE_COEFF = 4096u, FLAG_SELF_STATS = 8192u, FLAG_SEGMENT_TILES = 16384u,
 };
 /* A finalize merges up to this many partials per segment in one invocation
  * (one invocation per segment); more take a workgroup per segment. */
@@ -482,6 +482,8 @@ typedef struct op_plan {
     uint32_t quads_per_lane; /* NHWC with vec4: channel quads per lane */
     uint32_t fold;           /* NHWC with vec4: pixels read as one row (FOLD in shaders/common.glsl) */
     bool self_stats;         /* NCHW strategy (b): a workgroup reduces and normalizes its segment, 1 dispatch */
+    bool segment_tiles;      /* NHWC: one partial per statistics workgroup (FLAG_SEGMENT_TILES) */
+    uint32_t segment_partials; /* per content segment (nhwc_segment_partials in shaders/common.glsl) */
     uint64_t fused_groups;
 } op_plan;
 
@@ -605,7 +607,16 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         const uint32_t rows = plan->workgroup_size / block;
         const uint32_t chunk_rows = one_subgroup ? 1 : rows;
         push->channel_block = block;
-        plan->content = plan_nhwc(vk, plane_len / fold, seg_count, chunk_rows, nhwc_max_chunks(plane_len / fold, cps * fold));
+        /* Segments of whole tiles (layer norm, whatever C; groups of a
+         * multiple of a tile's channels): each statistics workgroup merges
+         * its channels into one partial, so a segment has few (its tiles
+         * times chunks) and the apply merges them itself, with no finalize
+         * dispatch, however many channels the segment has. */
+        const uint32_t tile_values = block * (quads ? 4 : 1);  /* with one quad per lane */
+        const bool layer = cps == d->c;
+        plan->segment_tiles = cps > 1 && !s && (layer || (cps * fold) % tile_values == 0);
+        plan->content = plan_nhwc(vk, plane_len / fold, seg_count, chunk_rows,
+                                  nhwc_max_chunks(plane_len / fold, plan->segment_tiles ? 1 : cps * fold));
         /* Several quads per lane where they share out evenly and enough
          * workgroups remain: a workgroup then reads QUADS_PER_LANE * block
          * neighbouring quads of each pixel row (measured on lavapipe,
@@ -613,6 +624,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         plan->quads_per_lane = 1;
         while (quads && plan->quads_per_lane < NHWC_MAX_QUADS_PER_LANE &&
                lanes_across % (block * plan->quads_per_lane * 2) == 0 &&
+               (!plan->segment_tiles || layer || (cps * fold) % (tile_values * plan->quads_per_lane * 2) == 0) &&
                (uint64_t)d->n * (lanes_across / (block * plan->quads_per_lane * 2)) * plan->content.chunks >=
                    NHWC_MIN_WORKGROUPS)
             plan->quads_per_lane *= 2;
@@ -631,7 +643,9 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
             plan->stats_groups += (uint64_t)s->n * push->channel_blocks * style_groups;
         plan->finalize_groups = seg_count;
         plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : tiles * content_groups;
-        push->style_partial_base = d->n * d->c * plan->content.chunks * fold;
+        plan->segment_partials = plan->segment_tiles ? push->channel_blocks / (d->c / cps) * (uint32_t)content_groups
+                                                     : plan->content.chunks * cps * fold;
+        push->style_partial_base = seg_count * plan->segment_partials;
     } else {
         uint32_t seg_len = plane_len * cps;
         bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
@@ -645,6 +659,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         plan->stats_groups = content_groups + (uint64_t)plan->style.seg_count * plan->style.chunks;
         plan->finalize_groups = op->kind == INORM_OP_STATS ? seg_count : 0;
         plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : content_groups;
+        plan->segment_partials = plan->content.chunks;
         push->style_partial_base = seg_count * plan->content.chunks;
         /* Segments of one chunk (medium planes): the apply workgroup reduces
          * its segment itself and normalizes it while it is in cache, one
@@ -679,7 +694,8 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
                   (op->affine == INORM_AFFINE_BANK ? FLAG_BANK : 0) | (op->unbiased ? FLAG_UNBIASED : 0) |
                   (op->mean_out ? FLAG_MEAN_OUT : 0) | (op->std_out ? FLAG_STD_OUT : 0) |
                   (op->mask ? FLAG_MASK : 0) | (op->style_mask ? FLAG_STYLE_MASK : 0) |
-                  (op->accumulate ? FLAG_ACCUMULATE : 0) | (plan->self_stats ? FLAG_SELF_STATS : 0);
+                  (op->accumulate ? FLAG_ACCUMULATE : 0) | (plan->self_stats ? FLAG_SELF_STATS : 0) |
+                  (plan->segment_tiles ? FLAG_SEGMENT_TILES : 0);
     push->eps = op->eps;
     push->alpha = op->alpha;
     push->activation = (uint32_t)op->activation;
@@ -691,7 +707,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     push->out_repeat = op->out_repeat;
     push->out_repeat_first = op->out_repeat_first;
     push->samples = d->n;
-    const uint32_t partials_per_segment = plan->content.chunks * (nhwc ? cps * plan->fold : 1);
+    const uint32_t partials_per_segment = plan->segment_partials;
     const uint32_t style_partials_per_channel = plan->style.chunks * plan->fold;
     if (nhwc && plan->apply_groups && partials_per_segment <= LANE_COEFF_MAX_PARTIALS &&
         (!s || style_partials_per_channel <= LANE_COEFF_MAX_PARTIALS)) {
@@ -724,21 +740,25 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
     else if (!plan->self_stats) {
         /* every apply workgroup (NHWC: each channel's lane) merges its
          * segment's partials, in two passes when there are several */
-        const uint32_t cps = op->channels_per_segment;
-        const uint32_t content_parts = plan->content.chunks * (nhwc ? cps * plan->fold : 1);
+        const uint32_t content_parts = plan->segment_partials;
         const uint32_t style_parts = op->style ? plan->style.chunks * plan->fold : 0;
         double reads = content_parts * (content_parts > 1 ? 2.0 : 1.0) + style_parts * (style_parts > 1 ? 2.0 : 1.0);
         const uint32_t c = op->x->desc.c;
         const uint32_t tile_channels = plan->push.channel_block * (plan->content.vec4 ? 4 * (plan->quads_per_lane ? plan->quads_per_lane : 1) : 1);
-        double mergers = nhwc ? (c < tile_channels ? c : tile_channels) : 1.0;
+        /* segment tiles: all of a workgroup's lanes merge the same partials */
+        double mergers = nhwc && !plan->segment_tiles ? (c < tile_channels ? c : tile_channels) : 1.0;
         bytes += partial * reads * mergers * (double)plan->apply_groups;
     }
     uint32_t dispatches = (plan->stats_groups ? 1 : 0) + (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);
-    char quads[64] = "";
+    char quads[96] = "";
     if (nhwc && plan->content.vec4)
         snprintf(quads, sizeof quads, ", %u channel quad%s per lane%s", plan->quads_per_lane,
                  plan->quads_per_lane == 1 ? "" : "s",
                  plan->fold == 4 ? ", 4 px as one row" : plan->fold == 2 ? ", 2 px as one row" : "");
+    if (plan->segment_tiles) {
+        const size_t used_quads = strlen(quads);
+        snprintf(quads + used_quads, sizeof quads - used_quads, ", a partial per tile");
+    }
     const uint32_t chunk_len = plan->content.chunk_len * (nhwc ? plan->fold : 1);
     int used = snprintf(info->variant, sizeof info->variant, "%s: %u chunk%s of %u%s, workgroup %u",
                         nhwc ? "nhwc tiles" : plan->self_stats ? "reduce then normalize per workgroup" : "two-pass",
