@@ -101,10 +101,14 @@ layout(push_constant) uniform PushConstants {
     uint coeff_base;          // FLAG_COEFF_OUT / NHWC apply: index of the coefficient table
     uint samples;             // N of the content
     uint out_repeat_first;    // finalize: the first sample of out_repeat (repeats come in slices)
+    uint channels_per_partial; // NHWC content: neighbouring channels of one segment merged per partial
 } pc;
 
 // Index of the NHWC partial of virtual channel v (see FOLD) of sample n:
 // each channel's FOLD * chunks partials are contiguous, and so a segment's.
+// With channels_per_partial > 1 (FOLD 1; content only) a partial covers that
+// many neighbouring channels of one segment (a lane's quad, or a group inside
+// a tile), so a segment has channels_per_seg / channels_per_partial * chunks.
 uint nhwc_partial(uint n, uint v, uint chunk, uint chunks)
 {
     uint c = v % pc.channels, part = v / pc.channels;
@@ -190,7 +194,13 @@ uint nhwc_segment_partials()
 {
     if ((pc.flags & FLAG_SEGMENT_TILES) != 0u)
         return pc.channel_blocks / (pc.channels / pc.channels_per_seg) * tile_workgroup_chunks(pc.chunks);
-    return pc.channels_per_seg * pc.chunks * FOLD;
+    return pc.channels_per_seg / pc.channels_per_partial * pc.chunks * FOLD;
+}
+
+// The content partial of the channels_per_partial channels from c (FOLD 1).
+uint merged_partial(uint n, uint c, uint chunk)
+{
+    return (n * pc.channels + c) / pc.channels_per_partial * pc.chunks + chunk;
 }
 uint tile_pixel_offset() { return SUBGROUP_WORKGROUP ? 0u : tile_row(); }
 uint tile_pixel_step() { return SUBGROUP_WORKGROUP ? 1u : tile_rows(); }

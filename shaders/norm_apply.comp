@@ -322,16 +322,23 @@ void apply_nhwc4(uint workgroup)
     uint q = block * pc.channel_block * QUADS_PER_LANE + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || q >= quads || chunk >= pc.chunks)
         return;  // no barrier follows
-    // FLAG_SEGMENT_TILES: every channel of this lane is in one segment, merged once
-    bool one_segment = (pc.flags & (FLAG_SEGMENT_TILES | FLAG_LANE_COEFF)) == (FLAG_SEGMENT_TILES | FLAG_LANE_COEFF);
+    // Lanes merging partials themselves merge once per segment: once for
+    // all their channels (FLAG_SEGMENT_TILES), or once per quad where a quad
+    // lies in one segment (channels_per_seg % 4 == 0).
+    bool lane_coeff = (pc.flags & FLAG_LANE_COEFF) != 0u;
+    bool one_segment = lane_coeff && (pc.flags & FLAG_SEGMENT_TILES) != 0u;
+    bool quad_segment = lane_coeff && pc.channels_per_seg % 4u == 0u;
     Stats st = Stats(0.0, 0.0, 1.0);
     if (one_segment)
         st = segment_stats((n * pc.channels + (4u * q) % pc.channels) / pc.channels_per_seg, true);
     vec4 a[QUADS_PER_LANE], b[QUADS_PER_LANE], shift[QUADS_PER_LANE], offset[QUADS_PER_LANE];
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
+        if (quad_segment && !one_segment)
+            st = segment_stats((n * pc.channels + 4u * (q + k * pc.channel_block)) / pc.channels_per_seg, true);
         for (uint j = 0u; j < 4u; ++j) {
             uint c = (4u * (q + k * pc.channel_block) + j) % pc.channels;
-            vec4 coefficients = one_segment ? channel_coefficients(st, n, c, true) : nhwc_coefficients(n, c);
+            vec4 coefficients = one_segment || quad_segment ? channel_coefficients(st, n, c, true)
+                                                            : nhwc_coefficients(n, c);
             a[k][j] = coefficients.x;
             b[k][j] = coefficients.y;
             shift[k][j] = coefficients.z;

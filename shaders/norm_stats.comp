@@ -79,6 +79,7 @@ void stats_nchw(uint workgroup)
 
 // NHWC: per-channel moments of a tile, merged down the rows.
 shared vec3 tile_moments[gl_WorkGroupSize.x];
+shared float tile_shifts[gl_WorkGroupSize.x];
 
 // FLAG_SEGMENT_TILES (the content's channels of this workgroup all lie in
 // one segment: layer norm, groups of whole tiles): the workgroup's moments,
@@ -168,12 +169,35 @@ void stats_nhwc(uint workgroup)
         tile_moments[gl_LocalInvocationIndex] = vec3(moments.weight, moments.mean, moments.m2);
         barrier();
     }
-    if (lane_has_channel && (SUBGROUP_WORKGROUP || tile_row() == 0u)) {
+    bool row_leader = lane_has_channel && (SUBGROUP_WORKGROUP || tile_row() == 0u);
+    if (row_leader) {
         // Every row of this channel used the same shift, so rows merge directly.
         for (uint row = 1u; !SUBGROUP_WORKGROUP && row < tile_rows(); ++row) {
             vec3 other = tile_moments[row * pc.channel_block + tile_channel()];
             moments_merge(moments, Moments(other.x, other.y, other.z));
         }
+    }
+    if (!SUBGROUP_WORKGROUP && !is_style && pc.channels_per_partial > 1u) {
+        // groups inside the tile: each group's first channel merges the
+        // group's channels about its own shift into one partial
+        barrier();  // the rows' moments are read
+        if (row_leader) {
+            tile_moments[tile_channel()] = vec3(moments.weight, moments.mean, moments.m2);
+            tile_shifts[tile_channel()] = shift;
+        }
+        barrier();
+        if (row_leader && c % pc.channels_per_partial == 0u) {
+            for (uint k = 1u; k < pc.channels_per_partial; ++k) {
+                vec3 other = tile_moments[tile_channel() + k];
+                float other_shift = tile_shifts[tile_channel() + k];
+                if (other.x > 0.0)
+                    moments_merge(moments, Moments(other.x, (other_shift - shift) + other.y, other.z));
+            }
+            partials[merged_partial(n, c, chunk)] = vec4(shift, moments.mean, moments.m2, moments.weight);
+        }
+        return;
+    }
+    if (row_leader) {
         uint partial = (n * pc.channels + c) * chunks + chunk;
         partials[is_style ? pc.style_partial_base + partial : partial] =
             vec4(shift, moments.mean, moments.m2, moments.weight);
@@ -198,6 +222,17 @@ void moments4_merge(inout Moments4 a, float a_weight, float weight, vec4 mean, v
     float share = weight / (a_weight + weight);
     a.mean += delta * share;
     a.m2 += m2 + delta * delta * (a_weight * share);
+}
+
+// A quad's four channels (equal weights `weight`, each shifted by its own
+// shift) as one moment about `reference`: their mean, then the squares about
+// it. shift - reference is exact for nearby values (Sterbenz).
+Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
+{
+    vec4 relative = (shift - reference) + m.mean;
+    float mean = dot(relative, vec4(0.25));
+    vec4 d = relative - mean;
+    return Moments(4.0 * weight, mean, dot(m.m2, vec4(1.0)) + weight * dot(d, d));
 }
 
 #define ACCUMULATE_NHWC4(moments, shift, data4, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
@@ -280,25 +315,24 @@ void stats_nhwc4(uint workgroup)
         ACCUMULATE_NHWC4(moments, shift, content4, masked, mask, pc.mask_sample_stride, plane, n, q, p_begin, p_end)
     }
     if (!is_style && (pc.flags & FLAG_SEGMENT_TILES) != 0u) {
-        // this lane's channels first: equal weights, so their mean, then
-        // the squares about it (lanes that left above take no part in the
-        // subgroup operations; lane 0 never leaves)
+        // this lane's quads merged, then the workgroup's lanes (lanes that
+        // left above take no part in the subgroup operations; lane 0 never
+        // leaves)
         float reference = workgroup_first(shift[0].x);
-        vec4 relative[QUADS_PER_LANE];
-        vec4 sum = vec4(0.0);
-        [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
-            relative[k] = (shift[k] - reference) + moments[k].mean;
-            sum += relative[k];
-        }
-        float lane_mean = dot(sum, vec4(1.0)) / float(4u * QUADS_PER_LANE);
-        float m2 = 0.0;
-        [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
-            vec4 d = relative[k] - lane_mean;
-            m2 += dot(moments[k].m2, vec4(1.0)) + weight * dot(d, d);
-        }
-        Moments merged = workgroup_merge(Moments(weight * float(4u * QUADS_PER_LANE), lane_mean, m2));
+        Moments lane = Moments(0.0, 0.0, 0.0);
+        [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k)
+            moments_merge(lane, quad_moments(shift[k], moments[k], weight, reference));
+        lane = workgroup_merge(lane);
         if (gl_LocalInvocationIndex == 0u)
-            partials[tile_partial(local_id, chunks)] = vec4(reference, merged.mean, merged.m2, merged.weight);
+            partials[tile_partial(local_id, chunks)] = vec4(reference, lane.mean, lane.m2, lane.weight);
+        return;
+    }
+    if (!is_style && pc.channels_per_partial == 4u) {  // each quad in one segment: a partial per quad
+        [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
+            Moments quad = quad_moments(shift[k], moments[k], weight, shift[k].x);
+            partials[merged_partial(n, 4u * (q + k * pc.channel_block), chunk)] =
+                vec4(shift[k].x, quad.mean, quad.m2, quad.weight);
+        }
         return;
     }
     uint base = is_style ? pc.style_partial_base : 0u;

@@ -5,9 +5,9 @@
  * workgroups of many subgroups, and CPU devices' workgroups of one subgroup).
  * On CPU devices NHWC planes of C % 4 != 0 are read 4 pixels to a row of
  * vec4s. NHWC layer norm merges each statistics workgroup's channels into
- * one partial. The exceptions are the documented ones: NHWC planes under
- * 32 x 32 that are not fused, and NHWC group norm with groups narrower than a
- * tile, pay their per-channel partials in bytes.
+ * one partial, and group norm a quad's or a group's channels, so both keep
+ * to the byte budget. The exception is the documented one: NHWC planes under
+ * 32 x 32 that are not fused pay their per-channel partials in bytes.
  *
  * It reads ctx->last_plan, so it links the static core (inorm_internal_dep).
  * Data is left unwritten: only the plan is under test (other tests check
@@ -125,7 +125,7 @@ static void check_plans(const char *geometry)
                     /* NHWC planes of <= 16 pixels run fused: one read, one
                      * dispatch (AdaIN: the style's statistics first) */
                     bool tiny_fused = lo && s.h * s.w <= 16 && channels_per_segment * s.h * s.w <= 1024;
-                    bool exempt = lo && !tiny_fused && (s.h * s.w < 32 * 32 || (op == OP_GROUP && channels_per_segment > 1));
+                    bool exempt = lo && !tiny_fused && s.h * s.w < 32 * 32;
                     /* NHWC layer norm (segments of whole tiles) keeps one
                      * partial per statistics workgroup: say so in the plan */
                     if (lo && op == OP_LAYER && !tiny_fused && s.c % 4 == 0)

@@ -21,6 +21,7 @@ typedef struct vk_push_constants {
     uint32_t bank_size, mask_sample_stride, style_mask_sample_stride;
     float out_weight;
     uint32_t out_repeat, coeff_base, samples, out_repeat_first;
+    uint32_t channels_per_partial;
 } vk_push_constants;
 _Static_assert(sizeof(vk_push_constants) == VK_PUSH_CONSTANT_BYTES, "push constants must match shaders/common.glsl");
 
@@ -580,6 +581,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     plan->fold = 1;
     plan->mode = op->kind == INORM_OP_ADAIN ? MODE_ADAIN : op->kind == INORM_OP_STATS ? MODE_FINALIZE : MODE_NORMALIZE;
     vk_push_constants *push = &plan->push;
+    push->channels_per_partial = 1;
 
     if (plan_fused(vk, op, plan)) {
         /* geometry set; the push constants below complete it */
@@ -643,8 +645,18 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
             plan->stats_groups += (uint64_t)s->n * push->channel_blocks * style_groups;
         plan->finalize_groups = seg_count;
         plan->apply_groups = op->kind == INORM_OP_STATS ? 0 : tiles * content_groups;
+        /* Narrower groups: a partial per lane's quad where quads lie in one
+         * group (CPU devices), per group where groups lie in a tile (GPUs),
+         * so that each apply lane merges a quarter (a group's width) of the
+         * partials it would per channel. */
+        if (!plan->segment_tiles && cps > 1 && fold == 1) {
+            if (quads && cps % 4 == 0)
+                push->channels_per_partial = 4;
+            else if (!one_subgroup && !quads && block % cps == 0)
+                push->channels_per_partial = cps;
+        }
         plan->segment_partials = plan->segment_tiles ? push->channel_blocks / (d->c / cps) * (uint32_t)content_groups
-                                                     : plan->content.chunks * cps * fold;
+                                                     : plan->content.chunks * cps * fold / push->channels_per_partial;
         push->style_partial_base = seg_count * plan->segment_partials;
     } else {
         uint32_t seg_len = plane_len * cps;
@@ -745,8 +757,10 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
         double reads = content_parts * (content_parts > 1 ? 2.0 : 1.0) + style_parts * (style_parts > 1 ? 2.0 : 1.0);
         const uint32_t c = op->x->desc.c;
         const uint32_t tile_channels = plan->push.channel_block * (plan->content.vec4 ? 4 * (plan->quads_per_lane ? plan->quads_per_lane : 1) : 1);
-        /* segment tiles: all of a workgroup's lanes merge the same partials */
-        double mergers = nhwc && !plan->segment_tiles ? (c < tile_channels ? c : tile_channels) : 1.0;
+        /* segment tiles: all of a workgroup's lanes merge the same partials;
+         * quads of one segment merge once per quad */
+        const bool per_quad = plan->content.vec4 && op->channels_per_segment % 4 == 0;
+        double mergers = nhwc && !plan->segment_tiles ? (c < tile_channels ? c : tile_channels) / (per_quad ? 4.0 : 1.0) : 1.0;
         bytes += partial * reads * mergers * (double)plan->apply_groups;
     }
     uint32_t dispatches = (plan->stats_groups ? 1 : 0) + (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);

@@ -131,7 +131,7 @@ typedef struct vk_pipeline_entry {
 
 #define VK_SETS_PER_BATCH 64
 #define VK_BINDINGS 10
-#define VK_PUSH_CONSTANT_BYTES 112
+#define VK_PUSH_CONSTANT_BYTES 116
 
 struct vk_state {
     PFN_vkGetInstanceProcAddr get_instance_proc_addr;
