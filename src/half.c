@@ -19,9 +19,9 @@ uint16_t inorm_float_to_half(float value)
     return inorm_half_bits_from_double(value);
 }
 
-/* Cloned through a static function: clang only resolves a multiversioned
- * function for callers that see its attribute. */
-INORM_CPU_CLONES static void halves_to_floats(const uint16_t *restrict src, float *restrict dst, size_t n)
+/* The portable loop: x86 machines with AVX2 have F16C and take
+ * halves_to_floats_f16c instead, so no AVX2 clone of this one. */
+static void halves_to_floats(const uint16_t *restrict src, float *restrict dst, size_t n)
 {
     /* groups of a fixed 16: gcc -O2 vectorizes only loops that need no epilogue */
     size_t i = 0;

@@ -608,9 +608,9 @@ INORM_CPU_CLONES static void apply_groups_to_doubles(const inorm_op *op, const f
  * ((x - shift) - offset), where x - shift is exact for x near the mean (the
  * cancellation the statistics guard against) and the offset is a fraction
  * of shift's ulp. Each element's error is then a few ulps of the terms'
- * own sizes (a * (x - m) and b), never of the mean's. */
-INORM_CPU_CLONES static void apply_groups_plain(const float *x, size_t count, size_t lanes, size_t j0,
-                                                const scratch *s, float *y)
+ * own sizes (a * (x - m) and b), never of the mean's. The portable form of
+ * apply_plain_avx2 (no AVX2 clone: machines with AVX2 take that one). */
+static void apply_groups_plain(const float *x, size_t count, size_t lanes, size_t j0, const scratch *s, float *y)
 {
     for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
         float t[GROUP];
