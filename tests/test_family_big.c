@@ -3,8 +3,11 @@
  * - FLOAT16 planes of 16M elements (1 x 1 x 4096 x 4096: 32 MiB, within
  *   lavapipe's 128 MiB maxStorageBufferRange), NCHW with values near 60000
  *   (fp32 statistics over 16M values near the top of fp16's range) and NHWC
- *   with a mask; and 1 x 64 x 512 x 512 NHWC (16M elements in 32-channel
- *   tiles over 262,144-pixel planes);
+ *   with a mask; 1 x 64 x 512 x 512 NHWC (16M elements in 32-channel
+ *   tiles over 262,144-pixel planes); and layer norm of 1 x 4 x 2048 x 2048
+ *   NHWC near 2000 (a segment of 16M values whose statistics pass, on CPU
+ *   devices, is cut into over 64 chunks by lavapipe's loop limit: partials
+ *   per tile, merged by the apply);
  * - one context that meets more distinct kernel variants (plane sizes x
  *   activations x dtypes) than a small fixed table holds: a long-lived
  *   context in an application that sees many image sizes must keep working.
@@ -115,6 +118,12 @@ START_TEST(fp16_nhwc_1x64x512x512_group_norm)
 }
 END_TEST
 
+START_TEST(fp16_nhwc_1x4x2048x2048_layer_norm_near_2000)
+{
+    big_half(tu_backend(_i), tu_shape(1, 4, 2048, 2048), INORM_NHWC, 2000.0, 30.0, 0, 1, INORM_ACTIVATION_NONE, 4);
+}
+END_TEST
+
 /* Many distinct kernel variants on one context. On Vulkan the fused kernel
  * is specialized by the team and register counts a plane size gives, the
  * activation and the dtype; an application normalizing images of many sizes
@@ -178,6 +187,7 @@ int main(void)
         {"fp16_plane_4096x4096_nchw_near_60000", fp16_plane_4096x4096_nchw_near_60000},
         {"fp16_plane_4096x4096_nhwc_masked", fp16_plane_4096x4096_nhwc_masked},
         {"fp16_nhwc_1x64x512x512_group_norm", fp16_nhwc_1x64x512x512_group_norm},
+        {"fp16_nhwc_1x4x2048x2048_layer_norm_near_2000", fp16_nhwc_1x4x2048x2048_layer_norm_near_2000},
         {"many_kernel_variants_one_context", many_kernel_variants_one_context},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
