@@ -258,6 +258,14 @@ void apply_nchw(uint workgroup)
                 vec4 v = vec4(x4[i]);
                 y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
             }
+        } else if (pc.plane_len / 4u < LANES) {
+            // group/layer norm of planes narrower than the lanes (4x4 maps):
+            // (a, b) per vec4, as a plane at a time would leave lanes idle
+            for (uint i = first; i < stop; i += LANES) {
+                ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
+                vec4 v = vec4(x4[i]);
+                y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+            }
         } else {
             // group norm: the chunk one channel at a time, so that (a, b) are
             // worked out once per channel, not per element (plane_len % 4 == 0:

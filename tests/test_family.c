@@ -489,11 +489,11 @@ END_TEST
 START_TEST(matrix_2x44x40x30) { run_matrix(tu_backend(_i), 6); }
 END_TEST
 
-/* Every op x dtype x {plain, affine, masked} on NHWC shapes against the
+/* Every op x dtype x {plain, affine, masked} on shapes of one layout against the
  * oracle, activations and style variants cycling; groups(c, k) picks the
  * group count of the k-th case. */
-static void nhwc_sweep(inorm_context *ctx, inorm_backend be, const char *name, const o_shape *shapes, size_t count,
-                       uint32_t (*groups)(uint32_t c, uint64_t k), uint32_t seed)
+static void layout_sweep(inorm_context *ctx, inorm_backend be, const char *name, inorm_layout layout,
+                         const o_shape *shapes, size_t count, uint32_t (*groups)(uint32_t c, uint64_t k), uint32_t seed)
 {
     int cases = 0;
     double worst = 0;
@@ -507,7 +507,7 @@ static void nhwc_sweep(inorm_context *ctx, inorm_backend be, const char *name, c
                     fc.op = (fam_op)which;
                     fc.s = shapes[si];
                     fc.dtype = dt ? INORM_FLOAT16 : INORM_FLOAT32;
-                    fc.layout = INORM_NHWC;
+                    fc.layout = layout;
                     fc.affine = v == 1;
                     fc.activation = (int)(counter % 4);
                     fc.mask = v == 2 && (which == OP_INSTANCE || which == OP_GROUP || which == OP_ADAIN) ? 1 : 0;
@@ -541,7 +541,7 @@ START_TEST(nhwc_quads_per_lane)
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
     const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}};
-    nhwc_sweep(ctx, be, "nhwc quads per lane", shapes, sizeof shapes / sizeof shapes[0], groups_of_4, 7000u);
+    layout_sweep(ctx, be, "nhwc quads per lane", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_of_4, 7000u);
     tu_ctx_destroy(ctx);
 }
 END_TEST
@@ -565,7 +565,22 @@ START_TEST(nhwc_segment_tiles)
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
     const o_shape shapes[] = {{2, 64, 32, 32}, {2, 128, 40, 24}, {3, 96, 16, 20}, {1, 200, 24, 24}, {2, 36, 30, 30}};
-    nhwc_sweep(ctx, be, "nhwc segment tiles", shapes, sizeof shapes / sizeof shapes[0], groups_of_whole_tiles, 13000u);
+    layout_sweep(ctx, be, "nhwc segment tiles", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_of_whole_tiles, 13000u);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
+/* NCHW group and layer norm of planes narrower than a lane group (4 x 4,
+ * 2 x 6, 4 x 2) in segments past the fused kernel's size: the apply takes
+ * (a, b) per vec4 there instead of a plane at a time. Groups of 32 and 64
+ * channels and layer norm, with and without affine, against the oracle. */
+START_TEST(nchw_small_planes_wide_groups)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{4, 256, 4, 4}, {2, 128, 2, 6}, {3, 96, 4, 2}};
+    layout_sweep(ctx, be, "nchw small planes, wide groups", INORM_NCHW, shapes, sizeof shapes / sizeof shapes[0],
+                 groups_of_whole_tiles, 15000u);
     tu_ctx_destroy(ctx);
 }
 END_TEST
@@ -589,7 +604,7 @@ START_TEST(nhwc_folded_pixels)
     TU_CTX(ctx, be);
     const o_shape shapes[] = {{2, 3, 16, 16}, {3, 3, 20, 12}, {2, 6, 8, 10},  {2, 5, 4, 6},
                               {2, 3, 5, 5},   {2, 2, 6, 6},   {1, 3, 256, 256}, {1, 7, 64, 48}};
-    nhwc_sweep(ctx, be, "nhwc folded pixels", shapes, sizeof shapes / sizeof shapes[0], groups_of_2_or_all, 9000u);
+    layout_sweep(ctx, be, "nhwc folded pixels", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_of_2_or_all, 9000u);
     tu_ctx_destroy(ctx);
 }
 END_TEST
@@ -610,7 +625,7 @@ START_TEST(nhwc_tiny_planes)
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
     const o_shape shapes[] = {{16, 512, 4, 4}, {3, 12, 3, 5}, {5, 7, 2, 2}, {4, 8, 1, 1}, {2, 64, 4, 4}, {2, 128, 4, 4}};
-    nhwc_sweep(ctx, be, "nhwc tiny planes", shapes, sizeof shapes / sizeof shapes[0], groups_cycling, 11000u);
+    layout_sweep(ctx, be, "nhwc tiny planes", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_cycling, 11000u);
     tu_ctx_destroy(ctx);
 }
 END_TEST
@@ -2210,6 +2225,7 @@ int main(void)
         {"nhwc_folded_pixels", nhwc_folded_pixels, 1},
         {"nhwc_tiny_planes", nhwc_tiny_planes, 1},
         {"nhwc_segment_tiles", nhwc_segment_tiles, 1},
+        {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
         {"cin_refusals", cin_refusals, 0},
         {"activation_silu_extremes", activation_silu_extremes, 0},
