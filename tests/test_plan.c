@@ -28,10 +28,12 @@ typedef struct shape {
     uint32_t n, c, h, w;
 } shape;
 
-/* The benchmark's built-in set (tools/inorm-bench.c). */
+/* The benchmark's built-in set (tools/inorm-bench.c), and two of many
+ * channels (NHWC layer norm segments of 128 tiles on GPUs). */
 static const shape k_shapes[] = {
     {1, 64, 256, 256}, {1, 256, 64, 64}, {1, 512, 32, 32}, {1, 3, 1024, 1024},
     {1, 32, 8, 8},     {8, 256, 64, 64}, {1, 4, 2048, 2048}, {16, 512, 4, 4},
+    {1, 4096, 64, 64}, {2, 4096, 16, 16},
 };
 
 enum { OP_IN, OP_ADAIN, OP_MODULATE, OP_STATS, OP_GROUP, OP_LAYER, OP_COUNT };
