@@ -38,7 +38,7 @@ layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
 layout(std430, binding = 1) writeonly buffer Output { DATA_T y[]; };
-layout(std430, binding = 1) writeonly buffer Output4 { DATA4_T y4[]; };
+layout(std430, binding = 1) writeonly buffer Output4 { OUT4_T y4[]; };
 layout(std430, binding = 2) buffer Partials { vec4 partials[]; };
 layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
 layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
@@ -256,7 +256,7 @@ void apply_nchw(uint workgroup)
         if (pc.channels_per_seg == 1u) {
             for (uint i = first; i < stop; i += LANES) {
                 vec4 v = vec4(x4[i]);
-                y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+                y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
             }
         } else if (pc.plane_len / 4u < LANES) {
             // group/layer norm of planes narrower than the lanes (4x4 maps):
@@ -264,7 +264,7 @@ void apply_nchw(uint workgroup)
             for (uint i = first; i < stop; i += LANES) {
                 ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
                 vec4 v = vec4(x4[i]);
-                y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+                y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
             }
         } else {
             // group norm: the chunk one channel at a time, so that (a, b) are
@@ -278,7 +278,7 @@ void apply_nchw(uint workgroup)
                 lane_range(max(begin, plane_begin) / 4u, min(end, plane_begin + pc.plane_len) / 4u, first, stop);
                 for (uint i = first; i < stop; i += LANES) {
                     vec4 v = vec4(x4[i]);
-                    y4[i] = DATA4_T(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+                    y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
                 }
             }
         }
@@ -359,7 +359,7 @@ void apply_nhwc4(uint workgroup)
         [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
             uint i = (n * pc.seg_len + p) * quads + q + k * pc.channel_block;
             vec4 v = vec4(x4[i]);
-            y4[i] = DATA4_T(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k]));
+            y4[i] = out4(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k]));
         }
     }
 }

@@ -38,7 +38,7 @@ const uint MAX_REGS = 16u;
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
 layout(std430, binding = 1) writeonly buffer Output { DATA_T y[]; };
-layout(std430, binding = 1) writeonly buffer Output4 { DATA4_T y4[]; };
+layout(std430, binding = 1) writeonly buffer Output4 { OUT4_T y4[]; };
 layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
 layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
 layout(std430, binding = 5) buffer MeanOut { float mean_out[]; };
@@ -165,7 +165,7 @@ void fused_nhwc_group()
                 t = v + pc.alpha * (t - v);
             uint i = first + p * per_sample + k;
             if (VEC4)
-                y4[i] = DATA4_T(activate4(t));
+                y4[i] = out4(activate4(t));
             else
                 y[i] = DATA_T(activate(t.x));
         }
@@ -223,7 +223,7 @@ void fused_nhwc()
             t = v + pc.alpha * (t - v);
         uint i = first + r * per_sample;
         if (VEC4)
-            y4[i] = DATA4_T(activate4(t));
+            y4[i] = out4(activate4(t));
         else
             y[i] = DATA_T(activate(t.x));
     }
@@ -295,7 +295,7 @@ void main()
         if (BLEND)
             t = v + pc.alpha * (t - v);
         if (VEC4)
-            y4[base + u] = DATA4_T(activate4(t));
+            y4[base + u] = out4(activate4(t));
         else
             y[base + u] = DATA_T(activate(t.x));
     }

@@ -1627,6 +1627,91 @@ END_TEST
 /* Values near 60000 (the largest half is 65504): a sum or a sum of squares
  * in fp16 overflows; the statistics must be fp32 (or better). Outputs stay
  * in range, also near the top (AdaIN towards a style near 60000). */
+/* fp16 outputs are rounded to nearest, ties to even (the GPU's vec4 stores
+ * round in the shader, see half4_bits in shaders/common.glsl). On constant
+ * planes every kernel gives y = beta exactly, so betas at ties, at the
+ * subnormal and overflow edges, rounding to -0, and NaN must come out as
+ * inorm_float_to_half(beta), bit for bit (any NaN for NaN), through the
+ * fused, self-reducing, two-pass, NHWC tile and fused NHWC paths, vec4 and
+ * scalar, for instance, group and layer norm. */
+START_TEST(fp16_output_rounding)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const float betas[16] = {
+        1.0f + 0x1p-11f,            /* tie: to 1 */
+        1.0f + 3 * 0x1p-11f,        /* tie: to 1 + 2^-9 */
+        -(1.0f + 0x1p-11f),         /* negative tie */
+        0x1p-25f,                   /* tie between 0 and the least subnormal: 0 */
+        3 * 0x1p-25f,               /* tie: to 2^-23 */
+        0x1p-14f - 0x1p-25f,        /* tie between the largest subnormal and 2^-14: 2^-14 */
+        65519.0f,                   /* below the overflow tie: 65504 */
+        65520.0f,                   /* the overflow tie: Inf */
+        -0x1p-25f,                  /* negative tie to zero: -0 */
+        NAN,
+        1e-30f,                     /* to 0 */
+        0x1p-24f,                   /* the least subnormal */
+        0.1f,
+        -12345.678f,
+        1.0f + 0x1p-11f + 0x1p-20f, /* just past a tie: up */
+        2049.0f,                    /* tie at spacing 2: to 2048 */
+    };
+    const o_shape shapes[] = {{1, 16, 4, 4}, {2, 16, 32, 32}, {1, 4, 256, 256}, {1, 256, 4, 4}, {1, 3, 5, 7}};
+    int checked = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const o_shape s = shapes[si];
+        const size_t n = o_count(s);
+        float *x = tu_floats(n), *y = tu_floats(n), *g = tu_floats(s.c), *b = tu_floats(s.c);
+        for (size_t i = 0; i < n; i++)
+            x[i] = 3.0f;
+        for (uint32_t c = 0; c < s.c; c++) {
+            g[c] = 1.0f;
+            b[c] = betas[c % 16];
+        }
+        inorm_tensor *tg = tu_tensor(ctx, chan_shape(s), g), *tb = tu_tensor(ctx, chan_shape(s), b);
+        for (int lo = 0; lo < 2; lo++) {
+            const inorm_layout layout = lo ? INORM_NHWC : INORM_NCHW;
+            inorm_tensor *tx = tu_tensor_fmt(ctx, s, INORM_FLOAT16, layout, x);
+            inorm_tensor *ty = tu_tensor_fmt(ctx, s, INORM_FLOAT16, layout, NULL);
+            inorm_norm_params p = {.eps = 1e-5f};
+            for (int op = 0; op < 3; op++) {
+                const uint32_t groups = op == 0 ? s.c : op == 1 ? (s.c % 4 ? 1 : s.c / 4) : 1;
+                if (op == 2)
+                    TU_OK(ctx, inorm_layer_norm(ctx, tx, tg, tb, &p, ty));
+                else
+                    TU_OK(ctx, inorm_group_norm(ctx, tx, groups, tg, tb, &p, ty));
+                tu_download_fmt(ctx, ty, y, n);
+                for (uint32_t nn = 0; nn < s.n; nn++)
+                    for (uint32_t c = 0; c < s.c; c++)
+                        for (size_t q = 0; q < o_plane(s); q++) {
+                            const float got = y[o_index(s, lo, nn, c, q)];
+                            const float want = inorm_half_to_float(inorm_float_to_half(b[c]));
+                            uint32_t got_bits, want_bits;
+                            memcpy(&got_bits, &got, sizeof got_bits);
+                            memcpy(&want_bits, &want, sizeof want_bits);
+                            ck_assert_msg(got_bits == want_bits || (isnan(got) && isnan(want)),
+                                          "[%s] %s %ux%ux%ux%u %s, groups %u: channel %u (beta %a) gave %a, want %a",
+                                          tu_backend_name(be), op == 2 ? "layer_norm" : "group_norm", s.n, s.c, s.h,
+                                          s.w, lo ? "NHWC" : "NCHW", groups, c, (double)b[c], (double)got,
+                                          (double)want);
+                        }
+                checked++;
+            }
+            inorm_tensor_destroy(tx);
+            inorm_tensor_destroy(ty);
+        }
+        inorm_tensor_destroy(tg);
+        inorm_tensor_destroy(tb);
+        free(x);
+        free(y);
+        free(g);
+        free(b);
+    }
+    printf("fp16 output rounding [%s]: %d op x shape x layout cases bit-exact\n", tu_backend_name(be), checked);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 START_TEST(fp16_large_magnitude)
 {
     inorm_backend be = tu_backend(_i);
@@ -2226,6 +2311,7 @@ int main(void)
         {"nhwc_tiny_planes", nhwc_tiny_planes, 1},
         {"nhwc_segment_tiles", nhwc_segment_tiles, 1},
         {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, 1},
+        {"fp16_output_rounding", fp16_output_rounding, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
         {"cin_refusals", cin_refusals, 0},
         {"activation_silu_extremes", activation_silu_extremes, 0},
