@@ -770,7 +770,7 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
         bytes += partial * reads * mergers * (double)plan->apply_groups;
     }
     uint32_t dispatches = (plan->stats_groups ? 1 : 0) + (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);
-    char quads[96] = "";
+    char quads[64] = ""; /* longest: ", 1 channel quad per lane, 4 px as one row, a partial per tile" */
     if (nhwc && plan->content.vec4)
         snprintf(quads, sizeof quads, ", %u channel quad%s per lane%s", plan->quads_per_lane,
                  plan->quads_per_lane == 1 ? "" : "s",
