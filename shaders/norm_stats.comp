@@ -84,15 +84,12 @@ shared float tile_shifts[gl_WorkGroupSize.x];
 // FLAG_SEGMENT_TILES (the content's channels of this workgroup all lie in
 // one segment: layer norm, groups of whole tiles): the workgroup's moments,
 // each relative to its own channel's shift, merged into one partial relative
-// to invocation 0's shift. shift - reference is exact for channels of nearby
-// values (Sterbenz), as in the apply's merge of per-channel partials. Every
-// invocation calls it; those without data pass weight 0.
+// to invocation 0's shift (rebased). Every invocation calls it; those without
+// data pass weight 0.
 void write_tile_partial(uint id, uint chunks, float shift, Moments moments)
 {
     float reference = workgroup_first(shift);
-    if (moments.weight > 0.0)
-        moments.mean += shift - reference;
-    moments = workgroup_merge(moments);
+    moments = workgroup_merge(rebased(moments, shift, reference));
     if (gl_LocalInvocationIndex == 0u)
         partials[tile_partial(id, chunks)] = vec4(reference, moments.mean, moments.m2, moments.weight);
 }
@@ -189,9 +186,7 @@ void stats_nhwc(uint workgroup)
         if (row_leader && c % pc.channels_per_partial == 0u) {
             for (uint k = 1u; k < pc.channels_per_partial; ++k) {
                 vec3 other = tile_moments[tile_channel() + k];
-                float other_shift = tile_shifts[tile_channel() + k];
-                if (other.x > 0.0)
-                    moments_merge(moments, Moments(other.x, (other_shift - shift) + other.y, other.z));
+                moments_merge(moments, rebased(Moments(other.x, other.y, other.z), tile_shifts[tile_channel() + k], shift));
             }
             partials[merged_partial(n, c, chunk)] = vec4(shift, moments.mean, moments.m2, moments.weight);
         }

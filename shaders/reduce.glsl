@@ -60,6 +60,16 @@ void moments_merge(inout Moments a, Moments b)
     a.weight = weight;
 }
 
+// m, whose mean is relative to `shift`, made relative to `reference`
+// (shift - reference is exact for nearby values: Sterbenz). Moments without
+// data are left alone, so the shift of an empty lane never reaches a merge.
+Moments rebased(Moments m, float shift, float reference)
+{
+    if (m.weight > 0.0)
+        m.mean += shift - reference;
+    return m;
+}
+
 // Adds four values as one batch: exact batch mean and centred M2, then the
 // pairwise Chan update, so no sum of squares of raw values is ever formed.
 void moments_add4(inout Moments m, vec4 v)
