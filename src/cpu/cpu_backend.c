@@ -396,16 +396,46 @@ typedef struct scratch {
     size_t resident_first, resident_count;
 } scratch;
 
-/* count floats of t from element first: in place for FLOAT32; for FLOAT16
- * from the resident unit if it holds them, else converted into s->x. */
-static const float *load_floats(const inorm_tensor *t, size_t first, size_t count, scratch *s)
+/* A run of a tensor's values as the inner loops read them: floats, or on
+ * AVX2 + F16C machines the halves themselves, converted in registers (a
+ * pass that wrote them out as floats first took a third of an fp16 op). */
+typedef struct values {
+    const float *f;     /* NULL when h is set */
+    const uint16_t *h;
+} values;
+
+/* Whether FLOAT16 runs reach the inner loops as halves. */
+static bool halves_direct(void)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    return inorm_cpu_has_avx2_f16c();
+#else
+    return false;
+#endif
+}
+
+/* count values of t from element first: in place for FLOAT32 and for
+ * FLOAT16 read as halves; else from the resident unit if it holds them, or
+ * converted into s->x. */
+static values load_values(const inorm_tensor *t, size_t first, size_t count, scratch *s)
 {
     if (t->desc.dtype == INORM_FLOAT32)
-        return (const float *)t->host + first;
+        return (values){ (const float *)t->host + first, NULL };
+    if (halves_direct())
+        return (values){ NULL, (const uint16_t *)t->host + first };
     if (first >= s->resident_first && first + count <= s->resident_first + s->resident_count)
-        return s->x + (first - s->resident_first);
+        return (values){ s->x + (first - s->resident_first), NULL };
     inorm_half_to_float_n((const uint16_t *)t->host + first, s->x, count);
-    return s->x;
+    return (values){ s->x, NULL };
+}
+
+/* x's values [i, i + count) as floats: in place, or converted into buffer. */
+static const float *floats_of(values x, size_t i, size_t count, float *buffer)
+{
+    if (x.f)
+        return x.f + i;
+    inorm_half_to_float_n(x.h + i, buffer, count);
+    return buffer;
 }
 
 /* acc[i % lanes] += x[i], and acc[i % lanes] += (x[i] - mean[i % lanes])^2:
@@ -440,57 +470,95 @@ static void lane_squares_portable(const float *restrict x, size_t count, size_t 
 
 #if defined(INORM_CPU_CLONES_ENABLED)
 /* The same with AVX2 intrinsics (gcc widened the portable loops' floats two
- * at a time). Same operations in the same order per lane, so the same bits
- * as the portable loops. */
-__attribute__((target("avx2"))) static void lane_sums_avx2(const float *x, size_t count, size_t lanes, double *acc)
+ * at a time), reading floats or halves. Same operations in the same order
+ * per lane, so the same bits as the portable loops. */
+#define INORM_AVX2_F16C __attribute__((target("avx2,f16c")))
+
+/* Eight values from element i on as floats. NaN payloads are not made
+ * canonical: a NaN only has to stay a NaN here (outputs are made canonical
+ * as they are stored). */
+INORM_AVX2_F16C_INLINE __m256 load8(values x, size_t i)
+{
+    return x.h ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x.h + i))) : _mm256_loadu_ps(x.f + i);
+}
+
+INORM_AVX2_F16C_INLINE double value_at(values x, size_t i)
+{
+    return x.h ? inorm_half_bits_to_float(x.h[i]) : x.f[i];
+}
+
+/* x is either type; called with one of its pointers known NULL, so each
+ * instance has a fixed load (see lane_sums_avx2). */
+INORM_AVX2_F16C_INLINE void lane_sums_body(values x, size_t count, size_t lanes, double *acc)
 {
     /* The block's first touch, so row by row in address order (a column walk
      * here reads one line of every row in turn, which the prefetchers follow
      * badly: 2x slower on NHWC rows of 1 KiB); acc stays in L1. */
     const size_t rows = count / lanes;
-    const float *p = x;
+    size_t i = 0;
     for (size_t r = 0; r < rows; ++r)
-        for (size_t j = 0; j < lanes; j += 8, p += 8) {
-            _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_cvtps_pd(_mm_loadu_ps(p))));
+        for (size_t j = 0; j < lanes; j += 8, i += 8) {
+            const __m256 v = load8(x, i);
+            _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
             _mm256_storeu_pd(acc + j + 4,
-                             _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), _mm256_cvtps_pd(_mm_loadu_ps(p + 4))));
+                             _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
         }
-    lane_sums_portable(x + rows * lanes, count - rows * lanes, lanes, acc);
+    for (size_t j = 0; i < count; ++i, ++j)
+        acc[j] += value_at(x, i);
 }
 
-__attribute__((target("avx2"), always_inline)) static inline __m256d square_from(const float *p, __m256d mean)
+INORM_AVX2_F16C static void lane_sums_avx2(values x, size_t count, size_t lanes, double *acc)
 {
-    const __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(p)), mean);
-    return _mm256_mul_pd(d, d);
+    if (x.h)
+        lane_sums_body((values){ NULL, x.h }, count, lanes, acc);
+    else
+        lane_sums_body((values){ x.f, NULL }, count, lanes, acc);
+}
+
+INORM_AVX2_F16C_INLINE void add_squares(values x, size_t i, __m256d mean_low, __m256d mean_high, __m256d *low,
+                                        __m256d *high)
+{
+    const __m256 v = load8(x, i);
+    const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mean_low);
+    const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mean_high);
+    *low = _mm256_add_pd(*low, _mm256_mul_pd(d0, d0));
+    *high = _mm256_add_pd(*high, _mm256_mul_pd(d1, d1));
 }
 
 /* From L1 (lane_sums just read the block): a column of GROUP (16) lanes at
  * a time down the rows, its sums in four ymm registers, not in memory. */
-__attribute__((target("avx2"))) static void lane_squares_avx2(const float *x, size_t count, size_t lanes,
-                                                             const double *mean, double *acc)
+INORM_AVX2_F16C_INLINE void lane_squares_body(values x, size_t count, size_t lanes, const double *mean, double *acc)
 {
     const size_t rows = count / lanes;
     for (size_t j = 0; j < lanes; j += GROUP) {
         __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
         const __m256d m0 = _mm256_loadu_pd(mean + j), m1 = _mm256_loadu_pd(mean + j + 4),
                       m2 = _mm256_loadu_pd(mean + j + 8), m3 = _mm256_loadu_pd(mean + j + 12);
-        const float *p = x + j;
-        for (size_t r = 0; r < rows; ++r, p += lanes) {
-            s0 = _mm256_add_pd(s0, square_from(p, m0));
-            s1 = _mm256_add_pd(s1, square_from(p + 4, m1));
-            s2 = _mm256_add_pd(s2, square_from(p + 8, m2));
-            s3 = _mm256_add_pd(s3, square_from(p + 12, m3));
+        for (size_t r = 0, i = j; r < rows; ++r, i += lanes) {
+            add_squares(x, i, m0, m1, &s0, &s1);
+            add_squares(x, i + 8, m2, m3, &s2, &s3);
         }
         _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), s0));
         _mm256_storeu_pd(acc + j + 4, _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), s1));
         _mm256_storeu_pd(acc + j + 8, _mm256_add_pd(_mm256_loadu_pd(acc + j + 8), s2));
         _mm256_storeu_pd(acc + j + 12, _mm256_add_pd(_mm256_loadu_pd(acc + j + 12), s3));
     }
-    lane_squares_portable(x + rows * lanes, count - rows * lanes, lanes, mean, acc);
+    for (size_t i = rows * lanes, j = 0; i < count; ++i, ++j) {
+        const double d = value_at(x, i) - mean[j];
+        acc[j] += d * d;
+    }
+}
+
+INORM_AVX2_F16C static void lane_squares_avx2(values x, size_t count, size_t lanes, const double *mean, double *acc)
+{
+    if (x.h)
+        lane_squares_body((values){ NULL, x.h }, count, lanes, mean, acc);
+    else
+        lane_squares_body((values){ x.f, NULL }, count, lanes, mean, acc);
 }
 #endif
 
-static void lane_sums(const float *x, size_t count, size_t lanes, double *acc)
+static void lane_sums(values x, size_t count, size_t lanes, double *acc)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
     if (inorm_cpu_has_avx2_f16c()) {
@@ -498,10 +566,10 @@ static void lane_sums(const float *x, size_t count, size_t lanes, double *acc)
         return;
     }
 #endif
-    lane_sums_portable(x, count, lanes, acc);
+    lane_sums_portable(x.f, count, lanes, acc);
 }
 
-static void lane_squares(const float *x, size_t count, size_t lanes, const double *mean, double *acc)
+static void lane_squares(values x, size_t count, size_t lanes, const double *mean, double *acc)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
     if (inorm_cpu_has_avx2_f16c()) {
@@ -509,7 +577,7 @@ static void lane_squares(const float *x, size_t count, size_t lanes, const doubl
         return;
     }
 #endif
-    lane_squares_portable(x, count, lanes, mean, acc);
+    lane_squares_portable(x.f, count, lanes, mean, acc);
 }
 
 /* v[0 .. period) copied over v[period .. lanes) (elements of `size`
@@ -544,13 +612,15 @@ static void fold_lanes(double *acc, size_t period, size_t lanes)
 
 /* Merges count elements x (a multiple of period, starting at channel 0) into
  * out[0 .. period), whose counts are all the same. */
-static void block_moments(const view *v, const float *x, size_t count, scratch *s, moments *out)
+static void block_moments(const view *v, values values_in, size_t count, scratch *s, moments *out)
 {
     const size_t lanes = v->lanes, period = v->period;
     const double per_channel = (double)(count / period);
     if (period == 1 && count <= 4 * GROUP) {
         /* tiny planes: plain loops, as the lanes' bookkeeping would cost
          * more than the work */
+        float buffer[4 * GROUP];
+        const float *x = floats_of(values_in, 0, count, buffer);
         double sum = 0.0, m2 = 0.0;
         for (size_t i = 0; i < count; ++i)
             sum += x[i];
@@ -563,13 +633,13 @@ static void block_moments(const view *v, const float *x, size_t count, scratch *
         return;
     }
     memset(s->acc, 0, lanes * sizeof *s->acc);
-    lane_sums(x, count, lanes, s->acc);
+    lane_sums(values_in, count, lanes, s->acc);
     fold_lanes(s->acc, period, lanes);
     for (size_t c = 0; c < period; ++c)
         s->lane_mean[c] = s->acc[c] / per_channel;
     replicate(s->lane_mean, sizeof *s->lane_mean, period, lanes);
     memset(s->acc, 0, lanes * sizeof *s->acc);
-    lane_squares(x, count, lanes, s->lane_mean, s->acc);
+    lane_squares(values_in, count, lanes, s->lane_mean, s->acc);
     fold_lanes(s->acc, period, lanes);
     merge_moments_n(out, period, per_channel, s->lane_mean, s->acc);
 }
@@ -578,7 +648,7 @@ static void range_moments(const view *v, size_t first, size_t last, scratch *s, 
 {
     for (size_t i = first; i < last; i += v->block) {
         size_t count = last - i < v->block ? last - i : v->block;
-        block_moments(v, load_floats(v->t, i, count, s), count, s, out);
+        block_moments(v, load_values(v->t, i, count, s), count, s, out);
     }
 }
 
@@ -625,12 +695,11 @@ static void apply_groups_plain(const float *x, size_t count, size_t lanes, size_
 /* The plain rule with AVX2 intrinsics, the same operations in the same order
  * (the portable loop goes through a local copy, as y may be x), straight to
  * floats (yf) or halves (yh). */
-__attribute__((target("avx2,f16c"))) static void apply_plain_avx2(const float *x, size_t count, size_t lanes,
-                                                                  size_t j0, const scratch *s, float *yf,
-                                                                  uint16_t *yh)
+INORM_AVX2_F16C_INLINE void apply_plain_body(values x, size_t count, size_t lanes, size_t j0, const scratch *s,
+                                             float *yf, uint16_t *yh)
 {
     for (size_t i = 0, j = j0; i < count; i += 8, j = j + 8 == lanes ? 0 : j + 8) {
-        __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(s->shift + j));
+        __m256 v = _mm256_sub_ps(load8(x, i), _mm256_loadu_ps(s->shift + j));
         v = _mm256_sub_ps(v, _mm256_loadu_ps(s->offset + j));
         v = _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(s->scale + j)), _mm256_loadu_ps(s->bias + j));
         if (yh)
@@ -639,6 +708,15 @@ __attribute__((target("avx2,f16c"))) static void apply_plain_avx2(const float *x
             _mm256_storeu_ps(yf + i, v);
     }
 }
+
+INORM_AVX2_F16C static void apply_plain_avx2(values x, size_t count, size_t lanes, size_t j0, const scratch *s,
+                                             float *yf, uint16_t *yh)
+{
+    if (x.h)
+        apply_plain_body((values){ NULL, x.h }, count, lanes, j0, s, yf, yh);
+    else
+        apply_plain_body((values){ x.f, NULL }, count, lanes, j0, s, yf, yh);
+}
 #endif
 
 /* Elements per piece of output that goes through a buffer on the stack
@@ -646,15 +724,17 @@ __attribute__((target("avx2,f16c"))) static void apply_plain_avx2(const float *x
 #define PIECE 512
 
 /* y[i] for count (a multiple of GROUP, at most PIECE) elements from lane j0 on. */
-static void apply_piece(const inorm_op *op, bool plain, const float *x, size_t count, size_t lanes, size_t j0,
+static void apply_piece(const inorm_op *op, bool plain, values values_in, size_t count, size_t lanes, size_t j0,
                         const scratch *s, float *yf, uint16_t *yh)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
     if (plain && inorm_cpu_has_avx2_f16c()) {
-        apply_plain_avx2(x, count, lanes, j0, s, yf, yh);
+        apply_plain_avx2(values_in, count, lanes, j0, s, yf, yh);
         return;
     }
 #endif
+    float buffer[PIECE];
+    const float *x = floats_of(values_in, 0, count, buffer);
     if (plain && yf) {
         apply_groups_plain(x, count, lanes, j0, s, yf);
     } else if (plain) {
@@ -673,8 +753,7 @@ static void apply_piece(const inorm_op *op, bool plain, const float *x, size_t c
 }
 
 /* y[first + i] for i < count from x (floats) and the lanes' coefficients. */
-static void apply_run(const inorm_op *op, const view *v, const float *x, size_t first, size_t count,
-                      const scratch *s)
+static void apply_run(const inorm_op *op, const view *v, values x, size_t first, size_t count, const scratch *s)
 {
     const bool plain = plain_rule(op);
     const bool half = op->y->desc.dtype == INORM_FLOAT16;
@@ -683,14 +762,17 @@ static void apply_run(const inorm_op *op, const view *v, const float *x, size_t 
     const size_t whole = count / GROUP * GROUP;
     for (size_t i = 0; i < whole; i += PIECE) {
         const size_t piece = whole - i < PIECE ? whole - i : PIECE;
-        apply_piece(op, plain, x + i, piece, v->lanes, i % v->lanes, s, half ? NULL : yf + i, half ? yh + i : NULL);
+        const values at = { x.f ? x.f + i : NULL, x.h ? x.h + i : NULL };
+        apply_piece(op, plain, at, piece, v->lanes, i % v->lanes, s, half ? NULL : yf + i, half ? yh + i : NULL);
     }
     if (whole < count) {  /* the last few through the same code, padded */
         const size_t rest = count - whole;
         float xs[GROUP] = { 0.0f }, ys[GROUP] = { 0.0f };
         uint16_t hs[GROUP] = { 0 };
-        memcpy(xs, x + whole, rest * sizeof *xs);
-        apply_piece(op, plain, xs, GROUP, v->lanes, whole % v->lanes, s, half ? NULL : ys, half ? hs : NULL);
+        const float *tail = floats_of(x, whole, rest, xs);
+        if (tail != xs)
+            memcpy(xs, tail, rest * sizeof *xs);
+        apply_piece(op, plain, (values){ xs, NULL }, GROUP, v->lanes, whole % v->lanes, s, half ? NULL : ys, half ? hs : NULL);
         if (half)
             memcpy(yh + whole, hs, rest * sizeof *hs);
         else
@@ -702,7 +784,7 @@ static void apply_range(const inorm_op *op, const view *v, size_t first, size_t 
 {
     for (size_t i = first; i < last; i += v->block) {
         size_t count = last - i < v->block ? last - i : v->block;
-        apply_run(op, v, load_floats(v->t, i, count, s), i, count, s);
+        apply_run(op, v, load_values(v->t, i, count, s), i, count, s);
     }
 }
 
@@ -839,7 +921,7 @@ static void fused_body(const work *w, worker *self, size_t u)
     const size_t first = u * f->x.unit_len, len = f->x.unit_len;
     for (size_t c = 0; c < f->x.period; ++c)
         s->unit[c] = (moments){ 0.0, 0.0, 0.0 };
-    if (f->x.t->desc.dtype == INORM_FLOAT16 && len <= s->x_capacity) {
+    if (f->x.t->desc.dtype == INORM_FLOAT16 && !halves_direct() && len <= s->x_capacity) {
         inorm_half_to_float_n((const uint16_t *)f->x.t->host + first, s->x, len);
         s->resident_first = first;
         s->resident_count = len;
@@ -894,7 +976,8 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
 
     const size_t lanes = f.x.lanes > f.style.lanes ? f.x.lanes : f.style.lanes;
     size_t block = f.x.block > f.style.block ? f.x.block : f.style.block;
-    if (fused && op->x->desc.dtype == INORM_FLOAT16 && f.x.unit_len > block && f.x.unit_len <= MAX_RESIDENT)
+    if (fused && op->x->desc.dtype == INORM_FLOAT16 && !halves_direct() && f.x.unit_len > block &&
+        f.x.unit_len <= MAX_RESIDENT)
         block = f.x.unit_len;
     const size_t thread_bytes = 5 * ((lanes * sizeof(double) + 63) / 64 * 64) +
                                 4 * ((lanes * sizeof(float) + 63) / 64 * 64) +
