@@ -387,7 +387,7 @@ static void chunk_range(const view *v, size_t u, size_t part, size_t *first, siz
 
 /* Per-thread buffers, sized for the larger view. */
 typedef struct scratch {
-    double *sums, *squares, *centre, *a, *m, *b; /* lanes each */
+    double *acc, *lane_mean, *a, *m, *b;  /* lanes each */
     float *shift, *offset, *scale, *bias; /* lanes each: a, m, b for the float rule */
     float *x;                             /* converted halves: a block, or a whole unit */
     size_t x_capacity;
@@ -438,38 +438,40 @@ static const float *floats_of(values x, size_t i, size_t count, float *buffer)
     return buffer;
 }
 
-/* value i of x as a double */
-static inline double value_of(values x, size_t i)
+/* acc[i % lanes] += x[i], and acc[i % lanes] += (x[i] - mean[i % lanes])^2:
+ * the statistics' inner loops. lanes is a multiple of GROUP; count need not
+ * be a multiple of lanes (a run's last block). */
+static void lane_sums_portable(const float *restrict x, size_t count, size_t lanes, double *restrict acc)
 {
-    return x.h ? (double)inorm_half_bits_to_float(x.h[i]) : (double)x.f[i];
+    size_t i = 0;
+    for (size_t r = count / lanes; r > 0; --r)
+        for (size_t j = 0; j < lanes; j += GROUP, i += GROUP)
+            for (size_t k = 0; k < GROUP; ++k)
+                acc[j + k] += x[i + k];
+    for (size_t j = 0; i < count; ++i, ++j)
+        acc[j] += x[i];
 }
 
-/* The statistics' inner loop: with j = i % lanes and d = x[i] - shift[j],
- * sums[j] += d and squares[j] += d * d, in double. lanes is a multiple of
- * GROUP; count need not be a multiple of lanes (a run's last block). */
-static void lane_shifted_sums_portable(const float *restrict x, size_t count, size_t lanes,
-                                       const double *restrict shift, double *restrict sums,
-                                       double *restrict squares)
+static void lane_squares_portable(const float *restrict x, size_t count, size_t lanes, const double *restrict mean,
+                                  double *restrict acc)
 {
     size_t i = 0;
     for (size_t r = count / lanes; r > 0; --r)
         for (size_t j = 0; j < lanes; j += GROUP, i += GROUP)
             for (size_t k = 0; k < GROUP; ++k) {
-                const double d = x[i + k] - shift[j + k];
-                sums[j + k] += d;
-                squares[j + k] += d * d;
+                double d = x[i + k] - mean[j + k];
+                acc[j + k] += d * d;
             }
     for (size_t j = 0; i < count; ++i, ++j) {
-        const double d = x[i] - shift[j];
-        sums[j] += d;
-        squares[j] += d * d;
+        double d = x[i] - mean[j];
+        acc[j] += d * d;
     }
 }
 
 #if defined(INORM_CPU_CLONES_ENABLED)
-/* The same with AVX2 intrinsics (gcc widened the portable loop's floats two
+/* The same with AVX2 intrinsics (gcc widened the portable loops' floats two
  * at a time), reading floats or halves. Same operations in the same order
- * per lane, so the same bits as the portable loop. */
+ * per lane, so the same bits as the portable loops. */
 #define INORM_AVX2_F16C __attribute__((target("avx2,f16c")))
 
 /* Eight values from element i on as floats. NaN payloads are not made
@@ -480,77 +482,102 @@ INORM_AVX2_F16C_INLINE __m256 load8(values x, size_t i)
     return x.h ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x.h + i))) : _mm256_loadu_ps(x.f + i);
 }
 
-INORM_AVX2_F16C_INLINE void add_shifted8(values x, size_t i, const __m256d shift[2], __m256d sums[2],
-                                         __m256d squares[2])
+INORM_AVX2_F16C_INLINE double value_at(values x, size_t i)
 {
-    const __m256 v = load8(x, i);
-    const __m256d d[2] = { _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), shift[0]),
-                           _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), shift[1]) };
-    for (int h = 0; h < 2; ++h) {
-        sums[h] = _mm256_add_pd(sums[h], d[h]);
-        squares[h] = _mm256_add_pd(squares[h], _mm256_mul_pd(d[h], d[h]));
-    }
+    return x.h ? inorm_half_bits_to_float(x.h[i]) : x.f[i];
 }
-
-/* Rows per tile: a tile is walked a column of GROUP lanes at a time, its
- * sums in registers, so the accumulators go through memory once a tile and
- * the walk stays within a few KiB (a column walk down a whole block reads
- * one line of every row in turn, which the prefetchers follow badly: 2x
- * slower on NHWC rows of 1 KiB). */
-#define TILE_ROWS 16
 
 /* x is either type; called with one of its pointers known NULL, so each
- * instance has a fixed load (see lane_shifted_sums_avx2). */
-INORM_AVX2_F16C_INLINE void lane_shifted_sums_body(values x, size_t count, size_t lanes, const double *shift,
-                                                   double *sums, double *squares)
+ * instance has a fixed load (see lane_sums_avx2). */
+INORM_AVX2_F16C_INLINE void lane_sums_body(values x, size_t count, size_t lanes, double *acc)
+{
+    /* The block's first touch, so row by row in address order (a column walk
+     * here reads one line of every row in turn, which the prefetchers follow
+     * badly: 2x slower on NHWC rows of 1 KiB); acc stays in L1. */
+    const size_t rows = count / lanes;
+    size_t i = 0;
+    for (size_t r = 0; r < rows; ++r)
+        for (size_t j = 0; j < lanes; j += 8, i += 8) {
+            const __m256 v = load8(x, i);
+            _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+            _mm256_storeu_pd(acc + j + 4,
+                             _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+        }
+    for (size_t j = 0; i < count; ++i, ++j)
+        acc[j] += value_at(x, i);
+}
+
+INORM_AVX2_F16C static void lane_sums_avx2(values x, size_t count, size_t lanes, double *acc)
+{
+    if (x.h)
+        lane_sums_body((values){ NULL, x.h }, count, lanes, acc);
+    else
+        lane_sums_body((values){ x.f, NULL }, count, lanes, acc);
+}
+
+INORM_AVX2_F16C_INLINE void add_squares(values x, size_t i, __m256d mean_low, __m256d mean_high, __m256d *low,
+                                        __m256d *high)
+{
+    const __m256 v = load8(x, i);
+    const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mean_low);
+    const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mean_high);
+    *low = _mm256_add_pd(*low, _mm256_mul_pd(d0, d0));
+    *high = _mm256_add_pd(*high, _mm256_mul_pd(d1, d1));
+}
+
+/* From L1 (lane_sums just read the block): a column of GROUP (16) lanes at
+ * a time down the rows, its sums in four ymm registers, not in memory. */
+INORM_AVX2_F16C_INLINE void lane_squares_body(values x, size_t count, size_t lanes, const double *mean, double *acc)
 {
     const size_t rows = count / lanes;
-    for (size_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
-        const size_t r1 = rows - r0 < TILE_ROWS ? rows : r0 + TILE_ROWS;
-        for (size_t j = 0; j < lanes; j += GROUP) {
-            __m256d c[4], s[4], q[4];
-            for (int k = 0; k < 4; ++k) {
-                c[k] = _mm256_loadu_pd(shift + j + 4 * k);
-                s[k] = _mm256_loadu_pd(sums + j + 4 * k);
-                q[k] = _mm256_loadu_pd(squares + j + 4 * k);
-            }
-            for (size_t r = r0, i = r0 * lanes + j; r < r1; ++r, i += lanes) {
-                add_shifted8(x, i, c, s, q);
-                add_shifted8(x, i + 8, c + 2, s + 2, q + 2);
-            }
-            for (int k = 0; k < 4; ++k) {
-                _mm256_storeu_pd(sums + j + 4 * k, s[k]);
-                _mm256_storeu_pd(squares + j + 4 * k, q[k]);
-            }
+    for (size_t j = 0; j < lanes; j += GROUP) {
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
+        const __m256d m0 = _mm256_loadu_pd(mean + j), m1 = _mm256_loadu_pd(mean + j + 4),
+                      m2 = _mm256_loadu_pd(mean + j + 8), m3 = _mm256_loadu_pd(mean + j + 12);
+        for (size_t r = 0, i = j; r < rows; ++r, i += lanes) {
+            add_squares(x, i, m0, m1, &s0, &s1);
+            add_squares(x, i + 8, m2, m3, &s2, &s3);
         }
+        _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), s0));
+        _mm256_storeu_pd(acc + j + 4, _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), s1));
+        _mm256_storeu_pd(acc + j + 8, _mm256_add_pd(_mm256_loadu_pd(acc + j + 8), s2));
+        _mm256_storeu_pd(acc + j + 12, _mm256_add_pd(_mm256_loadu_pd(acc + j + 12), s3));
     }
     for (size_t i = rows * lanes, j = 0; i < count; ++i, ++j) {
-        const double d = value_of(x, i) - shift[j];
-        sums[j] += d;
-        squares[j] += d * d;
+        const double d = value_at(x, i) - mean[j];
+        acc[j] += d * d;
     }
 }
 
-INORM_AVX2_F16C static void lane_shifted_sums_avx2(values x, size_t count, size_t lanes, const double *shift,
-                                                   double *sums, double *squares)
+INORM_AVX2_F16C static void lane_squares_avx2(values x, size_t count, size_t lanes, const double *mean, double *acc)
 {
     if (x.h)
-        lane_shifted_sums_body((values){ NULL, x.h }, count, lanes, shift, sums, squares);
+        lane_squares_body((values){ NULL, x.h }, count, lanes, mean, acc);
     else
-        lane_shifted_sums_body((values){ x.f, NULL }, count, lanes, shift, sums, squares);
+        lane_squares_body((values){ x.f, NULL }, count, lanes, mean, acc);
 }
 #endif
 
-static void lane_shifted_sums(values x, size_t count, size_t lanes, const double *shift, double *sums,
-                              double *squares)
+static void lane_sums(values x, size_t count, size_t lanes, double *acc)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
     if (inorm_cpu_has_avx2_f16c()) {
-        lane_shifted_sums_avx2(x, count, lanes, shift, sums, squares);
+        lane_sums_avx2(x, count, lanes, acc);
         return;
     }
 #endif
-    lane_shifted_sums_portable(x.f, count, lanes, shift, sums, squares);
+    lane_sums_portable(x.f, count, lanes, acc);
+}
+
+static void lane_squares(values x, size_t count, size_t lanes, const double *mean, double *acc)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (inorm_cpu_has_avx2_f16c()) {
+        lane_squares_avx2(x, count, lanes, mean, acc);
+        return;
+    }
+#endif
+    lane_squares_portable(x.f, count, lanes, mean, acc);
 }
 
 /* v[0 .. period) copied over v[period .. lanes) (elements of `size`
@@ -605,28 +632,16 @@ static void block_moments(const view *v, values values_in, size_t count, scratch
         merge_moments(out, per_channel, mean, m2);
         return;
     }
-    /* One pass: each channel's values centred on its first value in the
-     * block, centre, give mean = centre + S1 / n and m2 = S2 - S1^2 / n. The
-     * subtraction loses log2(1 + (centre - mean)^2 / var) bits, and as centre
-     * is one of the n values, (centre - mean)^2 <= (n - 1) var: at most
-     * log2(n) bits, 13 of double's 53 for the largest blocks (8192 values of
-     * a channel), far below float's rounding. A constant channel gives
-     * S1 = S2 = 0: its mean exactly, m2 exactly 0. */
+    memset(s->acc, 0, lanes * sizeof *s->acc);
+    lane_sums(values_in, count, lanes, s->acc);
+    fold_lanes(s->acc, period, lanes);
     for (size_t c = 0; c < period; ++c)
-        s->centre[c] = value_of(values_in, c);
-    replicate(s->centre, sizeof *s->centre, period, lanes);
-    memset(s->sums, 0, lanes * sizeof *s->sums);
-    memset(s->squares, 0, lanes * sizeof *s->squares);
-    lane_shifted_sums(values_in, count, lanes, s->centre, s->sums, s->squares);
-    fold_lanes(s->sums, period, lanes);
-    fold_lanes(s->squares, period, lanes);
-    for (size_t c = 0; c < period; ++c) {
-        const double shifted_mean = s->sums[c] / per_channel;
-        const double m2 = s->squares[c] - s->sums[c] * shifted_mean;
-        s->sums[c] = s->centre[c] + shifted_mean;
-        s->squares[c] = m2 < 0.0 ? 0.0 : m2;  /* rounding below 0; a NaN stays */
-    }
-    merge_moments_n(out, period, per_channel, s->sums, s->squares);
+        s->lane_mean[c] = s->acc[c] / per_channel;
+    replicate(s->lane_mean, sizeof *s->lane_mean, period, lanes);
+    memset(s->acc, 0, lanes * sizeof *s->acc);
+    lane_squares(values_in, count, lanes, s->lane_mean, s->acc);
+    fold_lanes(s->acc, period, lanes);
+    merge_moments_n(out, period, per_channel, s->lane_mean, s->acc);
 }
 
 static void range_moments(const view *v, size_t first, size_t last, scratch *s, moments *out)
@@ -967,7 +982,7 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
     if (fused && op->x->desc.dtype == INORM_FLOAT16 && !halves_direct() && f.x.unit_len > block &&
         f.x.unit_len <= MAX_RESIDENT)
         block = f.x.unit_len;
-    const size_t thread_bytes = 6 * ((lanes * sizeof(double) + 63) / 64 * 64) +
+    const size_t thread_bytes = 5 * ((lanes * sizeof(double) + 63) / 64 * 64) +
                                 4 * ((lanes * sizeof(float) + 63) / 64 * 64) +
                                 (block * sizeof(float) + 63) / 64 * 64 +
                                 (f.x.period * sizeof(moments) + 63) / 64 * 64;
@@ -985,9 +1000,8 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
     worker workers[INORM_CPU_MAX_THREADS];
     for (unsigned t = 0; t < threads; ++t) {
         scratch *s = &scratches[t];
-        s->sums = carve(&cursor, lanes * sizeof(double));
-        s->squares = carve(&cursor, lanes * sizeof(double));
-        s->centre = carve(&cursor, lanes * sizeof(double));
+        s->acc = carve(&cursor, lanes * sizeof(double));
+        s->lane_mean = carve(&cursor, lanes * sizeof(double));
         s->a = carve(&cursor, lanes * sizeof(double));
         s->m = carve(&cursor, lanes * sizeof(double));
         s->b = carve(&cursor, lanes * sizeof(double));
