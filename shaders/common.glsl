@@ -25,7 +25,6 @@
 #define OUT4_T vec4
 #endif
 
-#ifdef FLOAT16
 // The binary16 bits of v, rounded to nearest even, overflow to Inf, NaN to
 // 0x7e00 with its sign: inorm_half_bits_from_double's float step
 // (src/internal.h) in integer lanes, so the GPU and CPU paths round alike.
@@ -49,6 +48,7 @@ uvec2 half4_bits(vec4 v)
     half_bits |= (bits >> 16u) & 0x8000u;
     return uvec2(half_bits.x | (half_bits.y << 16u), half_bits.z | (half_bits.w << 16u));
 }
+#ifdef FLOAT16
 OUT4_T out4(vec4 v) { return half4_bits(v); }
 #else
 OUT4_T out4(vec4 v) { return v; }

@@ -24,13 +24,23 @@
 #define SRC_T float
 #define SRC4_T vec4
 #endif
-#ifdef DST_FLOAT16
+#if defined(DST_FLOAT16) && !defined(SRC_FLOAT16)
+// float -> half: 4 values at a time as the half bits half4_bits rounds (the
+// same bits as the driver's conversion, which costs more on lavapipe)
+#extension GL_EXT_shader_16bit_storage : require
+#define DST_T float16_t
+#define DST4_T uvec2
+#define CONVERT4(v) half4_bits(vec4(v))
+#elif defined(DST_FLOAT16)
 #extension GL_EXT_shader_16bit_storage : require
 #define DST_T float16_t
 #define DST4_T f16vec4
 #else
 #define DST_T float
 #define DST4_T vec4
+#endif
+#ifndef CONVERT4
+#define CONVERT4(v) DST4_T(vec4(v))
 #endif
 
 layout(constant_id = 7) const bool SRC_NHWC = false;
@@ -55,7 +65,7 @@ void copy_same_layout(uint workgroup)
     lane_range(begin, min(units, begin + pc.chunk_len), first, stop);
     for (uint i = first; i < stop; i += LANES) {
         if (VEC4)
-            dst4[i] = DST4_T(vec4(src4[i]));
+            dst4[i] = CONVERT4(src4[i]);
         else
             dst[i] = DST_T(float(src[i]));
     }
