@@ -36,7 +36,7 @@ static void halves_to_floats(const uint16_t *restrict src, float *restrict dst, 
 #include <cpuid.h>
 #include <stdatomic.h>
 
-__attribute__((target("avx2,f16c"))) static void halves_to_floats_f16c(const uint16_t *src, float *dst, size_t n)
+INORM_AVX2_F16C static void halves_to_floats_f16c(const uint16_t *src, float *dst, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -66,7 +66,7 @@ __attribute__((target("avx2,f16c"), always_inline)) static inline __m128 floats_
     return _mm_castsi128_ps(bits);
 }
 
-__attribute__((target("avx2,f16c"))) static void halves_from_floats_f16c(const float *src, uint16_t *dst, size_t n)
+INORM_AVX2_F16C static void halves_from_floats_f16c(const float *src, uint16_t *dst, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -75,8 +75,7 @@ __attribute__((target("avx2,f16c"))) static void halves_from_floats_f16c(const f
         dst[i] = inorm_half_bits_from_double(src[i]);
 }
 
-__attribute__((target("avx2,f16c"))) static void halves_from_doubles_f16c(const double *src, uint16_t *dst,
-                                                                           size_t n)
+INORM_AVX2_F16C static void halves_from_doubles_f16c(const double *src, uint16_t *dst, size_t n)
 {
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {

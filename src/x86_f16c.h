@@ -8,6 +8,7 @@
 #if defined(INORM_CPU_CLONES_ENABLED)
 #include <immintrin.h>
 
+#define INORM_AVX2_F16C __attribute__((target("avx2,f16c")))
 #define INORM_AVX2_F16C_INLINE __attribute__((target("avx2,f16c"), always_inline)) static inline
 
 /* NaNs made the canonical quiet NaN with their sign, as the bit-manipulation

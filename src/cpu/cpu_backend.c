@@ -472,7 +472,6 @@ static void lane_squares_portable(const float *restrict x, size_t count, size_t 
 /* The same with AVX2 intrinsics (gcc widened the portable loops' floats two
  * at a time), reading floats or halves. Same operations in the same order
  * per lane, so the same bits as the portable loops. */
-#define INORM_AVX2_F16C __attribute__((target("avx2,f16c")))
 
 /* Eight values from element i on as floats. NaN payloads are not made
  * canonical: a NaN only has to stay a NaN here (outputs are made canonical
@@ -499,7 +498,8 @@ INORM_AVX2_F16C_INLINE void lane_sums_body(values x, size_t count, size_t lanes,
     for (size_t r = 0; r < rows; ++r)
         for (size_t j = 0; j < lanes; j += 8, i += 8) {
             const __m256 v = load8(x, i);
-            _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+            _mm256_storeu_pd(acc + j,
+                             _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
             _mm256_storeu_pd(acc + j + 4,
                              _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
         }
@@ -775,7 +775,8 @@ static void apply_run(const inorm_op *op, const view *v, values x, size_t first,
         const float *tail = floats_of(x, whole, rest, xs);
         if (tail != xs)
             memcpy(xs, tail, rest * sizeof *xs);
-        apply_piece(op, plain, (values){ xs, NULL }, GROUP, v->lanes, whole % v->lanes, s, half ? NULL : ys, half ? hs : NULL);
+        apply_piece(op, plain, (values){ xs, NULL }, GROUP, v->lanes, whole % v->lanes, s, half ? NULL : ys,
+                    half ? hs : NULL);
         if (half)
             memcpy(yh + whole, hs, rest * sizeof *hs);
         else
