@@ -48,7 +48,9 @@ uint style_mask_at(uint i)
 
 void stats_nchw(uint workgroup)
 {
-    uint content_workgroups = pc.seg_count * pc.chunks;
+    // FLAG_SELF_STATS: the apply reduces the content itself; this pass is
+    // AdaIN's style alone
+    uint content_workgroups = (pc.flags & FLAG_SELF_STATS) != 0u ? 0u : pc.seg_count * pc.chunks;
     bool is_style = workgroup >= content_workgroups;
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
     uint chunks = is_style ? pc.style_chunks : pc.chunks;

@@ -682,12 +682,14 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         /* Segments of one chunk (medium planes): the apply workgroup reduces
          * its segment itself and normalizes it while it is in cache, one
          * dispatch instead of two and no partials (lavapipe: 1x512x32x32
-         * 0.87 -> 0.75 ms, 1x256x64x64 1.31 -> 1.23 ms). AdaIN's style and
-         * masks keep the statistics pass; so does the stats op, which was
-         * no faster this way. */
-        if (plan->content.chunks == 1 && !s && !op->mask && op->kind != INORM_OP_STATS) {
+         * 0.87 -> 0.75 ms, 1x256x64x64 1.31 -> 1.23 ms). AdaIN keeps a
+         * statistics pass for its style alone (FLAG_SELF_STATS tells the
+         * statistics kernel that there are no content workgroups). Masks
+         * keep the statistics pass; so does the stats op, which was no
+         * faster this way. */
+        if (plan->content.chunks == 1 && !op->mask && !op->style_mask && op->kind != INORM_OP_STATS) {
             plan->self_stats = true;
-            plan->stats_groups = 0;
+            plan->stats_groups = s ? (uint64_t)plan->style.seg_count * plan->style.chunks : 0;
             push->style_partial_base = 0;
         }
     }
@@ -755,10 +757,11 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
         bytes += (double)op->x->bytes + (double)op->y->bytes;
     if (plan->finalize_groups)
         bytes += partial * (double)partials + (nhwc && plan->apply_groups ? 2.0 * partial * op->x->desc.n * op->x->desc.c : 0.0);
-    else if (!plan->self_stats) {
+    else {
         /* every apply workgroup (NHWC: each channel's lane) merges its
-         * segment's partials, in two passes when there are several */
-        const uint32_t content_parts = plan->segment_partials;
+         * segment's partials (none when it reduces its segment itself), in
+         * two passes when there are several */
+        const uint32_t content_parts = plan->self_stats ? 0 : plan->segment_partials;
         const uint32_t style_parts = op->style ? plan->style.chunks * plan->fold : 0;
         double reads = content_parts * (content_parts > 1 ? 2.0 : 1.0) + style_parts * (style_parts > 1 ? 2.0 : 1.0);
         const uint32_t c = op->x->desc.c;
