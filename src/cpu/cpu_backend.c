@@ -404,14 +404,11 @@ typedef struct values {
     const uint16_t *h;
 } values;
 
-/* Whether FLOAT16 runs reach the inner loops as halves. */
+/* Whether FLOAT16 runs reach the inner loops as halves (false on builds
+ * without the AVX2 loops). */
 static bool halves_direct(void)
 {
-#if defined(INORM_CPU_CLONES_ENABLED)
     return inorm_cpu_has_avx2_f16c();
-#else
-    return false;
-#endif
 }
 
 /* count values of t from element first: in place for FLOAT32 and for
