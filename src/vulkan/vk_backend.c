@@ -617,11 +617,10 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         const uint32_t tile_values = block * (quads ? 4 : 1);  /* with one quad per lane */
         const bool layer = cps == d->c;
         plan->segment_tiles = cps > 1 && !s && (layer || (cps * fold) % tile_values == 0);
-        uint32_t max_chunks = nhwc_max_chunks(plane_len / fold, cps * fold);
+        uint32_t max_chunks = nhwc_max_chunks(plane_len / fold, plan->segment_tiles ? 1 : cps * fold);
         if (plan->segment_tiles) {  /* the apply's lanes merge tiles x chunks partials per segment */
             const uint32_t tiles = (cps * fold + tile_values - 1) / tile_values;
             const uint32_t fit = tiles < LANE_COEFF_MAX_PARTIALS ? LANE_COEFF_MAX_PARTIALS / tiles : 1;
-            max_chunks = nhwc_max_chunks(plane_len / fold, 1);
             max_chunks = max_chunks < fit ? max_chunks : fit;
         }
         plan->content = plan_nhwc(vk, plane_len / fold, seg_count, chunk_rows, max_chunks);
