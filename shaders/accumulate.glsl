@@ -25,7 +25,7 @@ float masked_shift(float first)
         if (use_vec4) {                                                                                          \
             lane_range((begin) / 4u, (end) / 4u, first, stop);                                                  \
             for (uint i = first; i < stop; i += LANES)                                                           \
-                moments_add4_weighted(moments, vec4(data4[i]) - shift, mask_buf4[mask_at(i * 4u) / 4u]);          \
+                moments_add4_weighted(moments, in4(data4[i]) - shift, mask_buf4[mask_at(i * 4u) / 4u]);          \
         } else {                                                                                                 \
             lane_range(begin, end, first, stop);                                                                 \
             for (uint i = first; i < stop; i += LANES)                                                           \
@@ -45,7 +45,7 @@ float masked_shift(float first)
                 /* loads of a clamped index, masked after: no branch per load */                                 \
                 uint clamped = min(i, stop - 1u);                                                                \
                 if (use_vec4)                                                                                    \
-                    values[r] = mix(vec4(0.0), vec4(data4[clamped]) - shift, bvec4(inside));                     \
+                    values[r] = mix(vec4(0.0), in4(data4[clamped]) - shift, bvec4(inside));                     \
                 else                                                                                             \
                     values[r] = vec4(mix(0.0, float(data[clamped]) - shift, inside), 0.0, 0.0, 0.0);             \
                 sum += values[r];                                                                                \

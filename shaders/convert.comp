@@ -16,31 +16,34 @@
 
 #include "common.glsl"
 
-#ifdef SRC_FLOAT16
+// Halves travel as uvec2 (four to a vector; see halves4 in common.glsl).
+#if defined(SRC_FLOAT16) || defined(DST_FLOAT16)
 #extension GL_EXT_shader_16bit_storage : require
+#endif
+#ifdef SRC_FLOAT16
 #define SRC_T float16_t
-#define SRC4_T f16vec4
+#define SRC4_T uvec2
 #else
 #define SRC_T float
 #define SRC4_T vec4
 #endif
-#if defined(DST_FLOAT16) && !defined(SRC_FLOAT16)
-// float -> half: 4 values at a time as the half bits half4_bits rounds (the
-// same bits as the driver's conversion, which costs more on lavapipe)
-#extension GL_EXT_shader_16bit_storage : require
+#ifdef DST_FLOAT16
 #define DST_T float16_t
 #define DST4_T uvec2
-#define CONVERT4(v) half4_bits(vec4(v))
-#elif defined(DST_FLOAT16)
-#extension GL_EXT_shader_16bit_storage : require
-#define DST_T float16_t
-#define DST4_T f16vec4
 #else
 #define DST_T float
 #define DST4_T vec4
 #endif
-#ifndef CONVERT4
-#define CONVERT4(v) DST4_T(vec4(v))
+#if defined(SRC_FLOAT16) && defined(DST_FLOAT16)
+#define CONVERT4(v) (v)  // the bits as they are
+#elif defined(SRC_FLOAT16)
+#define CONVERT4(v) halves4(v)
+#elif defined(DST_FLOAT16)
+// the bits half4_bits rounds: the same as the driver's conversion, which
+// costs more on lavapipe
+#define CONVERT4(v) half4_bits(v)
+#else
+#define CONVERT4(v) (v)
 #endif
 
 layout(constant_id = 7) const bool SRC_NHWC = false;

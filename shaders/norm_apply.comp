@@ -255,7 +255,7 @@ void apply_nchw(uint workgroup)
         lane_range(begin / 4u, end / 4u, first, stop);
         if (pc.channels_per_seg == 1u) {
             for (uint i = first; i < stop; i += LANES) {
-                vec4 v = vec4(x4[i]);
+                vec4 v = in4(x4[i]);
                 y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
             }
         } else if (pc.plane_len / 4u < LANES) {
@@ -263,7 +263,7 @@ void apply_nchw(uint workgroup)
             // (a, b) per vec4, as a plane at a time would leave lanes idle
             for (uint i = first; i < stop; i += LANES) {
                 ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
-                vec4 v = vec4(x4[i]);
+                vec4 v = in4(x4[i]);
                 y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
             }
         } else {
@@ -277,7 +277,7 @@ void apply_nchw(uint workgroup)
                 ab = affine(st, n, first_channel + k);
                 lane_range(max(begin, plane_begin) / 4u, min(end, plane_begin + pc.plane_len) / 4u, first, stop);
                 for (uint i = first; i < stop; i += LANES) {
-                    vec4 v = vec4(x4[i]);
+                    vec4 v = in4(x4[i]);
                     y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
                 }
             }
@@ -358,7 +358,7 @@ void apply_nhwc4(uint workgroup)
     for (uint p = p_begin; p < p_end; ++p) {
         [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
             uint i = (n * pc.seg_len + p) * quads + q + k * pc.channel_block;
-            vec4 v = vec4(x4[i]);
+            vec4 v = in4(x4[i]);
             y4[i] = out4(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k]));
         }
     }

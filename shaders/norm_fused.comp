@@ -112,7 +112,7 @@ float std_of(float m2, float count)
 vec4 nhwc_unit(uint first, uint per_sample, uint p, uint k)
 {
     uint i = first + p * per_sample + k;
-    return VEC4 ? vec4(x4[i]) : vec4(float(x[i]), 0.0, 0.0, 0.0);
+    return VEC4 ? in4(x4[i]) : vec4(float(x[i]), 0.0, 0.0, 0.0);
 }
 
 // Group norm on NHWC: one lane per (sample, group), see above.
@@ -182,14 +182,14 @@ void fused_nhwc()
     uint first = n * pc.plane_len * per_sample + item % per_sample;
     uint lanes = VEC4 ? 4u : 1u;
     uint first_channel = (item % per_sample) * lanes;
-    vec4 shift = VEC4 ? vec4(x4[first]) : vec4(float(x[first]));
+    vec4 shift = VEC4 ? in4(x4[first]) : vec4(float(x[first]));
     vec4 values[MAX_REGS];
     precise vec4 sum = vec4(0.0);  // precise: see fused_nhwc_group
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         bool inside = r < pc.plane_len;
         uint i = first + r * per_sample;
         if (VEC4)
-            values[r] = inside ? vec4(x4[i]) : shift;
+            values[r] = inside ? in4(x4[i]) : shift;
         else
             values[r] = inside ? vec4(float(x[i])) : shift;
         sum += values[r] - shift;
@@ -255,7 +255,7 @@ void main()
         // values keep x itself (the blend needs it exactly); d = x - shift is
         // formed where it is used, exact for data near the shift.
         if (VEC4)
-            values[r] = inside ? vec4(x4[base + u]) : vec4(shift);
+            values[r] = inside ? in4(x4[base + u]) : vec4(shift);
         else
             values[r] = vec4(inside ? float(x[base + u]) : shift, shift, shift, shift);
         sum += dot(values[r] - shift, vec4(1.0));

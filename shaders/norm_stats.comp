@@ -239,7 +239,7 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
 // on lavapipe); each quad's block mean and squares then come from registers.
 #define ACCUMULATE_NHWC4(moments, shift, data4, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                                    \
-        shift[k] = vec4(data4[((n) * (plane) + (p_begin)) * quads + (q) + k * pc.channel_block]);              \
+        shift[k] = in4(data4[((n) * (plane) + (p_begin)) * quads + (q) + k * pc.channel_block]);              \
         if (has_mask)                                                                                          \
             shift[k] = vec4(masked_shift(shift[k].x), masked_shift(shift[k].y), masked_shift(shift[k].z),      \
                             masked_shift(shift[k].w));                                                         \
@@ -250,7 +250,7 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
             if (w != 0.0) {                                                                                    \
                 weight += w;                                                                                   \
                 [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                        \
-                    vec4 v = vec4(data4[((n) * (plane) + p) * quads + (q) + k * pc.channel_block]) - shift[k]; \
+                    vec4 v = in4(data4[((n) * (plane) + p) * quads + (q) + k * pc.channel_block]) - shift[k]; \
                     vec4 delta = v - moments[k].mean;                                                          \
                     moments[k].mean += delta * (w / weight);                                                   \
                     moments[k].m2 += w * delta * (v - moments[k].mean);                                        \
@@ -266,7 +266,7 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
                 uint clamped = min(p, (p_end) - 1u);  /* no branch per load */                                 \
                 [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k)                                          \
                     values[k][r] = mix(vec4(0.0),                                                              \
-                                       vec4(data4[((n) * (plane) + clamped) * quads + (q) + k * pc.channel_block]) \
+                                       in4(data4[((n) * (plane) + clamped) * quads + (q) + k * pc.channel_block]) \
                                            - shift[k],                                                         \
                                        bvec4(p < (p_end)));                                                    \
             }                                                                                                  \
