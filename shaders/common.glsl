@@ -104,6 +104,7 @@ const uint FLAG_LANE_FINALIZE = 2048u; // finalize: one invocation per segment (
 const uint FLAG_LANE_COEFF = 4096u;    // NHWC apply: each lane merges its channel's partials itself
 const uint FLAG_SELF_STATS = 8192u;    // NCHW apply/finalize: the workgroup reduces its segment itself
 const uint FLAG_SEGMENT_TILES = 16384u; // NHWC: a tile's channels lie in one segment: one partial per workgroup
+const uint FLAG_CHANNELS_INNER = 32768u; // NCHW kernels on NHWC data (layer norm): channel = index % C
 
 const uint ACTIVATION_NONE = 0u;
 const uint ACTIVATION_RELU = 1u;

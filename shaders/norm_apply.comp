@@ -253,7 +253,28 @@ void apply_nchw(uint workgroup)
     uint first, stop;
     if (VEC4) {
         lane_range(begin / 4u, end / 4u, first, stop);
-        if (pc.channels_per_seg == 1u) {
+        if ((pc.flags & FLAG_CHANNELS_INNER) != 0u) {
+            // NHWC layer norm, its sample one segment of one chunk: lanes
+            // side by side take neighbouring channel quads of a pixel, each
+            // keeping its quads' (a, b) while it walks their pixels (the host
+            // plans this where the quads per pixel divide the workgroup size
+            // or it divides them)
+            uint quads = pc.channels / 4u, lanes = gl_WorkGroupSize.x;
+            uint rows = max(lanes / quads, 1u);
+            for (uint q = gl_LocalInvocationIndex % quads; q < quads; q += lanes) {
+                vec4 a, b;
+                [[unroll]] for (uint j = 0u; j < 4u; ++j) {
+                    vec2 channel_ab = affine(st, n, 4u * q + j);
+                    a[j] = channel_ab.x;
+                    b[j] = channel_ab.y;
+                }
+                for (uint p = gl_LocalInvocationIndex / quads; p < pc.plane_len; p += rows) {
+                    uint i = seg_begin / 4u + p * quads + q;
+                    vec4 v = in4(x4[i]);
+                    y4[i] = out4(finish4(v, a * ((v - st.shift) - st.offset) + b));
+                }
+            }
+        } else if (pc.channels_per_seg == 1u) {
             for (uint i = first; i < stop; i += LANES) {
                 vec4 v = in4(x4[i]);
                 y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));

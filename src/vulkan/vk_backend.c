@@ -29,7 +29,7 @@ enum {
     FLAG_GAMMA = 1u, FLAG_BETA = 2u, FLAG_PER_SAMPLE = 4u, FLAG_UNBIASED = 8u,
     FLAG_MEAN_OUT = 16u, FLAG_STD_OUT = 32u, FLAG_BANK = 64u, FLAG_MASK = 128u,
     FLAG_STYLE_MASK = 256u, FLAG_ACCUMULATE = 512u, FLAG_COEFF_OUT = 1024u, FLAG_LANE_FINALIZE = 2048u,
-    FLAG_LANE_COEFF = 4096u, FLAG_SELF_STATS = 8192u, FLAG_SEGMENT_TILES = 16384u,
+    FLAG_LANE_COEFF = 4096u, FLAG_SELF_STATS = 8192u, FLAG_SEGMENT_TILES = 16384u, FLAG_CHANNELS_INNER = 32768u,
 };
 /* A finalize merges up to this many partials per segment in one invocation
  * (one invocation per segment); more take a workgroup per segment. */
@@ -483,6 +483,8 @@ typedef struct op_plan {
     uint32_t quads_per_lane; /* NHWC with vec4: channel quads per lane */
     uint32_t fold;           /* NHWC with vec4: pixels read as one row (FOLD in shaders/common.glsl) */
     bool self_stats;         /* NCHW strategy (b): a workgroup reduces and normalizes its segment, 1 dispatch */
+    bool nhwc;               /* the kernels' layout: NHWC tiles (an NHWC layer norm may run as NCHW) */
+    bool channels_inner;     /* NHWC layer norm as NCHW: a sample is one segment, channel = index % C */
     bool segment_tiles;      /* NHWC: one partial per statistics workgroup (FLAG_SEGMENT_TILES) */
     uint32_t segment_partials; /* per content segment (nhwc_segment_partials in shaders/common.glsl) */
     uint64_t fused_groups;
@@ -583,9 +585,22 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     vk_push_constants *push = &plan->push;
     push->channels_per_partial = 1;
 
-    if (plan_fused(vk, op, plan)) {
+    const bool fused = plan_fused(vk, op, plan);
+    /* NHWC layer norm: a sample is one contiguous segment, as in NCHW, only
+     * with the channels innermost. Where it fits one chunk, the NCHW plan
+     * reduces and normalizes it in one workgroup and one dispatch instead of
+     * a statistics pass over channel tiles and an apply. */
+    if (!fused && nhwc && cps == d->c && d->c % 4 == 0 && !op->mask && op->kind != INORM_OP_STATS) {
+        /* the apply's lanes each keep whole channel quads (norm_apply.comp) */
+        const uint32_t seg_len = plane_len * d->c, quads = d->c / 4;
+        const uint32_t size = choose_workgroup_size(vk, seg_len / 4);
+        plan->channels_inner = (size % quads == 0 || quads % size == 0) &&
+                               plan_nchw(vk, seg_len, seg_count, true, size).chunks == 1;
+    }
+    plan->nhwc = nhwc && !plan->channels_inner;
+    if (fused) {
         /* geometry set; the push constants below complete it */
-    } else if (nhwc) {
+    } else if (plan->nhwc) {
         uint32_t block = d->c < NHWC_CHANNEL_BLOCK ? d->c : NHWC_CHANNEL_BLOCK;
         plan->workgroup_size = choose_workgroup_size(vk, (uint64_t)plane_len * block / 4);
         /* Workgroups of one subgroup: 4 channels per lane when C % 4 == 0
@@ -665,7 +680,8 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         push->style_partial_base = seg_count * plan->segment_partials;
     } else {
         uint32_t seg_len = plane_len * cps;
-        bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
+        /* a vec4 lies in one channel (NCHW) or holds four (channels innermost) */
+        bool vec4 = seg_len % 4 == 0 && (cps == 1 || (plan->channels_inner ? d->c : plane_len) % 4 == 0);
         plan->workgroup_size = choose_workgroup_size(vk, vec4 ? seg_len / 4 : seg_len);
         plan->content = plan_nchw(vk, seg_len, seg_count, vec4, plan->workgroup_size);
         if (s) {
@@ -694,7 +710,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     }
     uint32_t style_partials = plan->style.seg_count * plan->style.chunks * plan->fold;
     push->coeff_base = push->style_partial_base + style_partials;
-    plan->scratch_vec4s = push->coeff_base + (nhwc ? (uint64_t)d->n * d->c : 0);
+    plan->scratch_vec4s = push->coeff_base + (plan->nhwc ? (uint64_t)d->n * d->c : 0);
 
     push->seg_len = plan->content.seg_len;
     push->seg_count = seg_count;
@@ -714,7 +730,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
                   (op->mean_out ? FLAG_MEAN_OUT : 0) | (op->std_out ? FLAG_STD_OUT : 0) |
                   (op->mask ? FLAG_MASK : 0) | (op->style_mask ? FLAG_STYLE_MASK : 0) |
                   (op->accumulate ? FLAG_ACCUMULATE : 0) | (plan->self_stats ? FLAG_SELF_STATS : 0) |
-                  (plan->segment_tiles ? FLAG_SEGMENT_TILES : 0);
+                  (plan->segment_tiles ? FLAG_SEGMENT_TILES : 0) | (plan->channels_inner ? FLAG_CHANNELS_INNER : 0);
     push->eps = op->eps;
     push->alpha = op->alpha;
     push->activation = (uint32_t)op->activation;
@@ -728,7 +744,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     push->samples = d->n;
     const uint32_t partials_per_segment = plan->segment_partials;
     const uint32_t style_partials_per_channel = plan->style.chunks * plan->fold;
-    if (nhwc && plan->apply_groups && partials_per_segment <= LANE_COEFF_MAX_PARTIALS &&
+    if (plan->nhwc && plan->apply_groups && partials_per_segment <= LANE_COEFF_MAX_PARTIALS &&
         (!s || style_partials_per_channel <= LANE_COEFF_MAX_PARTIALS)) {
         push->flags |= FLAG_LANE_COEFF;
         plan->finalize_groups = 0;
@@ -746,7 +762,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
  * the finalize). */
 static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_info *info)
 {
-    const bool nhwc = op->x->desc.layout == INORM_NHWC;
+    const bool nhwc = plan->nhwc;
     const double partial = 4.0 * sizeof(float);
     const uint64_t partials = plan->push.coeff_base;
     double bytes = (double)op->x->bytes + partial * (double)partials;
@@ -777,9 +793,10 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
         snprintf(quads, sizeof quads, ", %u channel quad%s per lane%s", plan->quads_per_lane,
                  plan->quads_per_lane == 1 ? "" : "s",
                  plan->fold == 4 ? ", 4 px as one row" : plan->fold == 2 ? ", 2 px as one row" : "");
-    if (plan->segment_tiles) {
+    if (plan->segment_tiles || plan->channels_inner) {
         const size_t used_quads = strlen(quads);
-        snprintf(quads + used_quads, sizeof quads - used_quads, ", a partial per tile");
+        snprintf(quads + used_quads, sizeof quads - used_quads, "%s",
+                 plan->channels_inner ? ", nhwc: channels innermost" : ", a partial per tile");
     }
     const uint32_t chunk_len = plan->content.chunk_len * (nhwc ? plan->fold : 1);
     int used = snprintf(info->variant, sizeof info->variant, "%s: %u chunk%s of %u%s, workgroup %u",
@@ -1005,7 +1022,7 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
             return inorm_adain_as_style_mix(ctx, op);
     }
     plan_op(vk, op, &plan);
-    const bool nhwc = d->layout == INORM_NHWC;
+    const bool nhwc = plan.nhwc;
     if (plan.fused)
         return run_fused(ctx, op, &plan, float16);
     inorm_status status = check_grid(ctx, plan.stats_groups);
