@@ -47,7 +47,7 @@ INORM_AVX2_F16C static void halves_to_floats_f16c(const uint16_t *src, float *ds
 
 /* Four doubles to floats rounded to odd (as inorm_half_bits_from_double
  * does, so that F16C's one rounding to nearest gives the direct rounding). */
-__attribute__((target("avx2,f16c"), always_inline)) static inline __m128 floats_rounded_to_odd(__m256d v)
+INORM_AVX2_F16C_INLINE __m128 floats_rounded_to_odd(__m256d v)
 {
     const __m128 near = _mm256_cvtpd_ps(v);
     const __m256d back = _mm256_cvtps_pd(near);
