@@ -23,7 +23,7 @@
 // Bindings: as norm_apply.comp (0 x, 1 y, 3 gamma, 4 beta, 5 mean out,
 // 6 std out, 7 bank weights). Specialization: 0 workgroup size, 1 VEC4,
 // 3 MODE, 4 NHWC (then TEAM is 1), 5 TEAM (power of two, <= workgroup size),
-// 6 REGS (<= MAX_REGS), 9 ACTIVATION, 10 BLEND.
+// 6 REGS (<= MAX_REGS), 9 ACTIVATION, 10 BLEND, 15 GROUPED.
 
 #include "common.glsl"
 #include "reduce.glsl"
@@ -33,7 +33,12 @@ const uint MODE_FINALIZE = 2u;
 layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
 layout(constant_id = 5) const uint TEAM = 64u;
 layout(constant_id = 6) const uint REGS = 1u;
-const uint MAX_REGS = 16u;
+// Segments of several channels (group and layer norm), which look up (a, b)
+// per unit. A constant, not a push-constant test: lavapipe runs both sides
+// of a branch under a lane mask, and an affine() per unit under a false
+// test took half of an instance norm's time.
+layout(constant_id = 15) const bool GROUPED = false;
+const uint MAX_REGS = 32u;
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
@@ -232,7 +237,7 @@ void fused_nhwc()
 void main()
 {
     if (NHWC) {
-        if (pc.channels_per_seg > 1u)
+        if (GROUPED)
             fused_nhwc_group();
         else
             fused_nhwc();
@@ -283,12 +288,11 @@ void main()
     uint n = segment / segs_per_sample;
     uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
     vec2 ab = affine(std_value, n, first_channel);
-    bool one_channel = pc.channels_per_seg == 1u;
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         uint u = lane + r * TEAM;
         if (u >= units)
             break;
-        if (!one_channel)  // group norm: plane_len % 4 == 0 when VEC4, so a unit stays in one channel
+        if (GROUPED)  // group norm: plane_len % 4 == 0 when VEC4, so a unit stays in one channel
             ab = affine(std_value, n, first_channel + u * unit / pc.plane_len);
         vec4 v = values[r];
         vec4 t = ab.x * ((v - shift) - mean) + ab.y;

@@ -6,7 +6,8 @@
  * On CPU devices NHWC planes of C % 4 != 0 are read 4 pixels to a row of
  * vec4s. NHWC layer norm merges each statistics workgroup's channels into
  * one partial, and group norm a quad's or a group's channels, so both keep
- * to the byte budget. The exception is the documented one: NHWC planes under
+ * to the byte budget. NCHW planes of up to 32 x 32 are read once (fused).
+ * The exception is the documented one: NHWC planes under
  * 32 x 32 that are not fused pay their per-channel partials in bytes.
  *
  * It reads ctx->last_plan, so it links the static core (inorm_internal_dep).
@@ -153,6 +154,12 @@ static void check_plans(const char *geometry)
                     if (tiny_fused)
                         ck_assert_msg(plan->dispatches == (op == OP_ADAIN ? 2u : 1u) && strstr(plan->variant, "fused"),
                                       "%s: tiny NHWC planes not fused", what);
+                    /* NCHW planes of up to 32 x 32 are read once in either
+                     * geometry (CPU devices: one subgroup of 8 lanes holding
+                     * 32 vec4 each) */
+                    if (!lo && channels_per_segment == 1 && s.h * s.w <= 32 * 32)
+                        ck_assert_msg(strstr(plan->variant, "fused") != NULL, "%s: NCHW plane of <= 32 x 32 not fused",
+                                      what);
                     /* CPU devices read RGB-like NHWC rows as vec4s (FOLD) */
                     if (lo && geometry[0] == '1' && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
                         ck_assert_msg(strstr(plan->variant, "4 px as one row") != NULL,

@@ -56,11 +56,16 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 /* ... as long as the op keeps this many workgroups (tiles x chunks). */
 #define NHWC_MIN_WORKGROUPS 16u
 /* Fused single-read kernel: units (vec4 or float) each lane keeps in
- * registers at most (MAX_REGS in shaders/norm_fused.comp), and the largest team. */
+ * registers at most (MAX_REGS in shaders/norm_fused.comp bounds both), and
+ * the largest team. On CPU devices (workgroups of one subgroup) registers
+ * spill to the stack, which still costs far less than lavapipe's loads:
+ * 32 per lane reads a 32x32 plane once, 1x512x32x32 0.77 -> 0.59 ms; 128 was
+ * no faster than two reads and made the statistics op slower. */
 #define FUSED_MAX_REGS 16u
-/* With workgroups of one subgroup (CPU devices; there registers are stack
- * memory and 32 per lane measured slower than two passes), segments of up to this many units go one per lane (no reduction
- * at all), this many lanes per workgroup. */
+#define FUSED_SUBGROUP_MAX_REGS 32u
+/* With workgroups of one subgroup (CPU devices), segments of up to this
+ * many units go one per lane (no reduction at all), this many lanes per
+ * workgroup. */
 #define FUSED_LANE_MAX_UNITS 16u
 #define FUSED_LANE_WORKGROUP 64u
 /* NHWC group norm on tiny planes: a lane reads a whole group, 3 times */
@@ -532,7 +537,7 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
     while (max_team > 64 && (max_team > vk->limits.maxComputeWorkGroupInvocations ||
                              max_team > vk->limits.maxComputeWorkGroupSize[0]))
         max_team /= 2;
-    if (units > (uint64_t)max_team * FUSED_MAX_REGS)
+    if (units > (uint64_t)max_team * (one_subgroup ? FUSED_SUBGROUP_MAX_REGS : FUSED_MAX_REGS))
         return false;
     uint32_t team = next_power_of_two((units + FUSED_TARGET_REGS - 1) / FUSED_TARGET_REGS);
     if (one_subgroup)
@@ -829,7 +834,8 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
                             .vec4 = plan->content.vec4, .mode = plan->mode, .team = plan->team, .regs = plan->regs,
                             .nhwc = nhwc,
                             .subgroup_workgroup = subgroup_workgroups(vk),
-                            .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f };
+                            .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f,
+                            .grouped = op->channels_per_segment > 1 };
     VkPipeline pipeline;
     VkDescriptorSet set;
     VkDescriptorBufferInfo buffers[VK_BINDINGS];

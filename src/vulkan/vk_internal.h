@@ -122,6 +122,7 @@ typedef struct vk_pipeline_key {
     uint32_t lane_group;  /* convert: lanes walking one contiguous block (0: the shader's 32) */
     uint32_t quads_per_lane; /* stats, apply (NHWC, VEC4): channel quads per lane (0: 1) */
     uint32_t fold;        /* stats, apply (NHWC, VEC4): pixels read as one row of vec4s (0: 1) */
+    uint32_t grouped;     /* fused: segments of several channels */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {
