@@ -12,7 +12,7 @@
 //           2 partials (vec4; write), 8 content mask, 9 style mask (FLOAT32
 //           N x 1 x H x W weights; any buffer when unused).
 // Specialization: 0 workgroup size, 1 VEC4 (content, NCHW), 2 STYLE_VEC4,
-//                 4 NHWC. Defines: FLOAT16 (16-bit storage data),
+//                 4 NHWC, 15 SOURCES. Defines: FLOAT16 (16-bit storage data),
 //                 USE_SUBGROUP_ARITHMETIC.
 
 #extension GL_EXT_control_flow_attributes : require
@@ -22,6 +22,22 @@
 #include "accumulate.glsl"
 
 layout(constant_id = 2) const bool STYLE_VEC4 = false;
+// Which tensor a dispatch reads: SOURCES_BOTH, the content's workgroups and
+// then the style's (AdaIN in one dispatch); SOURCES_CONTENT or SOURCES_STYLE,
+// one tensor, the other's accumulation folded away at pipeline creation. On
+// lavapipe AdaIN's NCHW statistics ran faster as two such dispatches than as
+// one kernel holding both accumulations (the host's plan_op says where).
+layout(constant_id = 15) const uint SOURCES = 0u;
+const uint SOURCES_BOTH = 0u;
+const uint SOURCES_CONTENT = 1u;
+const uint SOURCES_STYLE = 2u;
+
+// Whether workgroup reads the style, the content taking the first
+// content_workgroups (SOURCES_BOTH).
+bool style_workgroup(uint workgroup, uint content_workgroups)
+{
+    return SOURCES == SOURCES_BOTH ? workgroup >= content_workgroups : SOURCES == SOURCES_STYLE;
+}
 
 layout(std430, binding = 0) readonly buffer Content { DATA_T content[]; };
 layout(std430, binding = 0) readonly buffer Content4 { DATA4_T content4[]; };
@@ -50,8 +66,9 @@ void stats_nchw(uint workgroup)
 {
     // FLAG_SELF_STATS: the apply reduces the content itself; this pass is
     // AdaIN's style alone
-    uint content_workgroups = (pc.flags & FLAG_SELF_STATS) != 0u ? 0u : pc.seg_count * pc.chunks;
-    bool is_style = workgroup >= content_workgroups;
+    uint content_workgroups =
+        SOURCES != SOURCES_BOTH || (pc.flags & FLAG_SELF_STATS) != 0u ? 0u : pc.seg_count * pc.chunks;
+    bool is_style = style_workgroup(workgroup, content_workgroups);
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
     uint chunks = is_style ? pc.style_chunks : pc.chunks;
     uint seg_len = is_style ? pc.style_seg_len : pc.seg_len;
@@ -132,8 +149,9 @@ void write_tile_partial(uint id, uint chunks, float shift, Moments moments)
 
 void stats_nhwc(uint workgroup)
 {
-    uint content_workgroups = pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
-    bool is_style = workgroup >= content_workgroups;
+    uint content_workgroups =
+        SOURCES != SOURCES_BOTH ? 0u : pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
+    bool is_style = style_workgroup(workgroup, content_workgroups);
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
     uint chunks = is_style ? pc.style_chunks : pc.chunks;
     uint plane = is_style ? pc.style_seg_len : pc.plane_len;
@@ -288,8 +306,9 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
 
 void stats_nhwc4(uint workgroup)
 {
-    uint content_workgroups = pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
-    bool is_style = workgroup >= content_workgroups;
+    uint content_workgroups =
+        SOURCES != SOURCES_BOTH ? 0u : pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
+    bool is_style = style_workgroup(workgroup, content_workgroups);
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
     uint chunks = is_style ? pc.style_chunks : pc.chunks;
     uint plane = is_style ? pc.style_seg_len : pc.seg_len;  // virtual pixels (FOLD)

@@ -4,7 +4,8 @@
  * once; AdaIN also reads the style once), in both kernel geometries (GPU
  * workgroups of many subgroups, and CPU devices' workgroups of one subgroup).
  * On CPU devices NHWC planes of C % 4 != 0 are read 4 pixels to a row of
- * vec4s. NHWC layer norm merges each statistics workgroup's channels into
+ * vec4s, and NCHW AdaIN reads its content and style in a statistics
+ * dispatch each. NHWC layer norm merges each statistics workgroup's channels into
  * one partial, and group norm a quad's or a group's channels, so both keep
  * to the byte budget. NCHW planes of up to 32 x 32 are read once (fused).
  * The exception is the documented one: NHWC planes under
@@ -117,8 +118,13 @@ static void check_plans(const char *geometry)
                     const inorm_plan_info *plan = &ctx->last_plan;
                     uint32_t channels_per_segment = op == OP_LAYER ? s.c : op == OP_GROUP ? (s.c % 32 ? s.c : s.c / 32) : 1;
                     /* Two at most, layer norm's NHWC segments of every
-                     * channel included (a partial per tile, no finalize). */
-                    const uint32_t max_dispatches = 2;
+                     * channel included (a partial per tile, no finalize).
+                     * CPU devices read NCHW AdaIN's content and style in a
+                     * statistics dispatch each (faster on lavapipe than one
+                     * kernel holding both): three there, where the planes
+                     * need a statistics pass. */
+                    const bool cpu_geometry = geometry[0] == '1';
+                    const uint32_t max_dispatches = cpu_geometry && op == OP_ADAIN && !lo ? 3 : 2;
                     /* Bytes per element: x twice and y (and the style once),
                      * plus the partials: under half a byte per element by plan
                      * on planes of 32 x 32 and more; tiny NHWC planes and
@@ -151,6 +157,9 @@ static void check_plans(const char *geometry)
                              s.c, s.h, s.w, dt ? "f16" : "f32", lo ? "nhwc" : "nchw", geometry, plan->variant);
                     ck_assert_msg(plan->dispatches >= 1 && plan->dispatches <= max_dispatches,
                                   "%s: %u dispatches, at most %u allowed", what, plan->dispatches, max_dispatches);
+                    if (cpu_geometry && op == OP_ADAIN && !lo && s.h * s.w >= 256 * 256)
+                        ck_assert_msg(plan->dispatches == 3, "%s: NCHW AdaIN's style statistics not a dispatch of "
+                                      "their own on a CPU device", what);
                     if (tiny_fused)
                         ck_assert_msg(plan->dispatches == (op == OP_ADAIN ? 2u : 1u) && strstr(plan->variant, "fused"),
                                       "%s: tiny NHWC planes not fused", what);
@@ -161,7 +170,7 @@ static void check_plans(const char *geometry)
                         ck_assert_msg(strstr(plan->variant, "fused") != NULL, "%s: NCHW plane of <= 32 x 32 not fused",
                                       what);
                     /* CPU devices read RGB-like NHWC rows as vec4s (FOLD) */
-                    if (lo && geometry[0] == '1' && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
+                    if (lo && cpu_geometry && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
                         ck_assert_msg(strstr(plan->variant, "4 px as one row") != NULL,
                                       "%s: C %% 4 != 0 not read as rows of 4 pixels", what);
                     if (!exempt)

@@ -105,6 +105,10 @@ typedef enum vk_kernel {
 /* Module variants: bit 0 FLOAT16 data (convert: FLOAT16 source), bit 1 FLOAT16 destination. */
 #define VK_DTYPE_VARIANTS 4
 
+/* What one statistics dispatch reads (SOURCES in shaders/norm_stats.comp):
+ * the content's workgroups then the style's, or one tensor alone. */
+enum { VK_SOURCES_BOTH = 0, VK_SOURCES_CONTENT = 1, VK_SOURCES_STYLE = 2 };
+
 typedef struct vk_pipeline_key {
     vk_kernel kernel;
     uint32_t dtypes;      /* module variant: see VK_DTYPE_VARIANTS */
@@ -123,6 +127,7 @@ typedef struct vk_pipeline_key {
     uint32_t quads_per_lane; /* stats, apply (NHWC, VEC4): channel quads per lane (0: 1) */
     uint32_t fold;        /* stats, apply (NHWC, VEC4): pixels read as one row of vec4s (0: 1) */
     uint32_t grouped;     /* fused: segments of several channels */
+    uint32_t sources;     /* stats: which tensors a dispatch reads (VK_SOURCES_*) */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {

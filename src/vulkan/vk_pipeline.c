@@ -159,16 +159,16 @@ void vk_pipelines_destroy(vk_state *vk)
 static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipeline *out)
 {
     /* Specialization constant ids as declared in shaders/common.glsl and the kernels. */
-    const uint32_t values[15] = {
+    const uint32_t values[16] = {
         key->workgroup_size, key->vec4, key->style_vec4, key->mode, key->nhwc,
         key->team, key->regs, key->dst_nhwc, key->activation, key->blend, key->subgroup_workgroup,
         key->lane_group ? key->lane_group : 32, key->quads_per_lane ? key->quads_per_lane : 1,
-        key->fold ? key->fold : 1, key->grouped,
+        key->fold ? key->fold : 1, key->grouped, key->sources,
     };
     /* constant_id, offset in values, size */
     const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][10] = {
         [VK_KERNEL_STATS] = { { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 }, { 4, 16, 4 }, { 11, 40, 4 }, { 13, 48, 4 },
-                              { 14, 52, 4 } },
+                              { 14, 52, 4 }, { 15, 60, 4 } },
         [VK_KERNEL_APPLY] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 9, 32, 4 }, { 10, 36, 4 },
                               { 11, 40, 4 }, { 13, 48, 4 }, { 14, 52, 4 } },
         [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 5, 20, 4 }, { 6, 24, 4 },
@@ -177,7 +177,7 @@ static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipe
         [VK_KERNEL_COLOR] = { { 0, 0, 4 }, { 4, 16, 4 } },
         [VK_KERNEL_BLEND] = { { 0, 0, 4 }, { 4, 16, 4 } },
     };
-    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 7, 9, 10, 5, 2, 2 };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 8, 9, 10, 5, 2, 2 };
     VkSpecializationInfo specialization = {
         .mapEntryCount = entry_counts[key->kernel],
         .pMapEntries = entries[key->kernel],
