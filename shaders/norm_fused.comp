@@ -38,7 +38,7 @@ layout(constant_id = 6) const uint REGS = 1u;
 // of a branch under a lane mask, and an affine() per unit under a false
 // test took half of an instance norm's time.
 layout(constant_id = 15) const bool GROUPED = false;
-const uint MAX_REGS = 32u;
+const uint MAX_REGS = 64u;
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };

@@ -624,7 +624,10 @@ START_TEST(nhwc_tiny_planes)
 {
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
-    const o_shape shapes[] = {{16, 512, 4, 4}, {3, 12, 3, 5}, {5, 7, 2, 2}, {4, 8, 1, 1}, {2, 64, 4, 4}, {2, 128, 4, 4}};
+    /* planes of up to 16 pixels fuse on every device, up to 64 (the last
+     * three: 8x8, 5x7 with odd C, 6x6) on CPU devices */
+    const o_shape shapes[] = {{16, 512, 4, 4}, {3, 12, 3, 5}, {5, 7, 2, 2}, {4, 8, 1, 1}, {2, 64, 4, 4},
+                              {2, 128, 4, 4}, {2, 20, 8, 8}, {3, 6, 5, 7}, {1, 32, 6, 6}};
     layout_sweep(ctx, be, "nhwc tiny planes", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_cycling, 11000u);
     tu_ctx_destroy(ctx);
 }

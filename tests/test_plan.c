@@ -131,9 +131,11 @@ static void check_plans(const char *geometry)
                      * NHWC segments of many channels merge theirs per lane. */
                     double budget = op == OP_STATS ? 1.0 : op == OP_ADAIN ? 4.0 : 3.0;
                     double slack = 0.5;  /* partials are fp32 vec4s whatever the dtype */
-                    /* NHWC planes of <= 16 pixels run fused: one read, one
-                     * dispatch (AdaIN: the style's statistics first) */
-                    bool tiny_fused = lo && s.h * s.w <= 16 && channels_per_segment * s.h * s.w <= 1024;
+                    /* NHWC planes of <= 16 pixels (CPU devices: 64) run
+                     * fused: one read, one dispatch (AdaIN: the style's
+                     * statistics first) */
+                    const uint32_t fused_pixels = cpu_geometry ? 64 : 16;
+                    bool tiny_fused = lo && s.h * s.w <= fused_pixels && channels_per_segment * s.h * s.w <= 1024;
                     bool exempt = lo && !tiny_fused && s.h * s.w < 32 * 32;
                     /* NHWC layer norm (segments of whole tiles) keeps one
                      * partial per statistics workgroup, or, where a sample

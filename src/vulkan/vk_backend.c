@@ -67,6 +67,9 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
  * many units go one per lane (no reduction at all), this many lanes per
  * workgroup. */
 #define FUSED_LANE_MAX_UNITS 16u
+/* NHWC on CPU devices: planes of up to this many pixels fused, a lane's
+ * pixels on the stack (MAX_REGS in shaders/norm_fused.comp). */
+#define FUSED_NHWC_SUBGROUP_MAX_PIXELS 64u
 #define FUSED_LANE_WORKGROUP 64u
 /* NHWC group norm on tiny planes: a lane reads a whole group, 3 times */
 #define FUSED_NHWC_MAX_GROUP 1024u
@@ -527,7 +530,8 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
          * every pixel in its registers, or (group norm) a lane per group of
          * at most FUSED_NHWC_MAX_GROUP values; the two-pass NHWC plan would
          * write and merge a partial per 16 elements */
-        if (plane_len > FUSED_LANE_MAX_UNITS || (uint64_t)plane_len * cps > FUSED_NHWC_MAX_GROUP)
+        const uint32_t max_pixels = subgroup_workgroups(vk) ? FUSED_NHWC_SUBGROUP_MAX_PIXELS : FUSED_LANE_MAX_UNITS;
+        if (plane_len > max_pixels || (uint64_t)plane_len * cps > FUSED_NHWC_MAX_GROUP)
             return false;
         const bool vec4 = d->c % 4 == 0 && (cps == 1 || cps % 4 == 0);
         plan->fused = true;
