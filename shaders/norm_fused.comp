@@ -13,7 +13,7 @@
 // then the blend with x itself.
 // MODE_NORMALIZE writes y; MODE_FINALIZE writes mean and std per segment.
 //
-// NHWC (planes of at most MAX_REGS pixels): each lane takes one sample's
+// NHWC (planes of at most REGS pixels): each lane takes one sample's
 // channel quad (VEC4, C % 4 == 0) or channel and all its pixels, stride C
 // apart; lanes side by side take neighbouring channels, so a workgroup reads
 // whole pixel rows. No partials, no second read. Group norm: a lane takes a
@@ -23,7 +23,7 @@
 // Bindings: as norm_apply.comp (0 x, 1 y, 3 gamma, 4 beta, 5 mean out,
 // 6 std out, 7 bank weights). Specialization: 0 workgroup size, 1 VEC4,
 // 3 MODE, 4 NHWC (then TEAM is 1), 5 TEAM (power of two, <= workgroup size),
-// 6 REGS (<= MAX_REGS), 9 ACTIVATION, 10 BLEND, 15 GROUPED.
+// 6 REGS (units a lane holds; sizes its array), 9 ACTIVATION, 10 BLEND, 15 GROUPED.
 
 #include "common.glsl"
 #include "reduce.glsl"
@@ -38,7 +38,6 @@ layout(constant_id = 6) const uint REGS = 1u;
 // of a branch under a lane mask, and an affine() per unit under a false
 // test took half of an instance norm's time.
 layout(constant_id = 15) const bool GROUPED = false;
-const uint MAX_REGS = 64u;
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
@@ -188,7 +187,7 @@ void fused_nhwc()
     uint lanes = VEC4 ? 4u : 1u;
     uint first_channel = (item % per_sample) * lanes;
     vec4 shift = VEC4 ? in4(x4[first]) : vec4(float(x[first]));
-    vec4 values[MAX_REGS];
+    vec4 values[REGS];
     precise vec4 sum = vec4(0.0);  // precise: see fused_nhwc_group
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         bool inside = r < pc.plane_len;
@@ -252,7 +251,7 @@ void main()
     uint base = segment * units;
 
     float shift = has_segment ? float(x[segment * pc.seg_len]) : 0.0;
-    vec4 values[MAX_REGS];
+    vec4 values[REGS];
     float sum = 0.0;
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         uint u = lane + r * TEAM;
@@ -288,19 +287,21 @@ void main()
     uint n = segment / segs_per_sample;
     uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
     vec2 ab = affine(std_value, n, first_channel);
+    // no `break` past the last unit: with REGS 128 (1023 floats per plane)
+    // lavapipe then stored one more unit, the next segment's first
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
         uint u = lane + r * TEAM;
-        if (u >= units)
-            break;
-        if (GROUPED)  // group norm: plane_len % 4 == 0 when VEC4, so a unit stays in one channel
-            ab = affine(std_value, n, first_channel + u * unit / pc.plane_len);
-        vec4 v = values[r];
-        vec4 t = ab.x * ((v - shift) - mean) + ab.y;
-        if (BLEND)
-            t = v + pc.alpha * (t - v);
-        if (VEC4)
-            y4[base + u] = out4(activate4(t));
-        else
-            y[base + u] = DATA_T(activate(t.x));
+        if (u < units) {
+            if (GROUPED)  // group norm: plane_len % 4 == 0 when VEC4, so a unit stays in one channel
+                ab = affine(std_value, n, first_channel + u * unit / pc.plane_len);
+            vec4 v = values[r];
+            vec4 t = ab.x * ((v - shift) - mean) + ab.y;
+            if (BLEND)
+                t = v + pc.alpha * (t - v);
+            if (VEC4)
+                y4[base + u] = out4(activate4(t));
+            else
+                y[base + u] = DATA_T(activate(t.x));
+        }
     }
 }

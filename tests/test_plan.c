@@ -7,7 +7,7 @@
  * vec4s, and NCHW AdaIN reads its content and style in a statistics
  * dispatch each. NHWC layer norm merges each statistics workgroup's channels into
  * one partial, and group norm a quad's or a group's channels, so both keep
- * to the byte budget. NCHW planes of up to 32 x 32 are read once (fused).
+ * to the byte budget. NCHW planes of up to 64 x 64 are read once (fused).
  * The exception is the documented one: NHWC planes under
  * 32 x 32 that are not fused pay their per-channel partials in bytes.
  *
@@ -165,11 +165,11 @@ static void check_plans(const char *geometry)
                     if (tiny_fused)
                         ck_assert_msg(plan->dispatches == (op == OP_ADAIN ? 2u : 1u) && strstr(plan->variant, "fused"),
                                       "%s: tiny NHWC planes not fused", what);
-                    /* NCHW planes of up to 32 x 32 are read once in either
+                    /* NCHW planes of up to 64 x 64 are read once in either
                      * geometry (CPU devices: one subgroup of 8 lanes holding
-                     * 32 vec4 each) */
-                    if (!lo && channels_per_segment == 1 && s.h * s.w <= 32 * 32)
-                        ck_assert_msg(strstr(plan->variant, "fused") != NULL, "%s: NCHW plane of <= 32 x 32 not fused",
+                     * up to 128 vec4 each) */
+                    if (!lo && channels_per_segment == 1 && s.h * s.w <= 64 * 64)
+                        ck_assert_msg(strstr(plan->variant, "fused") != NULL, "%s: NCHW plane of <= 64 x 64 not fused",
                                       what);
                     /* CPU devices read RGB-like NHWC rows as vec4s (FOLD) */
                     if (lo && cpu_geometry && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)

@@ -55,20 +55,22 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 #define NHWC_MAX_QUADS_PER_LANE 8u
 /* ... as long as the op keeps this many workgroups (tiles x chunks). */
 #define NHWC_MIN_WORKGROUPS 16u
-/* Fused single-read kernel: units (vec4 or float) each lane keeps in
- * registers at most (MAX_REGS in shaders/norm_fused.comp bounds both), and
- * the largest team. On CPU devices (workgroups of one subgroup) registers
- * spill to the stack, which still costs far less than lavapipe's loads:
- * 32 per lane reads a 32x32 plane once, 1x512x32x32 0.77 -> 0.59 ms; 128 was
- * no faster than two reads and made the statistics op slower. */
+/* Fused single-read kernel: the most units (vec4 or float) a lane keeps in
+ * registers (REGS in shaders/norm_fused.comp), and the largest team. On CPU
+ * devices (workgroups of one subgroup) registers
+ * spill to the stack, which still costs far less than lavapipe's buffer
+ * loads: 32 per lane read a 32x32 plane once (1x512x32x32 instance norm
+ * 0.81 -> 0.61 ms), 128 a 64x64 plane (8x256x64x64 12.3 -> 9.5 ms, AdaIN
+ * 19.6 -> 14.4 ms; the statistics op alone lost there, 3.5 -> 4.1 ms, and
+ * gained on 1x256x64x64, 0.82 -> 0.57 ms). */
 #define FUSED_MAX_REGS 16u
-#define FUSED_SUBGROUP_MAX_REGS 32u
+#define FUSED_SUBGROUP_MAX_REGS 128u
 /* With workgroups of one subgroup (CPU devices), segments of up to this
  * many units go one per lane (no reduction at all), this many lanes per
  * workgroup. */
 #define FUSED_LANE_MAX_UNITS 16u
 /* NHWC on CPU devices: planes of up to this many pixels fused, a lane's
- * pixels on the stack (MAX_REGS in shaders/norm_fused.comp). */
+ * pixels on the stack. */
 #define FUSED_NHWC_SUBGROUP_MAX_PIXELS 64u
 #define FUSED_LANE_WORKGROUP 64u
 /* NHWC group norm on tiny planes: a lane reads a whole group, 3 times */
