@@ -57,12 +57,12 @@ enum { MODE_NORMALIZE = 0, MODE_ADAIN = 1, MODE_FINALIZE = 2 };
 #define NHWC_MIN_WORKGROUPS 16u
 /* Fused single-read kernel: the most units (vec4 or float) a lane keeps in
  * registers (REGS in shaders/norm_fused.comp), and the largest team. On CPU
- * devices (workgroups of one subgroup) registers
- * spill to the stack, which still costs far less than lavapipe's buffer
- * loads: 32 per lane read a 32x32 plane once (1x512x32x32 instance norm
- * 0.81 -> 0.61 ms), 128 a 64x64 plane (8x256x64x64 12.3 -> 9.5 ms, AdaIN
- * 19.6 -> 14.4 ms; the statistics op alone lost there, 3.5 -> 4.1 ms, and
- * gained on 1x256x64x64, 0.82 -> 0.57 ms). */
+ * devices (workgroups of one subgroup) registers spill to the stack, which
+ * still costs far less than lavapipe's buffer loads: 32 per lane read a
+ * 32x32 plane once (1x512x32x32 instance norm 0.81 -> 0.61 ms), 128 a 64x64
+ * plane (8x256x64x64 12.3 -> 9.5 ms, AdaIN 19.6 -> 14.4 ms; the statistics
+ * op alone lost there, 3.5 -> 4.1 ms, and gained on 1x256x64x64, 0.82 ->
+ * 0.57 ms). */
 #define FUSED_MAX_REGS 16u
 #define FUSED_SUBGROUP_MAX_REGS 128u
 /* With workgroups of one subgroup (CPU devices), segments of up to this
@@ -527,12 +527,13 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
     if (op->kind == INORM_OP_ADAIN || op->mask || vk->disable_fused)
         return false;
     const uint32_t plane_len = d->h * d->w, cps = op->channels_per_segment;
+    const bool one_subgroup = subgroup_workgroups(vk);
     if (d->layout == INORM_NHWC) {
         /* tiny planes: a lane per channel quad (or channel) and sample,
          * every pixel in its registers, or (group norm) a lane per group of
          * at most FUSED_NHWC_MAX_GROUP values; the two-pass NHWC plan would
          * write and merge a partial per 16 elements */
-        const uint32_t max_pixels = subgroup_workgroups(vk) ? FUSED_NHWC_SUBGROUP_MAX_PIXELS : FUSED_LANE_MAX_UNITS;
+        const uint32_t max_pixels = one_subgroup ? FUSED_NHWC_SUBGROUP_MAX_PIXELS : FUSED_LANE_MAX_UNITS;
         if (plane_len > max_pixels || (uint64_t)plane_len * cps > FUSED_NHWC_MAX_GROUP)
             return false;
         const bool vec4 = d->c % 4 == 0 && (cps == 1 || cps % 4 == 0);
@@ -548,7 +549,6 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
     const uint64_t seg_len = (uint64_t)plane_len * cps;
     const bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
     const uint64_t units = seg_len / (vec4 ? 4 : 1);
-    const bool one_subgroup = subgroup_workgroups(vk);
     uint32_t max_team = one_subgroup ? vk->subgroup_size : FUSED_MAX_TEAM;
     while (max_team > 64 && (max_team > vk->limits.maxComputeWorkGroupInvocations ||
                              max_team > vk->limits.maxComputeWorkGroupSize[0]))
