@@ -633,6 +633,20 @@ START_TEST(nhwc_tiny_planes)
 }
 END_TEST
 
+/* NCHW planes that CPU-type Vulkan devices read once with many values per
+ * lane (up to 128 vec4, or 128 floats where the plane is not a multiple of
+ * 4): 64x64, 48x40 and 33x31, through every op, flag and activation. */
+START_TEST(nchw_fused_register_planes)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{2, 6, 64, 64}, {2, 5, 48, 40}, {1, 3, 33, 31}};
+    layout_sweep(ctx, be, "nchw fused register planes", INORM_NCHW, shapes, sizeof shapes / sizeof shapes[0],
+                 groups_cycling, 16000u);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------ formats -- */
 
 static const struct {
@@ -2314,6 +2328,7 @@ int main(void)
         {"nhwc_tiny_planes", nhwc_tiny_planes, 1},
         {"nhwc_segment_tiles", nhwc_segment_tiles, 1},
         {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, 1},
+        {"nchw_fused_register_planes", nchw_fused_register_planes, 1},
         {"fp16_output_rounding", fp16_output_rounding, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
         {"cin_refusals", cin_refusals, 0},
