@@ -609,9 +609,9 @@ START_TEST(nhwc_folded_pixels)
 }
 END_TEST
 
-/* NHWC planes of at most 16 pixels run fused on Vulkan (a lane per channel
- * quad or channel and sample, or per group for group norm), in one read:
- * every op, both dtypes, affine and masks (never fused), channel counts with
+/* NHWC planes of at most 16 pixels (CPU devices: 64) run fused on Vulkan
+ * (a lane per channel quad or channel and sample, or per group for group
+ * norm), in one read: every op, both dtypes, affine and masks (never fused), channel counts with
  * and without quads, groups of 16 (or all), 4, 2, 1 and all channels,
  * one-pixel planes, against the oracle. */
 static uint32_t groups_cycling(uint32_t c, uint64_t k)

@@ -510,6 +510,13 @@ typedef struct op_plan {
     uint64_t fused_groups;
 } op_plan;
 
+/* Workgroups of the style's statistics dispatch where the style has one of
+ * its own (VK_SOURCES_CONTENT), else 0. */
+static uint64_t style_dispatch_groups(const op_plan *plan)
+{
+    return plan->stats_sources == VK_SOURCES_CONTENT ? plan->style_stats_groups : 0;
+}
+
 static uint32_t next_power_of_two(uint64_t value)
 {
     uint32_t power = 1;
@@ -733,9 +740,10 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
      * branch on the tensor they read (GPUs, NHWC), or on CPU devices for
      * NCHW a dispatch of a kernel that reads the content alone and one that
      * reads the style alone, unordered (SOURCES in shaders/norm_stats.comp):
-     * lavapipe, 1x3x1024x1024 fp32 8.3 -> 6.1 ms, 1x64x256x256 11.3 -> 9.2
-     * ms; NHWC gained nothing and tiny shapes lost the extra dispatch's
-     * ~50 us. */
+     * lavapipe, alternating runs of AdaIN alone, 1x3x1024x1024 fp32 8.3 ->
+     * 6.1 ms, 1x64x256x256 11.3 -> 9.2 ms (full benchmark runs: 7.2 -> 5.9
+     * ms, and 1x3x1024x1024 unchanged); NHWC gained nothing and tiny shapes
+     * lost the extra dispatch's ~50 us. */
     plan->stats_sources = s && !plan->nhwc && !plan->self_stats && subgroup_workgroups(vk) ? VK_SOURCES_CONTENT
                                                                                             : VK_SOURCES_BOTH;
     uint32_t style_partials = plan->style.seg_count * plan->style.chunks * plan->fold;
@@ -817,9 +825,8 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
         double mergers = nhwc && !plan->segment_tiles ? (c < tile_channels ? c : tile_channels) / (per_quad ? 4.0 : 1.0) : 1.0;
         bytes += partial * reads * mergers * (double)plan->apply_groups;
     }
-    const bool style_apart = plan->stats_sources == VK_SOURCES_CONTENT && plan->style_stats_groups;
-    uint32_t dispatches = (plan->stats_groups ? 1 : 0) + (style_apart ? 1 : 0) + (plan->finalize_groups ? 1 : 0) +
-                          (plan->apply_groups ? 1 : 0);
+    uint32_t dispatches = (plan->stats_groups ? 1 : 0) + (style_dispatch_groups(plan) ? 1 : 0) +
+                          (plan->finalize_groups ? 1 : 0) + (plan->apply_groups ? 1 : 0);
     char quads[64] = ""; /* longest: ", 1 channel quad per lane, 4 px as one row, a partial per tile" */
     if (nhwc && plan->content.vec4)
         snprintf(quads, sizeof quads, ", %u channel quad%s per lane%s", plan->quads_per_lane,
@@ -1072,7 +1079,7 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                                   .sources = plan.stats_sources };
     vk_pipeline_key style_key = stats_key;
     style_key.sources = VK_SOURCES_STYLE;
-    const uint64_t style_apart = plan.stats_sources == VK_SOURCES_CONTENT ? plan.style_stats_groups : 0;
+    const uint64_t style_apart = style_dispatch_groups(&plan);
     vk_pipeline_key apply_key = { .kernel = VK_KERNEL_APPLY, .dtypes = float16,
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
                                   .mode = plan.mode, .nhwc = nhwc, .activation = (uint32_t)op->activation,
