@@ -611,9 +611,9 @@ END_TEST
 
 /* NHWC planes of at most 16 pixels (CPU devices: 64) run fused on Vulkan
  * (a lane per channel quad or channel and sample, or per group for group
- * norm), in one read: every op, both dtypes, affine and masks (never fused), channel counts with
- * and without quads, groups of 16 (or all), 4, 2, 1 and all channels,
- * one-pixel planes, against the oracle. */
+ * norm), in one read: every op, both dtypes, affine and masks (never
+ * fused), channel counts with and without quads, groups of 16 (or all), 4,
+ * 2, 1 and all channels, one-pixel planes, against the oracle. */
 static uint32_t groups_cycling(uint32_t c, uint64_t k)
 {
     const uint32_t sizes[] = {c % 16 == 0 ? 16 : c, c % 4 == 0 ? 4 : c, c % 2 == 0 ? 2 : 1, 1, c};
