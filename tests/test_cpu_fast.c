@@ -264,6 +264,37 @@ START_TEST(large_mean)
 }
 END_TEST
 
+/* The statistics sum each block about its first value; that value is here
+ * an outlier, 1000 + 0.1 in planes of 1000 + 1e-3 noise (170 standard
+ * deviations off), at every pixel index divisible by 512, which every
+ * block start of these shapes is (NCHW blocks of 8192 elements, NHWC ones
+ * of 2048 or 512 pixels). The shifted sums then start far from the mean in
+ * every block, the case their error bound covers; sums about 0 (E[x^2] -
+ * E[x]^2 in double) fail here too. */
+START_TEST(large_mean_outlier_block_starts)
+{
+    const o_shape sizes[] = {SH(1, 2, 400, 401), SH(2, 24, 96, 67)};
+    for (size_t i = 0; i < 2; i++) {
+        const o_shape s = sizes[i];
+        float *x = tu_floats(o_count(s));
+        for (int l = 0; l < 2; l++) {
+            tu_rng r;
+            tu_rng_seed(&r, 530 + i);
+            gen(&r, x, s, l, 0, 1000.0, 1e-3);
+            for (uint32_t n = 0; n < s.n; n++)
+                for (uint32_t c = 0; c < s.c; c++)
+                    for (size_t p = 0; p < o_plane(s); p += 512)
+                        x[o_index(s, l, n, c, p)] = 1000.1f;
+            for (int op = 0; op < 2; op++) {
+                fast_case fc = {.op = op ? T_STATS : T_INSTANCE, .s = s};
+                run(&fc, INORM_FLOAT32, l ? INORM_NHWC : INORM_NCHW, x, 540 + i);
+            }
+        }
+        free(x);
+    }
+}
+END_TEST
+
 /* One NaN in one plane and one Inf in another: exactly those planes are NaN
  * (inorm.h), on fused and split jobs, in both layouts and dtypes. */
 START_TEST(nan_inf_per_plane)
@@ -380,6 +411,7 @@ int main(void)
     tcase_add_test(tc, adain_formats);
     tcase_add_test(tc, activations_formats);
     tcase_add_test(tc, large_mean);
+    tcase_add_test(tc, large_mean_outlier_block_starts);
     tcase_add_test(tc, nan_inf_per_plane);
     tcase_add_test(tc, constant_planes_exact);
     tcase_add_test(tc, deterministic);

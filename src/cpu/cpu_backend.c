@@ -280,10 +280,10 @@ static void convert_body(const work *w, worker *self, size_t nc)
  * to `lanes` accumulators, lane j holding channel j % period; lanes is a
  * multiple of GROUP, so that inner loops have a fixed trip count of GROUP
  * (which gcc -O2 vectorizes; it does not vectorize loops that need an
- * epilogue). Runs are cut into cache-sized blocks: the block's mean, then its
- * centred squares, both while it is in L1, then Chan's merge into the
- * running moments. So x is read from memory once for the statistics, and
- * never is E[x^2] - E[x]^2 formed.
+ * epilogue). Runs are cut into cache-sized blocks: one pass over a block
+ * sums its values and squares about a shift that is one of its values (see
+ * block_moments), then Chan's merge into the running moments. So x is read
+ * once for the statistics, and never is E[x^2] - E[x]^2 formed about 0.
  * ------------------------------------------------------------------------ */
 
 #define GROUP 16
@@ -387,7 +387,7 @@ static void chunk_range(const view *v, size_t u, size_t part, size_t *first, siz
 
 /* Per-thread buffers, sized for the larger view. */
 typedef struct scratch {
-    double *acc, *lane_mean, *a, *m, *b;  /* lanes each */
+    double *acc, *squares, *lane_mean, *a, *m, *b;  /* lanes each */
     float *shift, *offset, *scale, *bias; /* lanes each: a, m, b for the float rule */
     float *x;                             /* converted halves: a block, or a whole unit */
     size_t x_capacity;
@@ -435,40 +435,53 @@ static const float *floats_of(values x, size_t i, size_t count, float *buffer)
     return buffer;
 }
 
-/* acc[i % lanes] += x[i], and acc[i % lanes] += (x[i] - mean[i % lanes])^2:
- * the statistics' inner loops. lanes is a multiple of GROUP; count need not
- * be a multiple of lanes (a run's last block). */
-static void lane_sums_portable(const float *restrict x, size_t count, size_t lanes, double *restrict acc)
+/* sums[j] += x[i] - shift[j] and squares[j] += (x[i] - shift[j])^2 with
+ * j = i % lanes: the statistics' one pass over a block. lanes is a multiple
+ * of GROUP; count need not be a multiple of lanes (a run's last block).
+ * Rows are taken TILE_ROWS at a time, each column of GROUP lanes summed
+ * down the tile in registers and then added to the lanes' sums: the tile is
+ * the block's first touch, read in address order a few lines at a time
+ * (a column walk down a whole block reads one line of every row in turn,
+ * which the prefetchers follow badly: 2x slower on NHWC rows of 1 KiB),
+ * while the sums stay out of memory for most of it. */
+#define TILE_ROWS 8
+
+static inline double value_at(values x, size_t i)
 {
-    size_t i = 0;
-    for (size_t r = count / lanes; r > 0; --r)
-        for (size_t j = 0; j < lanes; j += GROUP, i += GROUP)
-            for (size_t k = 0; k < GROUP; ++k)
-                acc[j + k] += x[i + k];
-    for (size_t j = 0; i < count; ++i, ++j)
-        acc[j] += x[i];
+    return x.h ? inorm_half_bits_to_float(x.h[i]) : x.f[i];
 }
 
-static void lane_squares_portable(const float *restrict x, size_t count, size_t lanes, const double *restrict mean,
-                                  double *restrict acc)
+static void shifted_sums_portable(const float *restrict x, size_t count, size_t lanes, const double *restrict shift,
+                                  double *restrict sums, double *restrict squares)
 {
-    size_t i = 0;
-    for (size_t r = count / lanes; r > 0; --r)
-        for (size_t j = 0; j < lanes; j += GROUP, i += GROUP)
+    const size_t rows = count / lanes;
+    for (size_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+        const size_t r1 = r0 + TILE_ROWS < rows ? r0 + TILE_ROWS : rows;
+        for (size_t j = 0; j < lanes; j += GROUP) {
+            double s[GROUP] = { 0.0 }, q[GROUP] = { 0.0 };
+            for (size_t r = r0; r < r1; ++r)
+                for (size_t k = 0; k < GROUP; ++k) {
+                    const double d = x[r * lanes + j + k] - shift[j + k];
+                    s[k] += d;
+                    q[k] += d * d;
+                }
             for (size_t k = 0; k < GROUP; ++k) {
-                double d = x[i + k] - mean[j + k];
-                acc[j + k] += d * d;
+                sums[j + k] += s[k];
+                squares[j + k] += q[k];
             }
-    for (size_t j = 0; i < count; ++i, ++j) {
-        double d = x[i] - mean[j];
-        acc[j] += d * d;
+        }
+    }
+    for (size_t i = rows * lanes, j = 0; i < count; ++i, ++j) {
+        const double d = x[i] - shift[j];
+        sums[j] += d;
+        squares[j] += d * d;
     }
 }
 
 #if defined(INORM_CPU_CLONES_ENABLED)
-/* The same with AVX2 intrinsics (gcc widened the portable loops' floats two
- * at a time), reading floats or halves. Same operations in the same order
- * per lane, so the same bits as the portable loops. */
+/* The same with AVX2 intrinsics, reading floats or halves: the same
+ * operations in the same order per lane, so the same bits as the portable
+ * loop. */
 
 /* Eight values from element i on as floats. NaN payloads are not made
  * canonical: a NaN only has to stay a NaN here (outputs are made canonical
@@ -478,103 +491,71 @@ INORM_AVX2_F16C_INLINE __m256 load8(values x, size_t i)
     return x.h ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x.h + i))) : _mm256_loadu_ps(x.f + i);
 }
 
-INORM_AVX2_F16C_INLINE double value_at(values x, size_t i)
+INORM_AVX2_F16C_INLINE void add_shifted(__m256 v, __m256d shift_low, __m256d shift_high, __m256d sums[2],
+                                        __m256d squares[2])
 {
-    return x.h ? inorm_half_bits_to_float(x.h[i]) : x.f[i];
+    const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), shift_low);
+    const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), shift_high);
+    sums[0] = _mm256_add_pd(sums[0], d0);
+    sums[1] = _mm256_add_pd(sums[1], d1);
+    squares[0] = _mm256_add_pd(squares[0], _mm256_mul_pd(d0, d0));
+    squares[1] = _mm256_add_pd(squares[1], _mm256_mul_pd(d1, d1));
+}
+
+INORM_AVX2_F16C_INLINE void add_to(double *into, __m256d v)
+{
+    _mm256_storeu_pd(into, _mm256_add_pd(_mm256_loadu_pd(into), v));
 }
 
 /* x is either type; called with one of its pointers known NULL, so each
- * instance has a fixed load (see lane_sums_avx2). */
-INORM_AVX2_F16C_INLINE void lane_sums_body(values x, size_t count, size_t lanes, double *acc)
-{
-    /* The block's first touch, so row by row in address order (a column walk
-     * here reads one line of every row in turn, which the prefetchers follow
-     * badly: 2x slower on NHWC rows of 1 KiB); acc stays in L1. */
-    const size_t rows = count / lanes;
-    size_t i = 0;
-    for (size_t r = 0; r < rows; ++r)
-        for (size_t j = 0; j < lanes; j += 8, i += 8) {
-            const __m256 v = load8(x, i);
-            _mm256_storeu_pd(acc + j,
-                             _mm256_add_pd(_mm256_loadu_pd(acc + j), _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
-            _mm256_storeu_pd(acc + j + 4,
-                             _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
-        }
-    for (size_t j = 0; i < count; ++i, ++j)
-        acc[j] += value_at(x, i);
-}
-
-INORM_AVX2_F16C static void lane_sums_avx2(values x, size_t count, size_t lanes, double *acc)
-{
-    if (x.h)
-        lane_sums_body((values){ NULL, x.h }, count, lanes, acc);
-    else
-        lane_sums_body((values){ x.f, NULL }, count, lanes, acc);
-}
-
-INORM_AVX2_F16C_INLINE void add_squares(values x, size_t i, __m256d mean_low, __m256d mean_high, __m256d *low,
-                                        __m256d *high)
-{
-    const __m256 v = load8(x, i);
-    const __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), mean_low);
-    const __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), mean_high);
-    *low = _mm256_add_pd(*low, _mm256_mul_pd(d0, d0));
-    *high = _mm256_add_pd(*high, _mm256_mul_pd(d1, d1));
-}
-
-/* From L1 (lane_sums just read the block): a column of GROUP (16) lanes at
- * a time down the rows, its sums in four ymm registers, not in memory. */
-INORM_AVX2_F16C_INLINE void lane_squares_body(values x, size_t count, size_t lanes, const double *mean, double *acc)
+ * instance has a fixed load (see shifted_sums_avx2). */
+INORM_AVX2_F16C_INLINE void shifted_sums_body(values x, size_t count, size_t lanes, const double *shift, double *sums,
+                                              double *squares)
 {
     const size_t rows = count / lanes;
-    for (size_t j = 0; j < lanes; j += GROUP) {
-        __m256d s0 = _mm256_setzero_pd(), s1 = s0, s2 = s0, s3 = s0;
-        const __m256d m0 = _mm256_loadu_pd(mean + j), m1 = _mm256_loadu_pd(mean + j + 4),
-                      m2 = _mm256_loadu_pd(mean + j + 8), m3 = _mm256_loadu_pd(mean + j + 12);
-        for (size_t r = 0, i = j; r < rows; ++r, i += lanes) {
-            add_squares(x, i, m0, m1, &s0, &s1);
-            add_squares(x, i + 8, m2, m3, &s2, &s3);
+    for (size_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
+        const size_t r1 = r0 + TILE_ROWS < rows ? r0 + TILE_ROWS : rows;
+        for (size_t j = 0; j < lanes; j += GROUP) {
+            const __m256d zero = _mm256_setzero_pd();
+            __m256d s[4] = { zero, zero, zero, zero }, q[4] = { zero, zero, zero, zero };
+            const __m256d k0 = _mm256_loadu_pd(shift + j), k1 = _mm256_loadu_pd(shift + j + 4),
+                          k2 = _mm256_loadu_pd(shift + j + 8), k3 = _mm256_loadu_pd(shift + j + 12);
+            for (size_t r = r0, i = r0 * lanes + j; r < r1; ++r, i += lanes) {
+                add_shifted(load8(x, i), k0, k1, s, q);
+                add_shifted(load8(x, i + 8), k2, k3, s + 2, q + 2);
+            }
+            for (size_t k = 0; k < 4; ++k) {
+                add_to(sums + j + 4 * k, s[k]);
+                add_to(squares + j + 4 * k, q[k]);
+            }
         }
-        _mm256_storeu_pd(acc + j, _mm256_add_pd(_mm256_loadu_pd(acc + j), s0));
-        _mm256_storeu_pd(acc + j + 4, _mm256_add_pd(_mm256_loadu_pd(acc + j + 4), s1));
-        _mm256_storeu_pd(acc + j + 8, _mm256_add_pd(_mm256_loadu_pd(acc + j + 8), s2));
-        _mm256_storeu_pd(acc + j + 12, _mm256_add_pd(_mm256_loadu_pd(acc + j + 12), s3));
     }
     for (size_t i = rows * lanes, j = 0; i < count; ++i, ++j) {
-        const double d = value_at(x, i) - mean[j];
-        acc[j] += d * d;
+        const double d = value_at(x, i) - shift[j];
+        sums[j] += d;
+        squares[j] += d * d;
     }
 }
 
-INORM_AVX2_F16C static void lane_squares_avx2(values x, size_t count, size_t lanes, const double *mean, double *acc)
+INORM_AVX2_F16C static void shifted_sums_avx2(values x, size_t count, size_t lanes, const double *shift, double *sums,
+                                              double *squares)
 {
     if (x.h)
-        lane_squares_body((values){ NULL, x.h }, count, lanes, mean, acc);
+        shifted_sums_body((values){ NULL, x.h }, count, lanes, shift, sums, squares);
     else
-        lane_squares_body((values){ x.f, NULL }, count, lanes, mean, acc);
+        shifted_sums_body((values){ x.f, NULL }, count, lanes, shift, sums, squares);
 }
 #endif
 
-static void lane_sums(values x, size_t count, size_t lanes, double *acc)
+static void shifted_sums(values x, size_t count, size_t lanes, const double *shift, double *sums, double *squares)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
     if (inorm_cpu_has_avx2_f16c()) {
-        lane_sums_avx2(x, count, lanes, acc);
+        shifted_sums_avx2(x, count, lanes, shift, sums, squares);
         return;
     }
 #endif
-    lane_sums_portable(x.f, count, lanes, acc);
-}
-
-static void lane_squares(values x, size_t count, size_t lanes, const double *mean, double *acc)
-{
-#if defined(INORM_CPU_CLONES_ENABLED)
-    if (inorm_cpu_has_avx2_f16c()) {
-        lane_squares_avx2(x, count, lanes, mean, acc);
-        return;
-    }
-#endif
-    lane_squares_portable(x.f, count, lanes, mean, acc);
+    shifted_sums_portable(x.f, count, lanes, shift, sums, squares);
 }
 
 /* v[0 .. period) copied over v[period .. lanes) (elements of `size`
@@ -629,16 +610,31 @@ static void block_moments(const view *v, values values_in, size_t count, scratch
         merge_moments(out, per_channel, mean, m2);
         return;
     }
-    memset(s->acc, 0, lanes * sizeof *s->acc);
-    lane_sums(values_in, count, lanes, s->acc);
-    fold_lanes(s->acc, period, lanes);
-    for (size_t c = 0; c < period; ++c)
-        s->lane_mean[c] = s->acc[c] / per_channel;
+    /* Each channel's sums are taken about its first value in the block, so
+     * one pass gives the block's moments: m2 = S2 - S1^2 / n with S1, S2 the
+     * sums of d = x - shift and d^2. The shift being one of the values,
+     * n * (mean - shift)^2 <= n * m2, so S2 <= (n + 1) * m2 and the
+     * subtraction loses at most log2(n + 1) bits of the double's 53 (13 for
+     * a block of 8192): far below a float's ulp, with no second pass over
+     * the block. A non-finite first value shifts by 0 (the sums then carry
+     * the Inf or NaN as plain sums would). */
+    for (size_t c = 0; c < period; ++c) {
+        const double first = value_at(values_in, c);
+        s->lane_mean[c] = isfinite(first) ? first : 0.0;
+    }
     replicate(s->lane_mean, sizeof *s->lane_mean, period, lanes);
     memset(s->acc, 0, lanes * sizeof *s->acc);
-    lane_squares(values_in, count, lanes, s->lane_mean, s->acc);
+    memset(s->squares, 0, lanes * sizeof *s->squares);
+    shifted_sums(values_in, count, lanes, s->lane_mean, s->acc, s->squares);
     fold_lanes(s->acc, period, lanes);
-    merge_moments_n(out, period, per_channel, s->lane_mean, s->acc);
+    fold_lanes(s->squares, period, lanes);
+    const double inverse_count = 1.0 / per_channel;
+    for (size_t c = 0; c < period; ++c) {
+        const double offset = s->acc[c] * inverse_count, m2 = s->squares[c] - s->acc[c] * offset;
+        s->lane_mean[c] += offset;
+        s->squares[c] = m2 < 0.0 ? 0.0 : m2; /* rounding, when every d is the same; NaN stays */
+    }
+    merge_moments_n(out, period, per_channel, s->lane_mean, s->squares);
 }
 
 static void range_moments(const view *v, size_t first, size_t last, scratch *s, moments *out)
@@ -980,7 +976,7 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
     if (fused && op->x->desc.dtype == INORM_FLOAT16 && !halves_direct() && f.x.unit_len > block &&
         f.x.unit_len <= MAX_RESIDENT)
         block = f.x.unit_len;
-    const size_t thread_bytes = 5 * ((lanes * sizeof(double) + 63) / 64 * 64) +
+    const size_t thread_bytes = 6 * ((lanes * sizeof(double) + 63) / 64 * 64) +
                                 4 * ((lanes * sizeof(float) + 63) / 64 * 64) +
                                 (block * sizeof(float) + 63) / 64 * 64 +
                                 (f.x.period * sizeof(moments) + 63) / 64 * 64;
@@ -999,6 +995,7 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
     for (unsigned t = 0; t < threads; ++t) {
         scratch *s = &scratches[t];
         s->acc = carve(&cursor, lanes * sizeof(double));
+        s->squares = carve(&cursor, lanes * sizeof(double));
         s->lane_mean = carve(&cursor, lanes * sizeof(double));
         s->a = carve(&cursor, lanes * sizeof(double));
         s->m = carve(&cursor, lanes * sizeof(double));
