@@ -377,6 +377,14 @@ static bool make_view(view *v, const inorm_tensor *t, size_t cps)
     return true;
 }
 
+/* Lanes of coefficients the apply walks: every lane, or for NCHW (one
+ * channel throughout) one GROUP, so that planes of a few elements fill 16
+ * lanes each, not 64. */
+static size_t apply_lanes(const view *v)
+{
+    return v->period == 1 ? GROUP : v->lanes;
+}
+
 /* Elements [*first, *last) of chunk `part` of unit u, cut at pixel boundaries. */
 static void chunk_range(const view *v, size_t u, size_t part, size_t *first, size_t *last)
 {
@@ -753,13 +761,14 @@ static void apply_run(const inorm_op *op, const view *v, values x, size_t first,
 {
     const bool plain = plain_rule(op);
     const bool half = op->y->desc.dtype == INORM_FLOAT16;
+    const size_t lanes = apply_lanes(v);
     float *yf = half ? NULL : (float *)op->y->host + first;
     uint16_t *yh = half ? (uint16_t *)op->y->host + first : NULL;
     const size_t whole = count / GROUP * GROUP;
     for (size_t i = 0; i < whole; i += PIECE) {
         const size_t piece = whole - i < PIECE ? whole - i : PIECE;
         const values at = { x.f ? x.f + i : NULL, x.h ? x.h + i : NULL };
-        apply_piece(op, plain, at, piece, v->lanes, i % v->lanes, s, half ? NULL : yf + i, half ? yh + i : NULL);
+        apply_piece(op, plain, at, piece, lanes, i % lanes, s, half ? NULL : yf + i, half ? yh + i : NULL);
     }
     if (whole < count) {  /* the last few through the same code, padded */
         const size_t rest = count - whole;
@@ -768,7 +777,7 @@ static void apply_run(const inorm_op *op, const view *v, values x, size_t first,
         const float *tail = floats_of(x, whole, rest, xs);
         if (tail != xs)
             memcpy(xs, tail, rest * sizeof *xs);
-        apply_piece(op, plain, (values){ xs, NULL }, GROUP, v->lanes, whole % v->lanes, s, half ? NULL : ys,
+        apply_piece(op, plain, (values){ xs, NULL }, GROUP, lanes, whole % lanes, s, half ? NULL : ys,
                     half ? hs : NULL);
         if (half)
             memcpy(yh + whole, hs, rest * sizeof *hs);
@@ -827,6 +836,7 @@ static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
     const size_t C = op->x->desc.c, groups = C / v->cps;
     const size_t style_n = op->style && op->style->desc.n == 1 ? 0 : n;
     const bool plain = plain_rule(op);
+    const size_t lanes = apply_lanes(v);
     for (size_t k = 0; k < v->period; ++k) {
         const size_t c = c0 + k;
         const segment_stats *st = &f->seg[n * groups + c / v->cps];
@@ -841,14 +851,14 @@ static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
     }
     /* only what the rule in use reads (planes of 16 elements fill lanes per plane) */
     if (plain) {
-        replicate(s->shift, sizeof *s->shift, v->period, v->lanes);
-        replicate(s->offset, sizeof *s->offset, v->period, v->lanes);
-        replicate(s->scale, sizeof *s->scale, v->period, v->lanes);
-        replicate(s->bias, sizeof *s->bias, v->period, v->lanes);
+        replicate(s->shift, sizeof *s->shift, v->period, lanes);
+        replicate(s->offset, sizeof *s->offset, v->period, lanes);
+        replicate(s->scale, sizeof *s->scale, v->period, lanes);
+        replicate(s->bias, sizeof *s->bias, v->period, lanes);
     } else {
-        replicate(s->a, sizeof *s->a, v->period, v->lanes);
-        replicate(s->m, sizeof *s->m, v->period, v->lanes);
-        replicate(s->b, sizeof *s->b, v->period, v->lanes);
+        replicate(s->a, sizeof *s->a, v->period, lanes);
+        replicate(s->m, sizeof *s->m, v->period, lanes);
+        replicate(s->b, sizeof *s->b, v->period, lanes);
     }
 }
 
