@@ -574,9 +574,20 @@ static void shifted_sums(values x, size_t count, size_t lanes, const double *shi
 static inline void replicate(void *v, size_t size, size_t period, size_t lanes)
 {
     char *bytes = v;
-    if (period == 1) {  /* NCHW: one value (size is a constant once inlined) */
-        for (size_t j = 1; j < lanes; ++j)
-            memcpy(bytes + j * size, bytes, size);
+    if (period == 1 && size == sizeof(float)) {  /* NCHW: one value, stored GROUP at a time */
+        float *f = v;
+        const float value = f[0];
+        for (size_t j = 0; j < lanes; j += GROUP)
+            for (size_t k = 0; k < GROUP; ++k)
+                f[j + k] = value;
+        return;
+    }
+    if (period == 1) {
+        double *d = v;
+        const double value = d[0];
+        for (size_t j = 0; j < lanes; j += GROUP)
+            for (size_t k = 0; k < GROUP; ++k)
+                d[j + k] = value;
         return;
     }
     for (size_t filled = period; filled < lanes;) {
@@ -618,15 +629,31 @@ static void span_moments(const view *v, size_t first, size_t count, scratch *s, 
          * more than the work */
         float buffer[4 * GROUP];
         const float *x = floats_of(head_values, 0, count, buffer);
-        double sum = 0.0, m2 = 0.0;
-        for (size_t i = 0; i < count; ++i)
-            sum += x[i];
-        const double mean = sum / per_channel;
-        for (size_t i = 0; i < count; ++i) {
-            const double d = x[i] - mean;
-            m2 += d * d;
+        /* four chains of additions in flight, not one of count */
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+        size_t i = 0;
+        for (; i + 4 <= count; i += 4) {
+            s0 += x[i];
+            s1 += x[i + 1];
+            s2 += x[i + 2];
+            s3 += x[i + 3];
         }
-        merge_moments(out, per_channel, mean, m2);
+        for (; i < count; ++i)
+            s0 += x[i];
+        const double mean = ((s0 + s1) + (s2 + s3)) / per_channel;
+        double q0 = 0.0, q1 = 0.0, q2 = 0.0, q3 = 0.0;
+        for (i = 0; i + 4 <= count; i += 4) {
+            const double d0 = x[i] - mean, d1 = x[i + 1] - mean, d2 = x[i + 2] - mean, d3 = x[i + 3] - mean;
+            q0 += d0 * d0;
+            q1 += d1 * d1;
+            q2 += d2 * d2;
+            q3 += d3 * d3;
+        }
+        for (; i < count; ++i) {
+            const double d = x[i] - mean;
+            q0 += d * d;
+        }
+        merge_moments(out, per_channel, mean, (q0 + q1) + (q2 + q3));
         return;
     }
     /* Each channel's sums are taken about its first value in the span, so
