@@ -875,13 +875,15 @@ static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
 {
     const inorm_op *op = f->op;
     const view *v = &f->x;
-    const size_t C = op->x->desc.c, groups = C / v->cps;
+    const size_t C = op->x->desc.c;
     const size_t style_n = op->style && op->style->desc.n == 1 ? 0 : n;
     const bool plain = plain_rule(op);
     const size_t lanes = apply_lanes(v);
     for (size_t k = 0; k < v->period; ++k) {
         const size_t c = c0 + k;
-        const segment_stats *st = &f->seg[n * groups + c / v->cps];
+        /* (n, c)'s segment; no divisions where segments are planes: with
+         * planes of a few elements they were a fifth of an op */
+        const segment_stats *st = &f->seg[v->cps == 1 ? n * C + c : n * (C / v->cps) + c / v->cps];
         coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &s->a[k], &s->b[k]);
         s->m[k] = st->mean;
         if (plain) {
@@ -915,6 +917,11 @@ static void apply_unit_range(const fast_op *f, size_t u, size_t first, size_t la
         return;
     }
     /* NCHW: a segment of cps planes, each with its own coefficients */
+    if (v->cps == 1) {
+        fill_lanes(f, u / C, u % C, s);
+        apply_range(f->op, v, first, last, s);
+        return;
+    }
     const size_t plane = v->unit_len / v->cps, base = u * v->unit_len;
     const size_t n = u * v->cps / C, c0 = u * v->cps % C;
     for (size_t i = first; i < last;) {
