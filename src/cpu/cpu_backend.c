@@ -1153,7 +1153,7 @@ static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
                                                        (op->y ? (double)op->y->bytes : 0.0) };
     const unsigned threads = thread_count(op->x->elements + (op->style ? op->style->elements : 0));
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "cpu: %s, %u thread%s",
-             convert ? "convert" : general ? "double two-pass, general" : "double blocked two-pass + Chan",
+             convert ? "convert" : general ? "double two-pass, general" : "double shifted one-pass + Chan",
              threads, threads == 1 ? "" : "s");
     if (op->kind == INORM_OP_COLOR || op->kind == INORM_OP_BLEND) {  /* pixel ops: one pass */
         ctx->last_plan = (inorm_plan_info){ .variant = "cpu: per pixel, double",
