@@ -272,7 +272,7 @@ END_TEST
  * inside spans. The shifted sums then start far from the mean, the case
  * their error bound covers; sums about 0 (E[x^2] - E[x]^2 in double) fail
  * here too. */
-START_TEST(large_mean_outlier_block_starts)
+START_TEST(large_mean_outlier_span_starts)
 {
     const o_shape sizes[] = {SH(1, 2, 400, 401), SH(4, 24, 96, 67)};
     for (size_t i = 0; i < 2; i++) {
@@ -412,7 +412,7 @@ int main(void)
     tcase_add_test(tc, adain_formats);
     tcase_add_test(tc, activations_formats);
     tcase_add_test(tc, large_mean);
-    tcase_add_test(tc, large_mean_outlier_block_starts);
+    tcase_add_test(tc, large_mean_outlier_span_starts);
     tcase_add_test(tc, nan_inf_per_plane);
     tcase_add_test(tc, constant_planes_exact);
     tcase_add_test(tc, deterministic);
