@@ -11,6 +11,16 @@
 static pthread_once_t loader_once = PTHREAD_ONCE_INIT;
 static VkResult loader_result = VK_ERROR_INITIALIZATION_FAILED;
 
+/* Taken around creating and destroying instances and devices. The spec
+ * allows those on several threads at once, but the libraries they load
+ * have raced there on this project's machines (tests/robustness/tsan.supp:
+ * Mesa's Intel driver freeing while another thread's instance creation
+ * read, LLVM's one-time set-up under lavapipe), and CI once saw a crash in
+ * the threads suite's create_destroy test, contexts being created and
+ * destroyed on four threads. inorm's own contexts take turns there; the
+ * cost is context creation's, never an op's. */
+static pthread_mutex_t instance_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void load_vulkan_loader(void)
 {
     loader_result = volkInitialize();
@@ -538,13 +548,15 @@ void vk_state_destroy(vk_state *vk)
         vk_recording_destroy(vk);
         vk_buffer_destroy(vk, &vk->scratch);
         vk_pipelines_destroy(vk);
-        if (!vk->imported)
-            vk->fn.vkDestroyDevice(vk->device, NULL);
     }
+    pthread_mutex_lock(&instance_lock);
+    if (vk->device && vk->fn.vkDestroyDevice && !vk->imported)
+        vk->fn.vkDestroyDevice(vk->device, NULL);
     if (vk->messenger && vk->fn_instance.vkDestroyDebugUtilsMessengerEXT)
         vk->fn_instance.vkDestroyDebugUtilsMessengerEXT(vk->instance, vk->messenger, NULL);
     if (vk->instance && !vk->imported)
         vk->fn_instance.vkDestroyInstance(vk->instance, NULL);
+    pthread_mutex_unlock(&instance_lock);
     inorm_free(vk->pipeline_cache_path);
     inorm_free(vk);
 }
@@ -560,11 +572,13 @@ inorm_status inorm_vulkan_context_init(inorm_context *ctx, int device_index, con
     }
     atomic_init(&vk->validation_messages, 0u);
     device_facts facts;
+    pthread_mutex_lock(&instance_lock);
     inorm_status status = create_instance(vk, validation, message, message_size);
     if (status == INORM_SUCCESS)
         status = choose_device(vk, device_index, device_name, hardware_only, &facts, message, message_size);
     if (status == INORM_SUCCESS)
         status = create_device(vk, &facts, message, message_size);
+    pthread_mutex_unlock(&instance_lock);
     if (status != INORM_SUCCESS) {
         vk_state_destroy(vk);
         return status;
@@ -714,9 +728,11 @@ inorm_status inorm_vulkan_enumerate(inorm_device_info *infos, uint32_t *count)
     char message[INORM_ERROR_TEXT_SIZE];
     VkPhysicalDevice *devices = NULL;
     uint32_t device_count = 0;
+    pthread_mutex_lock(&instance_lock);
     inorm_status status = create_instance(vk, false, message, sizeof message);
     if (status == INORM_SUCCESS)
         status = list_devices(vk, &devices, &device_count, message, sizeof message);
+    pthread_mutex_unlock(&instance_lock);
     if (status == INORM_SUCCESS) {
         for (uint32_t i = 0; i < device_count; ++i) {
             if (infos && i < capacity) {
