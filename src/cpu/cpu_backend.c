@@ -283,8 +283,8 @@ static void convert_body(const work *w, worker *self, size_t nc)
  * epilogue). Runs are cut into cache-sized blocks, and those into spans of
  * a few blocks: one pass over a span sums its values and squares about a
  * shift that is one of its values (see span_moments), then Chan's merge
- * into the running moments. So x is read
- * once for the statistics, and never is E[x^2] - E[x]^2 formed about 0.
+ * into the running moments. So x is read once for the statistics, and
+ * never is E[x^2] - E[x]^2 formed about 0.
  * ------------------------------------------------------------------------ */
 
 #define GROUP 16
@@ -445,6 +445,12 @@ static const float *floats_of(values x, size_t i, size_t count, float *buffer)
     return buffer;
 }
 
+/* Value i of x as a double, whichever type x holds. */
+static inline double value_at(values x, size_t i)
+{
+    return x.h ? inorm_half_bits_to_float(x.h[i]) : x.f[i];
+}
+
 /* sums[j] += x[i] - shift[j] and squares[j] += (x[i] - shift[j])^2 with
  * j = i % lanes: the statistics' one pass over a block. lanes is a multiple
  * of GROUP; count need not be a multiple of lanes (a run's last block).
@@ -455,11 +461,6 @@ static const float *floats_of(values x, size_t i, size_t count, float *buffer)
  * which the prefetchers follow badly: 2x slower on NHWC rows of 1 KiB),
  * while the sums stay out of memory for most of it. */
 #define TILE_ROWS 8
-
-static inline double value_at(values x, size_t i)
-{
-    return x.h ? inorm_half_bits_to_float(x.h[i]) : x.f[i];
-}
 
 static void shifted_sums_portable(const float *restrict x, size_t count, size_t lanes, const double *restrict shift,
                                   double *restrict sums, double *restrict squares)
