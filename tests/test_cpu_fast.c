@@ -32,6 +32,7 @@ typedef struct fast_case {
     float alpha;          /* T_ADAIN */
     int activation;
     int unbiased;
+    int inplace;          /* y is x (not for T_STATS) */
     double mean, spread;  /* data: mean + spread * uniform(-1, 1) per plane, 0 spread: random planes */
 } fast_case;
 
@@ -74,14 +75,14 @@ static double run(const fast_case *fc, inorm_dtype dt, inorm_layout layout, cons
     o_params op = {.eps = 1e-5f, .unbiased = fc->unbiased, .nhwc = nhwc, .activation = fc->activation,
                    .slope = slope};
     inorm_tensor *tx = tu_tensor_fmt(ctx, s, dt, layout, x);
-    inorm_tensor *ty = tu_tensor_fmt(ctx, s, dt, layout, NULL);
+    inorm_tensor *ty = fc->inplace && fc->op != T_STATS ? tx : tu_tensor_fmt(ctx, s, dt, layout, NULL);
     float *g = tu_floats(3 * nc), *b = tu_floats(3 * nc);
     for (size_t i = 0; i < 3 * nc; i++) {
         g[i] = (float)tu_rng_uniform(&r, 0.5, 2.0);
         b[i] = (float)tu_rng_uniform(&r, -2.0, 2.0);
     }
-    const char *what = tu_fmt("%s %s %s %s act=%d unbiased=%d", t_names[fc->op], tu_shape_str(s), tu_dtype_name(dt),
-                              tu_layout_name(layout), fc->activation, fc->unbiased);
+    const char *what = tu_fmt("%s %s %s %s act=%d unbiased=%d%s", t_names[fc->op], tu_shape_str(s), tu_dtype_name(dt),
+                              tu_layout_name(layout), fc->activation, fc->unbiased, fc->inplace ? " in place" : "");
     double worst = 0.0;
     switch (fc->op) {
     case T_INSTANCE:
@@ -239,6 +240,56 @@ START_TEST(activations_formats)
         fc.s = (o_shape)SH(1, 3, 200, 171);
         run_all_formats(&fc, 410 + (uint64_t)act);
     }
+}
+END_TEST
+
+/* NCHW planes of at most 64 elements take loops of their own: statistics
+ * straight from each plane (with AVX2 four chains in one vector), outputs a
+ * batch of planes at a time with each plane's coefficients broadcast, where
+ * a plane cut by a split job's chunk is a batch of its own. Planes shorter
+ * than a vector (1, 3, 7), with a tail (9, 17, 63) and without (8, 16,
+ * 64); every op, in place and not; group norm whose segments are small
+ * units (2 channels) and whose segments are not (16 channels: the apply
+ * alone); layer norm as split jobs whose chunks cut planes; AdaIN with small
+ * styles (their statistics batched too), broadcast and per sample, plain and
+ * with a blend and an activation; planes at 1000 + noise. Shapes above
+ * 65536 elements run on two threads with items that do not divide the
+ * planes evenly. */
+START_TEST(small_planes)
+{
+    const o_shape sizes[] = {SH(64, 128, 4, 4), SH(10, 1000, 1, 7), SH(3, 700, 1, 3), SH(5, 300, 3, 3),
+                             SH(7, 77, 1, 17), SH(3, 200, 7, 9),   SH(2, 300, 8, 8), SH(2, 3, 1, 8),
+                             SH(6, 50, 1, 1)};
+    const int ops[] = {T_INSTANCE, T_GROUP, T_LAYER, T_MODULATE, T_CIN, T_STATS};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+            const o_shape s = sizes[i];
+            fast_case fc = {.op = ops[k], .s = s, .inplace = (int)((i + k) % 2), .unbiased = o_plane(s) > 1 && k % 2};
+            fc.groups = s.c % 16 == 0 && i % 2 ? s.c / 16 : s.c % 2 == 0 ? s.c / 2 : 1;
+            run_all_formats(&fc, 800 + 10 * i + k);
+        }
+    /* layer norm of one sample past the parallel threshold: chunks cut planes of 63 */
+    fast_case layer = {.op = T_LAYER, .s = SH(1, 1100, 7, 9)};
+    run_all_formats(&layer, 900);
+    const struct {
+        o_shape c, s;
+        float alpha;
+        int act;
+    } adain[] = {
+        {SH(16, 512, 4, 4), SH(1, 512, 3, 3), 1.0f, O_ACT_NONE},
+        {SH(16, 512, 4, 4), SH(16, 512, 2, 2), 1.0f, O_ACT_NONE},
+        {SH(4, 100, 5, 5), SH(4, 100, 8, 8), 0.5f, O_ACT_LEAKY_RELU},
+        {SH(3, 40, 1, 7), SH(1, 40, 1, 1), 1.0f, O_ACT_SILU},
+    };
+    for (size_t i = 0; i < sizeof adain / sizeof adain[0]; i++) {
+        fast_case fc = {.op = T_ADAIN, .s = adain[i].c, .style = adain[i].s, .alpha = adain[i].alpha,
+                        .activation = adain[i].act, .inplace = (int)(i % 2)};
+        run_all_formats(&fc, 910 + i);
+    }
+    fast_case large = {.op = T_INSTANCE, .s = SH(64, 128, 4, 4), .mean = 1000.0, .spread = 1e-3};
+    run(&large, INORM_FLOAT32, INORM_NCHW, NULL, 920);
+    large.op = T_STATS;
+    run(&large, INORM_FLOAT32, INORM_NCHW, NULL, 921);
 }
 END_TEST
 
@@ -411,6 +462,7 @@ int main(void)
     tcase_add_test(tc, stats_formats);
     tcase_add_test(tc, adain_formats);
     tcase_add_test(tc, activations_formats);
+    tcase_add_test(tc, small_planes);
     tcase_add_test(tc, large_mean);
     tcase_add_test(tc, large_mean_outlier_span_starts);
     tcase_add_test(tc, nan_inf_per_plane);

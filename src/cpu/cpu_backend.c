@@ -1,8 +1,9 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
-/* The CPU path: plain C, statistics in double (two passes, mean then centred
- * squares, over cache-sized blocks merged with Chan's formula), so its
- * results are the rounding of nearly exact values. It runs everywhere,
- * Vulkan or not, for every dtype and layout. */
+/* The CPU path: plain C (with AVX2 + F16C clones of the inner loops on
+ * x86-64), statistics in double (one pass per span of cache-sized blocks,
+ * about a value of the span, merged with Chan's formula; planes of a few
+ * elements in two passes), so its results are the rounding of nearly exact
+ * values. It runs everywhere, Vulkan or not, for every dtype and layout. */
 #include "../internal.h"
 
 #include <math.h>
@@ -610,6 +611,45 @@ static void fold_lanes(double *acc, size_t period, size_t lanes)
     }
 }
 
+/* NCHW units (planes, or a group's planes) of at most this many elements
+ * take plain loops (small_moments) and, in the fused job, a path of their
+ * own (small_units_item): the lanes' bookkeeping would cost more than their
+ * work. */
+#define SMALL_UNIT (4 * GROUP)
+
+/* Mean and sum of squared deviations of count (at most SMALL_UNIT) values:
+ * two passes, each in four chains of additions in flight, not one of count. */
+static void small_moments(values values_in, size_t count, double *mean_out, double *m2_out)
+{
+    float buffer[SMALL_UNIT];
+    const float *x = floats_of(values_in, 0, count, buffer);
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    size_t i = 0;
+    for (; i + 4 <= count; i += 4) {
+        s0 += x[i];
+        s1 += x[i + 1];
+        s2 += x[i + 2];
+        s3 += x[i + 3];
+    }
+    for (; i < count; ++i)
+        s0 += x[i];
+    const double mean = ((s0 + s1) + (s2 + s3)) / (double)count;
+    double q0 = 0.0, q1 = 0.0, q2 = 0.0, q3 = 0.0;
+    for (i = 0; i + 4 <= count; i += 4) {
+        const double d0 = x[i] - mean, d1 = x[i + 1] - mean, d2 = x[i + 2] - mean, d3 = x[i + 3] - mean;
+        q0 += d0 * d0;
+        q1 += d1 * d1;
+        q2 += d2 * d2;
+        q3 += d3 * d3;
+    }
+    for (; i < count; ++i) {
+        const double d = x[i] - mean;
+        q0 += d * d;
+    }
+    *mean_out = mean;
+    *m2_out = (q0 + q1) + (q2 + q3);
+}
+
 /* Blocks summed about one shift before their moments are merged into the
  * running ones: the merge (per channel, three divisions) and the shift's
  * setup then cost an eighth as much (NHWC statistics 10-20% faster than
@@ -625,36 +665,10 @@ static void span_moments(const view *v, size_t first, size_t count, scratch *s, 
     const double per_channel = (double)(count / period);
     const size_t head = count < v->block ? count : v->block;
     const values head_values = load_values(v->t, first, head, s);
-    if (period == 1 && count <= 4 * GROUP) {
-        /* tiny planes: plain loops, as the lanes' bookkeeping would cost
-         * more than the work */
-        float buffer[4 * GROUP];
-        const float *x = floats_of(head_values, 0, count, buffer);
-        /* four chains of additions in flight, not one of count */
-        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-        size_t i = 0;
-        for (; i + 4 <= count; i += 4) {
-            s0 += x[i];
-            s1 += x[i + 1];
-            s2 += x[i + 2];
-            s3 += x[i + 3];
-        }
-        for (; i < count; ++i)
-            s0 += x[i];
-        const double mean = ((s0 + s1) + (s2 + s3)) / per_channel;
-        double q0 = 0.0, q1 = 0.0, q2 = 0.0, q3 = 0.0;
-        for (i = 0; i + 4 <= count; i += 4) {
-            const double d0 = x[i] - mean, d1 = x[i + 1] - mean, d2 = x[i + 2] - mean, d3 = x[i + 3] - mean;
-            q0 += d0 * d0;
-            q1 += d1 * d1;
-            q2 += d2 * d2;
-            q3 += d3 * d3;
-        }
-        for (; i < count; ++i) {
-            const double d = x[i] - mean;
-            q0 += d * d;
-        }
-        merge_moments(out, per_channel, mean, (q0 + q1) + (q2 + q3));
+    if (period == 1 && count <= SMALL_UNIT) {
+        double mean, m2;
+        small_moments(head_values, count, &mean, &m2);
+        merge_moments(out, per_channel, mean, m2);
         return;
     }
     /* Each channel's sums are taken about its first value in the span, so
@@ -702,6 +716,16 @@ static bool plain_rule(const inorm_op *op)
     return op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
 }
 
+/* A plane's coefficients for the float rule (see apply_groups_plain). */
+typedef struct plain_coeffs {
+    float shift, offset, scale, bias;
+} plain_coeffs;
+
+static inline float plain_value(float x, float shift, float offset, float scale, float bias)
+{
+    return ((x - shift) - offset) * scale + bias;
+}
+
 /* y[i] = rule(a * (x[i] - m) + b) for count (a multiple of GROUP) elements,
  * the coefficients taken from lane j0 on, as doubles (ops with a blend or an
  * activation). y may be x (ops run in place), so neither is restrict: each
@@ -729,13 +753,27 @@ static void apply_groups_plain(const float *x, size_t count, size_t lanes, size_
     for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
         float t[GROUP];
         for (size_t k = 0; k < GROUP; ++k)
-            t[k] = ((x[i + k] - s->shift[j + k]) - s->offset[j + k]) * s->scale[j + k] + s->bias[j + k];
+            t[k] = plain_value(x[i + k], s->shift[j + k], s->offset[j + k], s->scale[j + k], s->bias[j + k]);
         for (size_t k = 0; k < GROUP; ++k)
             y[i + k] = t[k];
     }
 }
 
 #if defined(INORM_CPU_CLONES_ENABLED)
+INORM_AVX2_F16C_INLINE __m256 plain_values8(__m256 x, __m256 shift, __m256 offset, __m256 scale, __m256 bias)
+{
+    return _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(x, shift), offset), scale), bias);
+}
+
+/* Eight outputs from element i on, to floats (yf) or halves (yh). */
+INORM_AVX2_F16C_INLINE void store8(float *yf, uint16_t *yh, size_t i, __m256 v)
+{
+    if (yh)
+        _mm_storeu_si128((__m128i *)(yh + i), inorm_halves_of_floats(v));
+    else
+        _mm256_storeu_ps(yf + i, v);
+}
+
 /* The plain rule with AVX2 intrinsics, the same operations in the same order
  * (the portable loop goes through a local copy, as y may be x), straight to
  * floats (yf) or halves (yh). */
@@ -745,15 +783,10 @@ INORM_AVX2_F16C_INLINE void apply_plain_body(values x, size_t count, size_t lane
     /* in locals: the stores through vector types may alias anything, which
      * made gcc reload these pointers from s for every vector */
     const float *shift = s->shift, *offset = s->offset, *scale = s->scale, *bias = s->bias;
-    for (size_t i = 0, j = j0; i < count; i += 8, j = j + 8 == lanes ? 0 : j + 8) {
-        __m256 v = _mm256_sub_ps(load8(x, i), _mm256_loadu_ps(shift + j));
-        v = _mm256_sub_ps(v, _mm256_loadu_ps(offset + j));
-        v = _mm256_add_ps(_mm256_mul_ps(v, _mm256_loadu_ps(scale + j)), _mm256_loadu_ps(bias + j));
-        if (yh)
-            _mm_storeu_si128((__m128i *)(yh + i), inorm_halves_of_floats(v));
-        else
-            _mm256_storeu_ps(yf + i, v);
-    }
+    for (size_t i = 0, j = j0; i < count; i += 8, j = j + 8 == lanes ? 0 : j + 8)
+        store8(yf, yh, i,
+               plain_values8(load8(x, i), _mm256_loadu_ps(shift + j), _mm256_loadu_ps(offset + j),
+                             _mm256_loadu_ps(scale + j), _mm256_loadu_ps(bias + j)));
 }
 
 INORM_AVX2_F16C static void apply_plain_avx2(values x, size_t count, size_t lanes, size_t j0, const scratch *s,
@@ -764,7 +797,81 @@ INORM_AVX2_F16C static void apply_plain_avx2(values x, size_t count, size_t lane
     else
         apply_plain_body((values){ x.f, NULL }, count, lanes, j0, s, yf, yh);
 }
+
+/* Values [i, i + rest) of x, rest < 8, as eight floats (zeros after them). */
+INORM_AVX2_F16C_INLINE __m256 load_partial8(values x, size_t i, size_t rest)
+{
+    if (x.h) {
+        uint16_t h[8] = { 0 };
+        memcpy(h, x.h + i, rest * sizeof *h);
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
+    }
+    float f[8] = { 0.0f };
+    memcpy(f, x.f + i, rest * sizeof *f);
+    return _mm256_loadu_ps(f);
+}
+
+/* The first rest (< 8) of v stored from element i on. */
+INORM_AVX2_F16C_INLINE void store_partial8(float *yf, uint16_t *yh, size_t i, size_t rest, __m256 v)
+{
+    if (yh) {
+        uint16_t h[8];
+        _mm_storeu_si128((__m128i *)h, inorm_halves_of_floats(v));
+        memcpy(yh + i, h, rest * sizeof *h);
+    } else {
+        float f[8];
+        _mm256_storeu_ps(f, v);
+        memcpy(yf + i, f, rest * sizeof *f);
+    }
+}
+
+INORM_AVX2_F16C_INLINE void apply_planes_body(values x, size_t planes, size_t plane_len, const plain_coeffs *k,
+                                              float *yf, uint16_t *yh)
+{
+    const size_t whole = plane_len / 8 * 8, rest = plane_len - whole;
+    for (size_t p = 0, i0 = 0; p < planes; ++p, i0 += plane_len) {
+        const __m256 shift = _mm256_set1_ps(k[p].shift), offset = _mm256_set1_ps(k[p].offset),
+                     scale = _mm256_set1_ps(k[p].scale), bias = _mm256_set1_ps(k[p].bias);
+        for (size_t i = i0; i < i0 + whole; i += 8)
+            store8(yf, yh, i, plain_values8(load8(x, i), shift, offset, scale, bias));
+        if (rest)
+            store_partial8(yf, yh, i0 + whole, rest,
+                           plain_values8(load_partial8(x, i0 + whole, rest), shift, offset, scale, bias));
+    }
+}
+
+INORM_AVX2_F16C static void apply_planes_avx2(values x, size_t planes, size_t plane_len, const plain_coeffs *k,
+                                              float *yf, uint16_t *yh)
+{
+    if (x.h)
+        apply_planes_body((values){ NULL, x.h }, planes, plane_len, k, yf, yh);
+    else
+        apply_planes_body((values){ x.f, NULL }, planes, plane_len, k, yf, yh);
+}
 #endif
+
+/* The plain rule over `planes` consecutive planes of plane_len (at most
+ * SMALL_UNIT) elements, plane p with k[p], which the loops broadcast
+ * instead of reading lanes of coefficients. */
+static void apply_planes_plain(values x, size_t planes, size_t plane_len, const plain_coeffs *k, float *yf,
+                               uint16_t *yh)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (inorm_cpu_has_avx2_f16c()) {
+        apply_planes_avx2(x, planes, plane_len, k, yf, yh);
+        return;
+    }
+#endif
+    float buffer[SMALL_UNIT], t[SMALL_UNIT];
+    for (size_t p = 0, i0 = 0; p < planes; ++p, i0 += plane_len) {
+        const float *xs = floats_of(x, i0, plane_len, buffer);
+        float *out = yh ? t : yf + i0;  /* may be xs (in place): each value is read before it is written */
+        for (size_t i = 0; i < plane_len; ++i)
+            out[i] = plain_value(xs[i], k[p].shift, k[p].offset, k[p].scale, k[p].bias);
+        if (yh)
+            inorm_halves_from_floats(t, yh + i0, plane_len);
+    }
+}
 
 /* Elements per piece of output that goes through a buffer on the stack
  * (FLOAT16 output, or doubles to round): a multiple of GROUP. */
@@ -841,6 +948,7 @@ typedef struct fast_op {
     const inorm_op *op;
     view x, style;
     size_t x_chunks;          /* the moments job: x's chunks, then the style's */
+    size_t style_units_per_item; /* ... the style's items being whole small units (0: chunks) */
     size_t units_per_item;    /* the fused job */
     moments *partial;         /* per chunk: period moments */
     size_t style_partial;     /* offset of the style's chunks in partial */
@@ -872,27 +980,49 @@ static void write_unit_stats(const fast_op *f, size_t u)
         write_stats(f->op, s, segments, &f->seg[s]);
 }
 
+/* Channel c of sample n's rule, st its segment's statistics: a, m, b, and
+ * for the float rule m split into the float nearest it and the rest. */
+typedef struct plane_rule {
+    double a, m, b;
+    plain_coeffs plain;
+} plane_rule;
+
+static inline plane_rule rule_of(const fast_op *f, const segment_stats *st, size_t n, size_t c)
+{
+    const inorm_op *op = f->op;
+    const size_t C = op->x->desc.c;
+    const size_t style_n = op->style && op->style->desc.n == 1 ? 0 : n;
+    plane_rule r;
+    coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &r.a, &r.b);
+    r.m = st->mean;
+    r.plain.shift = (float)r.m;
+    r.plain.offset = (float)(r.m - r.plain.shift);
+    r.plain.scale = (float)r.a;
+    r.plain.bias = (float)r.b;
+    return r;
+}
+
 /* Fills the lanes' a, m, b for channels c0 .. c0 + period of sample n. */
 static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
 {
-    const inorm_op *op = f->op;
     const view *v = &f->x;
-    const size_t C = op->x->desc.c;
-    const size_t style_n = op->style && op->style->desc.n == 1 ? 0 : n;
-    const bool plain = plain_rule(op);
+    const size_t C = f->op->x->desc.c;
+    const bool plain = plain_rule(f->op);
     const size_t lanes = apply_lanes(v);
     for (size_t k = 0; k < v->period; ++k) {
         const size_t c = c0 + k;
         /* (n, c)'s segment; no divisions where segments are planes: with
          * planes of a few elements they were a fifth of an op */
         const segment_stats *st = &f->seg[v->cps == 1 ? n * C + c : n * (C / v->cps) + c / v->cps];
-        coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &s->a[k], &s->b[k]);
-        s->m[k] = st->mean;
+        const plane_rule r = rule_of(f, st, n, c);
+        s->a[k] = r.a;
+        s->m[k] = r.m;
+        s->b[k] = r.b;
         if (plain) {
-            s->shift[k] = (float)st->mean;
-            s->offset[k] = (float)(st->mean - s->shift[k]);
-            s->scale[k] = (float)s->a[k];
-            s->bias[k] = (float)s->b[k];
+            s->shift[k] = r.plain.shift;
+            s->offset[k] = r.plain.offset;
+            s->scale[k] = r.plain.scale;
+            s->bias[k] = r.plain.bias;
         }
     }
     /* only what the rule in use reads (planes of 16 elements fill lanes per plane) */
@@ -908,6 +1038,51 @@ static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
     }
 }
 
+/* Planes per batch of small_planes_range at most: their coefficients sit
+ * on the stack (16 KiB). */
+#define SMALL_BATCH 1024
+
+/* Normalizes elements [first, last) of an NCHW x whose planes have at most
+ * SMALL_UNIT elements, with the float rule: a batch of planes' coefficients,
+ * then their outputs in one loop that broadcasts each plane's coefficients
+ * (a plane cut by first or last is a batch of its own). Filling lanes per
+ * plane, and the calls down to the lane loops, cost more than a plane of 16
+ * elements does (16x512x4x4 instance norm 3x faster). */
+static void apply_small_planes(const fast_op *f, size_t first, size_t last, scratch *s)
+{
+    const inorm_op *op = f->op;
+    const size_t C = op->x->desc.c, cps = f->x.cps, plane_len = f->x.unit_len / cps;
+    const bool half = op->y->desc.dtype == INORM_FLOAT16;
+    /* element i's plane is channel c of sample n, in segment `segment`:
+     * counted from here on, not divided per plane */
+    size_t plane = first / plane_len, n = plane / C, c = plane % C, segment = plane / cps, in_segment = plane % cps;
+    plain_coeffs k[SMALL_BATCH];
+    for (size_t i = first; i < last;) {
+        const size_t plane_end = (i / plane_len + 1) * plane_len;
+        size_t planes = 1, count = (plane_end < last ? plane_end : last) - i;
+        if (count == plane_len) {  /* whole planes: as many as a batch and a block hold */
+            const size_t whole = (last - i) / plane_len, most = BLOCK / plane_len < SMALL_BATCH ? BLOCK / plane_len
+                                                                                                  : SMALL_BATCH;
+            planes = whole < most ? whole : most;
+            count = planes * plane_len;
+        }
+        for (size_t p = 0; p < planes; ++p) {
+            k[p] = rule_of(f, &f->seg[segment], n, c).plain;
+            if (++c == C) {
+                c = 0;
+                ++n;
+            }
+            if (++in_segment == cps) {
+                in_segment = 0;
+                ++segment;
+            }
+        }
+        apply_planes_plain(load_values(op->x, i, count, s), planes, count / planes, k,
+                           half ? NULL : (float *)op->y->host + i, half ? (uint16_t *)op->y->host + i : NULL);
+        i += count;
+    }
+}
+
 /* Normalizes elements [first, last) of unit u of x. */
 static void apply_unit_range(const fast_op *f, size_t u, size_t first, size_t last, scratch *s)
 {
@@ -916,6 +1091,10 @@ static void apply_unit_range(const fast_op *f, size_t u, size_t first, size_t la
     if (v->period > 1) {  /* NHWC: one sample, every channel in the lanes */
         fill_lanes(f, u, 0, s);
         apply_range(f->op, v, first, last, s);
+        return;
+    }
+    if (v->unit_len / v->cps <= SMALL_UNIT && plain_rule(f->op)) {
+        apply_small_planes(f, first, last, s);
         return;
     }
     /* NCHW: a segment of cps planes, each with its own coefficients */
@@ -934,13 +1113,113 @@ static void apply_unit_range(const fast_op *f, size_t u, size_t first, size_t la
     }
 }
 
-/* The moments job: item i is a chunk of x, or of the style beyond x_chunks. */
+/* Whether v's units take the small-unit loops: NCHW, SMALL_UNIT elements at most. */
+static bool small_units(const view *v)
+{
+    return v->period == 1 && v->unit_len <= SMALL_UNIT;
+}
+
+#if defined(INORM_CPU_CLONES_ENABLED)
+/* Four values from element i on as doubles. */
+INORM_AVX2_F16C_INLINE __m256d doubles4(values x, size_t i)
+{
+    return _mm256_cvtps_pd(x.h ? _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(x.h + i))) : _mm_loadu_ps(x.f + i));
+}
+
+/* small_moments with AVX2: lane k of a vector is chain k (values i % 4 == k,
+ * in order), so the same sums in the same order as the portable loops. */
+INORM_AVX2_F16C_INLINE void small_moments_body(values x, size_t count, double *mean_out, double *m2_out)
+{
+    const size_t whole = count / 4 * 4;
+    __m256d sums = _mm256_setzero_pd();
+    for (size_t i = 0; i < whole; i += 4)
+        sums = _mm256_add_pd(sums, doubles4(x, i));
+    double s[4];
+    _mm256_storeu_pd(s, sums);
+    for (size_t i = whole; i < count; ++i)
+        s[0] += value_at(x, i);
+    const double mean = ((s[0] + s[1]) + (s[2] + s[3])) / (double)count;
+    const __m256d m = _mm256_set1_pd(mean);
+    __m256d squares = _mm256_setzero_pd();
+    for (size_t i = 0; i < whole; i += 4) {
+        const __m256d d = _mm256_sub_pd(doubles4(x, i), m);
+        squares = _mm256_add_pd(squares, _mm256_mul_pd(d, d));
+    }
+    double q[4];
+    _mm256_storeu_pd(q, squares);
+    for (size_t i = whole; i < count; ++i) {
+        const double d = value_at(x, i) - mean;
+        q[0] += d * d;
+    }
+    *mean_out = mean;
+    *m2_out = (q[0] + q[1]) + (q[2] + q[3]);
+}
+
+INORM_AVX2_F16C static void small_unit_stats_avx2(const inorm_op *op, const view *v, size_t u0, size_t u1,
+                                                  segment_stats *out)
+{
+    const size_t len = v->unit_len;
+    const bool half = v->t->desc.dtype == INORM_FLOAT16;
+    for (size_t u = u0; u < u1; ++u) {
+        double mean, m2;
+        if (half)
+            small_moments_body((values){ NULL, (const uint16_t *)v->t->host + u * len }, len, &mean, &m2);
+        else
+            small_moments_body((values){ (const float *)v->t->host + u * len, NULL }, len, &mean, &m2);
+        out[u] = finish_stats(mean, m2, (double)len, op);
+    }
+}
+#endif
+
+/* Statistics of v's small units [u0, u1), straight from their values. */
+static void small_unit_stats(const inorm_op *op, const view *v, size_t u0, size_t u1, scratch *s, segment_stats *out)
+{
+#if defined(INORM_CPU_CLONES_ENABLED)
+    if (halves_direct()) {  /* the AVX2 loops read floats and halves alike */
+        small_unit_stats_avx2(op, v, u0, u1, out);
+        return;
+    }
+#endif
+    const size_t len = v->unit_len;
+    for (size_t u = u0; u < u1; ++u) {
+        double mean, m2;
+        small_moments(load_values(v->t, u * len, len, s), len, &mean, &m2);
+        out[u] = finish_stats(mean, m2, (double)len, op);
+    }
+}
+
+/* The fused job's item of small units: all their statistics, then all
+ * their outputs. */
+static void small_units_item(const fast_op *f, size_t u0, size_t u1, scratch *s)
+{
+    const inorm_op *op = f->op;
+    const view *v = &f->x;
+    small_unit_stats(op, v, u0, u1, s, f->seg);
+    if (op->kind == INORM_OP_STATS) {
+        for (size_t u = u0; u < u1; ++u)
+            write_unit_stats(f, u);
+    } else if (plain_rule(op)) {
+        apply_small_planes(f, u0 * v->unit_len, u1 * v->unit_len, s);
+    } else {  /* blends and activations: the lanes' double rule */
+        for (size_t u = u0; u < u1; ++u)
+            apply_unit_range(f, u, u * v->unit_len, (u + 1) * v->unit_len, s);
+    }
+}
+
+/* The moments job: item i is a chunk of x, or of the style beyond x_chunks
+ * (or the style's small units, style_units_per_item to an item). */
 static void moments_body(const work *w, worker *self, size_t i)
 {
     const fast_op *f = w->arg;
     const bool style = i >= f->x_chunks;
     const view *v = style ? &f->style : &f->x;
     const size_t chunk = style ? i - f->x_chunks : i;
+    if (style && f->style_units_per_item) {
+        const size_t u0 = chunk * f->style_units_per_item;
+        const size_t u1 = u0 + f->style_units_per_item < v->units ? u0 + f->style_units_per_item : v->units;
+        small_unit_stats(f->op, v, u0, u1, self->scratch, f->style_st);
+        return;
+    }
     moments *out = f->partial + (style ? f->style_partial + chunk * v->period : chunk * v->period);
     size_t first, last;
     chunk_range(v, chunk / v->parts, chunk % v->parts, &first, &last);
@@ -985,6 +1264,11 @@ static void fused_body(const work *w, worker *self, size_t item)
         inorm_half_to_float_n((const uint16_t *)f->x.t->host + u0 * len, s->x, (u1 - u0) * len);
         s->resident_first = u0 * len;
         s->resident_count = (u1 - u0) * len;
+    }
+    if (small_units(&f->x)) {
+        small_units_item(f, u0, u1, s);
+        s->resident_count = 0;
+        return;
     }
     for (size_t u = u0; u < u1; ++u) {
         for (size_t c = 0; c < f->x.period; ++c)
@@ -1036,12 +1320,17 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
     /* units of under a block go BLOCK elements to an item (which the
      * resident conversion of FLOAT16 can hold: blocks are at least that) */
     f.units_per_item = f.x.unit_len < BLOCK ? BLOCK / f.x.unit_len : 1;
+    /* a small style's statistics go straight to style_st, BLOCK elements to an item */
+    const bool small_style = adain && small_units(&f.style);
+    f.style_units_per_item = small_style ? BLOCK / f.style.unit_len : 0;
     if (adain)
-        f.style.parts = parts_for(&f.style, threads);
+        f.style.parts = small_style ? 1 : parts_for(&f.style, threads);
     f.x_chunks = fused ? 0 : f.x.units * f.x.parts;
     f.style_partial = f.x_chunks * f.x.period;
-    const size_t style_chunks = adain ? f.style.units * f.style.parts : 0;
-    const size_t partials = f.style_partial + style_chunks * (adain ? f.style.period : 0);
+    const size_t style_chunks = !adain      ? 0
+                                : small_style ? (f.style.units + f.style_units_per_item - 1) / f.style_units_per_item
+                                              : f.style.units * f.style.parts;
+    const size_t partials = f.style_partial + (adain && !small_style ? style_chunks * f.style.period : 0);
 
     const size_t lanes = f.x.lanes > f.style.lanes ? f.x.lanes : f.style.lanes;
     size_t block = f.x.block > f.style.block ? f.x.block : f.style.block;
@@ -1093,7 +1382,7 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
         w.body = moments_body;
         w.items = f.x_chunks + style_chunks;
         run_work(ctx, &w, workers, threads);
-        if (adain)
+        if (adain && !small_style)
             merge_chunks(op, &f.style, f.partial + f.style_partial, f.style_st);
     }
     if (fused) {
