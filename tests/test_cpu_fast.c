@@ -206,26 +206,34 @@ START_TEST(group_norm_formats)
 }
 END_TEST
 
+typedef struct adain_case {
+    o_shape c, s;
+    float alpha;
+    int act;
+} adain_case;
+
+/* Each case in every format; in place every other case if asked. */
+static void run_adain_cases(const adain_case *cases, size_t count, uint64_t seed, int alternate_inplace)
+{
+    for (size_t i = 0; i < count; i++) {
+        fast_case fc = {.op = T_ADAIN, .s = cases[i].c, .style = cases[i].s, .alpha = cases[i].alpha,
+                        .activation = cases[i].act, .inplace = alternate_inplace && i % 2};
+        run_all_formats(&fc, seed + i);
+    }
+}
+
 /* AdaIN: style broadcast (N 1) and per sample, another H x W, blends and
  * activations (the per-element rule of the general path). */
 START_TEST(adain_formats)
 {
-    const struct {
-        o_shape c, s;
-        float alpha;
-        int act;
-    } cases[] = {
+    const adain_case cases[] = {
         {SH(4, 5, 33, 31), SH(1, 5, 20, 21), 1.0f, O_ACT_NONE},
         {SH(4, 5, 33, 31), SH(4, 5, 9, 11), 0.6f, O_ACT_LEAKY_RELU},
         {SH(1, 3, 300, 301), SH(1, 3, 120, 111), 1.5f, O_ACT_RELU},  /* split content and style */
         {SH(16, 64, 9, 9), SH(1, 64, 64, 65), 1.0f, O_ACT_SILU},     /* fused content, split style */
         {SH(2, 7, 1, 1), SH(2, 7, 1, 1), 0.3f, O_ACT_NONE},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        fast_case fc = {.op = T_ADAIN, .s = cases[i].c, .style = cases[i].s, .alpha = cases[i].alpha,
-                        .activation = cases[i].act};
-        run_all_formats(&fc, 300 + i);
-    }
+    run_adain_cases(cases, sizeof cases / sizeof cases[0], 300, 0);
 }
 END_TEST
 
@@ -271,21 +279,13 @@ START_TEST(small_planes)
     /* layer norm of one sample past the parallel threshold: chunks cut planes of 63 */
     fast_case layer = {.op = T_LAYER, .s = SH(1, 1100, 7, 9)};
     run_all_formats(&layer, 900);
-    const struct {
-        o_shape c, s;
-        float alpha;
-        int act;
-    } adain[] = {
+    const adain_case adain[] = {
         {SH(16, 512, 4, 4), SH(1, 512, 3, 3), 1.0f, O_ACT_NONE},
         {SH(16, 512, 4, 4), SH(16, 512, 2, 2), 1.0f, O_ACT_NONE},
         {SH(4, 100, 5, 5), SH(4, 100, 8, 8), 0.5f, O_ACT_LEAKY_RELU},
         {SH(3, 40, 1, 7), SH(1, 40, 1, 1), 1.0f, O_ACT_SILU},
     };
-    for (size_t i = 0; i < sizeof adain / sizeof adain[0]; i++) {
-        fast_case fc = {.op = T_ADAIN, .s = adain[i].c, .style = adain[i].s, .alpha = adain[i].alpha,
-                        .activation = adain[i].act, .inplace = (int)(i % 2)};
-        run_all_formats(&fc, 910 + i);
-    }
+    run_adain_cases(adain, sizeof adain / sizeof adain[0], 910, 1);
     fast_case large = {.op = T_INSTANCE, .s = SH(64, 128, 4, 4), .mean = 1000.0, .spread = 1e-3};
     run(&large, INORM_FLOAT32, INORM_NCHW, NULL, 920);
     large.op = T_STATS;
