@@ -251,14 +251,15 @@ START_TEST(activations_formats)
 }
 END_TEST
 
-/* NCHW planes of at most 64 elements take loops of their own: statistics
+/* NCHW planes of at most 256 elements take loops of their own: statistics
  * straight from each plane (with AVX2 four chains in one vector), outputs a
  * batch of planes at a time with each plane's coefficients broadcast, where
  * a plane cut by a split job's chunk is a batch of its own. Planes shorter
- * than a vector (1, 3, 7), with a tail (9, 17, 63) and without (8, 16,
- * 64); every op, in place and not; group norm whose segments are small
- * units (2 channels) and whose segments are not (16 channels: the apply
- * alone); layer norm as split jobs whose chunks cut planes; AdaIN with small
+ * than a vector (1, 3, 7), with a tail (9, 17, 63, 81, 247) and without (8,
+ * 16, 64, 256), and one past the limit (257); every op, in place and not;
+ * group norm whose segments are small units (2 channels) and whose
+ * segments are not (16 channels: the apply alone); layer norm as split
+ * jobs whose chunks cut planes; AdaIN with small
  * styles (their statistics batched too), broadcast and per sample, plain and
  * with a blend and an activation; planes at 1000 + noise. Shapes above
  * 65536 elements run on two threads with items that do not divide the
@@ -267,7 +268,8 @@ START_TEST(small_planes)
 {
     const o_shape sizes[] = {SH(64, 128, 4, 4), SH(10, 1000, 1, 7), SH(3, 700, 1, 3), SH(5, 300, 3, 3),
                              SH(7, 77, 1, 17), SH(3, 200, 7, 9),   SH(2, 300, 8, 8), SH(2, 3, 1, 8),
-                             SH(6, 50, 1, 1)};
+                             SH(6, 50, 1, 1),  SH(4, 100, 9, 9),   SH(2, 50, 13, 19), SH(3, 40, 16, 16),
+                             SH(2, 30, 1, 257)};
     const int ops[] = {T_INSTANCE, T_GROUP, T_LAYER, T_MODULATE, T_CIN, T_STATS};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
@@ -276,9 +278,11 @@ START_TEST(small_planes)
             fc.groups = s.c % 16 == 0 && i % 2 ? s.c / 16 : s.c % 2 == 0 ? s.c / 2 : 1;
             run_all_formats(&fc, 800 + 10 * i + k);
         }
-    /* layer norm of one sample past the parallel threshold: chunks cut planes of 63 */
+    /* layer norm of one sample past the parallel threshold: chunks cut planes of 63 and 200 */
     fast_case layer = {.op = T_LAYER, .s = SH(1, 1100, 7, 9)};
     run_all_formats(&layer, 900);
+    layer.s = (o_shape)SH(1, 400, 10, 20);
+    run_all_formats(&layer, 901);
     const adain_case adain[] = {
         {SH(16, 512, 4, 4), SH(1, 512, 3, 3), 1.0f, O_ACT_NONE},
         {SH(16, 512, 4, 4), SH(16, 512, 2, 2), 1.0f, O_ACT_NONE},
