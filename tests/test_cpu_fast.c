@@ -259,7 +259,8 @@ END_TEST
  * 16, 64, 256), and one past the limit (257); every op, in place and not;
  * group norm whose segments are small units (2 channels) and whose
  * segments are not (16 channels: the apply alone); layer norm as split
- * jobs whose chunks cut planes; AdaIN with small
+ * jobs whose chunks cut planes (planes shorter than a vector take eight
+ * elements of several planes at a time); AdaIN with small
  * styles (their statistics batched too), broadcast and per sample, plain and
  * with a blend and an activation; planes at 1000 + noise. Shapes above
  * 65536 elements run on two threads with items that do not divide the
@@ -278,11 +279,13 @@ START_TEST(small_planes)
             fc.groups = s.c % 16 == 0 && i % 2 ? s.c / 16 : s.c % 2 == 0 ? s.c / 2 : 1;
             run_all_formats(&fc, 800 + 10 * i + k);
         }
-    /* layer norm of one sample past the parallel threshold: chunks cut planes of 63 and 200 */
+    /* layer norm of one sample past the parallel threshold: chunks cut planes of 63, 200 and 3 */
     fast_case layer = {.op = T_LAYER, .s = SH(1, 1100, 7, 9)};
     run_all_formats(&layer, 900);
     layer.s = (o_shape)SH(1, 400, 10, 20);
     run_all_formats(&layer, 901);
+    layer.s = (o_shape)SH(1, 30001, 1, 3);
+    run_all_formats(&layer, 902);
     const adain_case adain[] = {
         {SH(16, 512, 4, 4), SH(1, 512, 3, 3), 1.0f, O_ACT_NONE},
         {SH(16, 512, 4, 4), SH(16, 512, 2, 2), 1.0f, O_ACT_NONE},

@@ -827,9 +827,43 @@ INORM_AVX2_F16C_INLINE void store_partial8(float *yf, uint16_t *yh, size_t i, si
     }
 }
 
+/* Planes shorter than a vector: eight elements at a time, each lane given
+ * its own plane's coefficients (a padded vector per plane cost 2x). */
+INORM_AVX2_F16C_INLINE void apply_short_planes_body(values x, size_t planes, size_t plane_len,
+                                                    const plain_coeffs *k, float *yf, uint16_t *yh)
+{
+    const size_t count = planes * plane_len;
+    size_t p = 0, in_plane = 0;
+    for (size_t i = 0; i < count; i += 8) {
+        const size_t n = count - i < 8 ? count - i : 8;
+        float shift[8], offset[8], scale[8], bias[8];
+        for (size_t j = 0; j < 8; ++j) {
+            const plain_coeffs *c = &k[p < planes ? p : planes - 1];  /* lanes past the end: any plane's */
+            shift[j] = c->shift;
+            offset[j] = c->offset;
+            scale[j] = c->scale;
+            bias[j] = c->bias;
+            if (++in_plane == plane_len) {
+                in_plane = 0;
+                ++p;
+            }
+        }
+        const __m256 v = plain_values8(n == 8 ? load8(x, i) : load_partial8(x, i, n), _mm256_loadu_ps(shift),
+                                       _mm256_loadu_ps(offset), _mm256_loadu_ps(scale), _mm256_loadu_ps(bias));
+        if (n == 8)
+            store8(yf, yh, i, v);
+        else
+            store_partial8(yf, yh, i, n, v);
+    }
+}
+
 INORM_AVX2_F16C_INLINE void apply_planes_body(values x, size_t planes, size_t plane_len, const plain_coeffs *k,
                                               float *yf, uint16_t *yh)
 {
+    if (plane_len < 8) {
+        apply_short_planes_body(x, planes, plane_len, k, yf, yh);
+        return;
+    }
     const size_t whole = plane_len / 8 * 8, rest = plane_len - whole;
     for (size_t p = 0, i0 = 0; p < planes; ++p, i0 += plane_len) {
         const __m256 shift = _mm256_set1_ps(k[p].shift), offset = _mm256_set1_ps(k[p].offset),
