@@ -35,6 +35,8 @@ static void halves_to_floats(const uint16_t *restrict src, float *restrict dst, 
 #if defined(INORM_CPU_CLONES_ENABLED)
 #include <cpuid.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 INORM_AVX2_F16C static void halves_to_floats_f16c(const uint16_t *src, float *dst, size_t n)
 {
@@ -88,26 +90,57 @@ INORM_AVX2_F16C static void halves_from_doubles_f16c(const double *src, uint16_t
 }
 #endif
 
-bool inorm_cpu_has_avx2_f16c(void)
+#if defined(INORM_CPU_CLONES_ENABLED)
+/* The level INORM_CPU_ISA asks for (the environment, read when the level is
+ * first needed): a cap below the processor's for tests and for reproducing
+ * another machine's speed. Unknown or unset: no cap. */
+static inorm_cpu_isa requested_isa(void)
+{
+    const char *value = getenv("INORM_CPU_ISA");
+    if (!value)
+        return INORM_ISA_AVX512;
+    if (strcmp(value, "portable") == 0)
+        return INORM_ISA_PORTABLE;
+    if (strcmp(value, "avx2") == 0)
+        return INORM_ISA_AVX2;
+    return INORM_ISA_AVX512;
+}
+
+static inorm_cpu_isa processor_isa(void)
+{
+    /* clang's __builtin_cpu_supports knows no "f16c": CPUID leaf 1, ECX
+     * bit 29. The avx2 and avx512f checks cover the OS saving the
+     * registers' state (XCR0). */
+    unsigned eax, ebx, ecx, edx;
+    if (!__builtin_cpu_supports("avx2") || !__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_F16C))
+        return INORM_ISA_PORTABLE;
+    return __builtin_cpu_supports("avx512f") ? INORM_ISA_AVX512 : INORM_ISA_AVX2;
+}
+#endif
+
+inorm_cpu_isa inorm_cpu_isa_level(void)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
-    /* A fact of the processor, read once: CPUID traps to the hypervisor in a
+    /* A fact of the process, read once: CPUID traps to the hypervisor in a
      * virtual machine (microseconds; per call it made fp16 ops 5x slower).
-     * 0 not yet known, 1 no, 2 yes; racing first calls store the same value. */
+     * 0 not yet known, else the level + 1; racing first calls store the
+     * same value. */
     static atomic_int known;
     int state = atomic_load_explicit(&known, memory_order_relaxed);
     if (state == 0) {
-        /* clang's __builtin_cpu_supports knows no "f16c": CPUID leaf 1, ECX
-         * bit 29; the AVX2 check covers the OS saving the AVX state */
-        unsigned eax, ebx, ecx, edx;
-        bool has = __builtin_cpu_supports("avx2") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
-        state = has ? 2 : 1;
+        const inorm_cpu_isa have = processor_isa(), want = requested_isa();
+        state = (int)(want < have ? want : have) + 1;
         atomic_store_explicit(&known, state, memory_order_relaxed);
     }
-    return state == 2;
+    return (inorm_cpu_isa)(state - 1);
 #else
-    return false;
+    return INORM_ISA_PORTABLE;
 #endif
+}
+
+bool inorm_cpu_has_avx2_f16c(void)
+{
+    return inorm_cpu_isa_level() >= INORM_ISA_AVX2;
 }
 
 void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n)

@@ -284,7 +284,14 @@ static inline uint16_t inorm_half_bits_from_double(double value)
 uint16_t inorm_half_from_double(double value);
 /* n halves to floats (inorm_half_bits_to_float on each). */
 void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n);
-/* Whether this processor converts to fp16 in hardware (x86-64 F16C with AVX2). */
+/* The vector instructions the CPU path's hand-written loops use: the
+ * processor's best, capped by the environment's INORM_CPU_ISA ("portable",
+ * "avx2"; tests run the lower levels on machines that have the higher).
+ * Every level gives the same bits: its loops do the same operations in the
+ * same order per lane. */
+typedef enum inorm_cpu_isa { INORM_ISA_PORTABLE, INORM_ISA_AVX2, INORM_ISA_AVX512 } inorm_cpu_isa;
+inorm_cpu_isa inorm_cpu_isa_level(void);
+/* Whether the AVX2 + F16C loops run (level AVX2 or above). */
 bool inorm_cpu_has_avx2_f16c(void);
 /* n doubles to halves, bit for bit what inorm_half_bits_from_double gives
  * (by F16C where the processor has it: about 10x faster). */

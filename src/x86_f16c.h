@@ -32,6 +32,24 @@ INORM_AVX2_F16C_INLINE __m128i inorm_halves_of_floats(__m256 v)
 {
     return _mm256_cvtps_ph(inorm_canonical_nans(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
+
+/* The AVX-512 forms: sixteen at a time, the same bits. */
+#define INORM_AVX512 __attribute__((target("avx512f,avx2,f16c")))
+#define INORM_AVX512_INLINE __attribute__((target("avx512f,avx2,f16c"), always_inline)) static inline
+
+INORM_AVX512_INLINE __m512 inorm_canonical_nans16(__m512 v)
+{
+    const __mmask16 is_nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    /* (v & sign) | quiet NaN, as one bitwise select (truth table 0xea) */
+    const __m512i canonical = _mm512_ternarylogic_epi32(_mm512_castps_si512(v), _mm512_set1_epi32(INT32_MIN),
+                                                        _mm512_set1_epi32(0x7fc00000), 0xea);
+    return _mm512_mask_mov_ps(v, is_nan, _mm512_castsi512_ps(canonical));
+}
+
+INORM_AVX512_INLINE __m256i inorm_halves_of_floats16(__m512 v)
+{
+    return _mm512_cvtps_ph(inorm_canonical_nans16(v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
 #endif
 
 #endif
