@@ -171,7 +171,8 @@ typedef struct inorm_device_info {
     inorm_backend backend;           /* VULKAN or CPU */
     int device_index;                /* index in inorm_enumerate_devices' order; -1 on the CPU path */
     inorm_device_type type;
-    char name[256];
+    char name[256];                  /* CPU path: "inorm CPU path (avx512)", or avx2, or portable:
+                                        the vector instructions its loops use */
     char driver_name[256];           /* e.g. "llvmpipe"; "" on the CPU path */
     char driver_info[256];           /* e.g. "Mesa 22.3.6 (LLVM 15.0.6)" */
     uint32_t vendor_id, device_id;

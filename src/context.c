@@ -79,7 +79,7 @@ static void init_cpu_info(inorm_device_info *info)
     info->backend = INORM_BACKEND_CPU;
     info->device_index = -1;
     info->type = INORM_DEVICE_TYPE_CPU_PATH;
-    snprintf(info->name, sizeof info->name, "inorm CPU path");
+    snprintf(info->name, sizeof info->name, "inorm CPU path (%s)", inorm_cpu_isa_name(inorm_cpu_isa_level()));
     info->float16_storage = 1;
     info->max_storage_buffer_range = (uint64_t)PTRDIFF_MAX;
 }

@@ -138,6 +138,12 @@ inorm_cpu_isa inorm_cpu_isa_level(void)
 #endif
 }
 
+const char *inorm_cpu_isa_name(inorm_cpu_isa level)
+{
+    static const char *const names[] = { "portable", "avx2", "avx512" };
+    return names[level];
+}
+
 bool inorm_cpu_has_avx2_f16c(void)
 {
     return inorm_cpu_isa_level() >= INORM_ISA_AVX2;

@@ -291,6 +291,8 @@ void inorm_half_to_float_n(const uint16_t *src, float *dst, size_t n);
  * same order per lane. */
 typedef enum inorm_cpu_isa { INORM_ISA_PORTABLE, INORM_ISA_AVX2, INORM_ISA_AVX512 } inorm_cpu_isa;
 inorm_cpu_isa inorm_cpu_isa_level(void);
+/* "portable", "avx2", "avx512": INORM_CPU_ISA's words for the levels. */
+const char *inorm_cpu_isa_name(inorm_cpu_isa level);
 /* Whether the AVX2 + F16C loops run (level AVX2 or above). */
 bool inorm_cpu_has_avx2_f16c(void);
 /* n doubles to halves, bit for bit what inorm_half_bits_from_double gives

@@ -132,8 +132,7 @@ static void run_shape(inorm_context *ctx, uint32_t n, uint32_t c, uint32_t h, ui
 
 int main(void)
 {
-    static const char *const level_names[] = { "portable", "avx2", "avx512" };
-    printf("isa %s\n", level_names[inorm_cpu_isa_level()]);
+    printf("isa %s\n", inorm_cpu_isa_name(inorm_cpu_isa_level()));
     inorm_context_desc desc = INORM_CONTEXT_DESC_DEFAULT;
     desc.backend = INORM_BACKEND_CPU;
     desc.flags = INORM_CONTEXT_IGNORE_ENVIRONMENT;

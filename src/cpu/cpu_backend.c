@@ -1585,10 +1585,9 @@ static inorm_status cpu_run(inorm_context *ctx, const inorm_op *op)
                                         .bytes_moved = passes * (double)op->x->bytes + style_bytes +
                                                        (op->y ? (double)op->y->bytes : 0.0) };
     const unsigned threads = thread_count(op->x->elements + (op->style ? op->style->elements : 0));
-    static const char *const isa_names[] = { "portable", "avx2", "avx512" };
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "cpu: %s, %s, %u thread%s",
              convert ? "convert" : general ? "double two-pass, general" : "double shifted one-pass + Chan",
-             isa_names[inorm_cpu_isa_level()], threads, threads == 1 ? "" : "s");
+             inorm_cpu_isa_name(inorm_cpu_isa_level()), threads, threads == 1 ? "" : "s");
     if (op->kind == INORM_OP_COLOR || op->kind == INORM_OP_BLEND) {  /* pixel ops: one pass */
         ctx->last_plan = (inorm_plan_info){ .variant = "cpu: per pixel, double",
                                             .bytes_moved = (double)op->x->bytes + (double)op->y->bytes +
