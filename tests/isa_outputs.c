@@ -9,8 +9,9 @@
  * The cases reach each loop that has per-level forms: the statistics' lanes
  * (NCHW planes above the small-plane limit, NHWC with C = 3 and C = 256,
  * planes split across threads), the plain rule's lanes and plane batches,
- * the small planes' two passes, the double rule (blend, activation), AdaIN
- * styles; FLOAT32 and FLOAT16; data about 0 and about 1000.
+ * the small planes' two passes, the float epilogues (blend, ReLU, leaky
+ * ReLU, SiLU), AdaIN styles; FLOAT32 and FLOAT16; data about 0 and about
+ * 1000.
  */
 #include <math.h>
 #include <stdint.h>
@@ -109,6 +110,15 @@ static void run_shape(inorm_context *ctx, uint32_t n, uint32_t c, uint32_t h, ui
         print_hash(name, y, inorm_instance_norm(ctx, x, gamma, beta, &plain, y));
         snprintf(name + prefix, sizeof name - prefix, " instance_norm+leaky_relu");
         print_hash(name, y, inorm_instance_norm(ctx, x, gamma, beta, &act, y));
+        inorm_norm_params silu = INORM_NORM_PARAMS_DEFAULT, relu = INORM_NORM_PARAMS_DEFAULT;
+        silu.activation = INORM_ACTIVATION_SILU;
+        relu.activation = INORM_ACTIVATION_RELU;
+        snprintf(name + prefix, sizeof name - prefix, " instance_norm+silu");
+        print_hash(name, y, inorm_instance_norm(ctx, x, gamma, beta, &silu, y));
+        snprintf(name + prefix, sizeof name - prefix, " group_norm+relu");
+        print_hash(name, y, inorm_group_norm(ctx, x, c % 4 == 0 ? 4 : 1, gamma, beta, &relu, y));
+        snprintf(name + prefix, sizeof name - prefix, " adain_blend+silu");
+        print_hash(name, y, inorm_adain(ctx, x, style, 0.75f, &silu, y));
         snprintf(name + prefix, sizeof name - prefix, " group_norm");
         print_hash(name, y, inorm_group_norm(ctx, x, c % 4 == 0 ? 4 : 1, gamma, beta, &plain, y));
         snprintf(name + prefix, sizeof name - prefix, " layer_norm");

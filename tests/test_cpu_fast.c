@@ -237,8 +237,8 @@ START_TEST(adain_formats)
 }
 END_TEST
 
-/* Activations and blends on normalize ops, through the fast path's
- * non-plain loop. */
+/* Activations on normalize ops, through the fast path's float epilogues
+ * (the lane loops and, on 4x5 planes, the plane loops). */
 START_TEST(activations_formats)
 {
     for (int act = O_ACT_RELU; act <= O_ACT_SILU; act++) {
@@ -395,6 +395,62 @@ START_TEST(nan_inf_per_plane)
 }
 END_TEST
 
+/* SiLU's float form (an exp polynomial, clamped) against the double formula
+ * across its range: adain_modulate with scale 0 makes t the bias, exactly,
+ * so y = silu(bias). Small planes (the plane loops) and 64x64 planes in
+ * both layouts (the lane loops). Bound: fp32 4 ulps of the result (the
+ * polynomial's 2, the sum and the division's) plus 1e-35 where the exact
+ * result underflows (past t = -88 the float form gives -0); fp16 one fp16
+ * ulp of the result (2^-24 among subnormals) from the rounded reference.
+ * NaN and -inf give NaN, +inf gives +inf, as the double formula does. */
+START_TEST(silu_values)
+{
+    static const float values[] = {0.0f, -0.0f, 1e-3f, -1e-3f, 0.5f, -0.5f, 1.0f, -1.0f, 5.0f, -5.0f, 10.0f,
+                                   -10.0f, 17.5f, -17.5f, 30.0f, -30.0f, 50.0f, -50.0f, 80.0f, -80.0f, 86.9f,
+                                   -86.9f, 87.1f, -87.1f, 87.9f, -87.9f, 88.1f, -88.1f, 88.8f, -88.8f, 100.0f,
+                                   -100.0f, 1e4f, -1e4f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY, NAN};
+    const uint32_t channels = sizeof values / sizeof values[0];
+    const o_shape sizes[] = {SH(1, channels, 4, 5), SH(1, channels, 64, 64)};
+    float *scale = tu_floats(channels);
+    for (uint32_t c = 0; c < channels; c++)
+        scale[c] = 0.0f;
+    for (size_t i = 0; i < 2; i++)
+        for (int l = 0; l < 2; l++)
+            for (int d = 0; d < 2; d++) {
+                const o_shape s = sizes[i];
+                const size_t count = o_count(s);
+                const inorm_dtype dt = d ? INORM_FLOAT16 : INORM_FLOAT32;
+                const inorm_layout layout = l ? INORM_NHWC : INORM_NCHW;
+                float *x = tu_floats(count), *y = tu_floats(count);
+                tu_rng r;
+                tu_rng_seed(&r, 900 + i);
+                gen(&r, x, s, l, d, 0.0, 0.0);
+                TU_CTX(ctx, INORM_BACKEND_CPU);
+                inorm_tensor *tx = tu_tensor_fmt(ctx, s, dt, layout, x), *ty = tu_tensor_fmt(ctx, s, dt, layout, NULL);
+                inorm_tensor *tscale = tu_tensor(ctx, tu_shape(1, channels, 1, 1), scale);
+                inorm_tensor *tbias = tu_tensor(ctx, tu_shape(1, channels, 1, 1), values);
+                inorm_norm_params p = INORM_NORM_PARAMS_DEFAULT;
+                p.activation = INORM_ACTIVATION_SILU;
+                TU_OK(ctx, inorm_adain_modulate(ctx, tx, tscale, tbias, &p, ty));
+                tu_download_fmt(ctx, ty, y, count);
+                for (uint32_t c = 0; c < channels; c++) {
+                    const double v = values[c], exact = v / (1.0 + exp(-v));
+                    const double want = d ? tu_round_half(exact) : exact;
+                    const double bound = d ? ldexp(fabs(want), -10) + ldexp(1.0, -24) : 4.0 * FLT_EPSILON * fabs(want) + 1e-35;
+                    for (size_t q = 0; q < o_plane(s); q++) {
+                        const double got = y[o_index(s, l, 0, c, q)];
+                        const int ok = isnan(want) ? isnan(got) : isinf(want) ? got == want : fabs(got - want) <= bound;
+                        ck_assert_msg(ok, "%s %s %s: silu(%a) = %a, want %a (bound %g)", tu_shape_str(s),
+                                      tu_dtype_name(dt), tu_layout_name(layout), v, got, want, bound);
+                    }
+                }
+                tu_ctx_destroy(ctx);
+                free(x), free(y);
+            }
+    free(scale);
+}
+END_TEST
+
 /* A constant plane gives exactly beta, also when it is merged over chunks
  * and blocks (Chan's merge must not round the mean). */
 START_TEST(constant_planes_exact)
@@ -469,6 +525,7 @@ int main(void)
     tcase_add_test(tc, stats_formats);
     tcase_add_test(tc, adain_formats);
     tcase_add_test(tc, activations_formats);
+    tcase_add_test(tc, silu_values);
     tcase_add_test(tc, small_planes);
     tcase_add_test(tc, large_mean);
     tcase_add_test(tc, large_mean_outlier_span_starts);

@@ -38,8 +38,8 @@ static segment_stats finish_stats(double mean, double squares, double weight, co
 }
 
 /* ---------------------------------------------------------------------------
- * The per-element rule, shared by both paths so that they agree bit for bit
- * on activations, blends, NaN and Inf.
+ * The general path's per-element rule, in double (the fast path's is in
+ * float: see epilogue below).
  * ------------------------------------------------------------------------ */
 
 static inline double relu(double v) { return v < 0.0 ? 0.0 : v; }
@@ -56,31 +56,6 @@ static double activate(inorm_activation activation, double slope, double v)
     case INORM_ACTIVATION_NONE: break;
     }
     return v;
-}
-
-/* The blend and activation over n values t computed from x; the switch is
- * outside the loops so that each loop is a plain one. */
-static void finish_values(const inorm_op *op, const float *x, double *t, size_t n)
-{
-    if (op->alpha != 1.0f)
-        for (size_t i = 0; i < n; ++i)
-            t[i] = blend(op->alpha, x[i], t[i]);
-    const double slope = op->activation_slope;
-    switch (op->activation) {
-    case INORM_ACTIVATION_RELU:
-        for (size_t i = 0; i < n; ++i)
-            t[i] = relu(t[i]);
-        break;
-    case INORM_ACTIVATION_LEAKY_RELU:
-        for (size_t i = 0; i < n; ++i)
-            t[i] = leaky_relu(t[i], slope);
-        break;
-    case INORM_ACTIVATION_SILU:
-        for (size_t i = 0; i < n; ++i)
-            t[i] = silu(t[i]);
-        break;
-    case INORM_ACTIVATION_NONE: break;
-    }
 }
 
 /* (a, b) of channel c of sample n: y = a * (x - mean) + b before the blend.
@@ -398,8 +373,8 @@ static void chunk_range(const view *v, size_t u, size_t part, size_t *first, siz
 
 /* Per-thread buffers, sized for the larger view. */
 typedef struct scratch {
-    double *acc, *squares, *lane_mean, *a, *m, *b;  /* lanes each */
-    float *shift, *offset, *scale, *bias; /* lanes each: a, m, b for the float rule */
+    double *acc, *squares, *lane_mean;    /* lanes each */
+    float *shift, *offset, *scale, *bias; /* lanes each: the coefficients (plain_coeffs) */
     float *x;                             /* converted halves: a block, or a whole unit */
     size_t x_capacity;
     moments *unit;                        /* period: a unit's moments (fused jobs) */
@@ -773,10 +748,74 @@ static void range_moments(const view *v, size_t first, size_t last, scratch *s, 
         span_moments(v, i, last - i < span ? last - i : span, s, out);
 }
 
-/* No blend and no activation: y = a * (x - m) + b, computed in float. */
-static bool plain_rule(const inorm_op *op)
+/* What follows the affine rule y = a * (x - m) + b, in float as the shaders
+ * have it (common.glsl's activate): AdaIN's blend y = x + alpha * (t - x),
+ * then the activation. In double, as it was, they made an op 2x (ReLU) to
+ * 13x (SiLU, through libm's exp) slower than without. */
+typedef struct epilogue {
+    bool any;  /* a blend or an activation */
+    bool blend;
+    inorm_activation activation;
+    float alpha, slope;
+} epilogue;
+
+static epilogue epilogue_of(const inorm_op *op)
 {
-    return op->alpha == 1.0f && op->activation == INORM_ACTIVATION_NONE;
+    const bool blend = op->alpha != 1.0f;
+    return (epilogue){ blend || op->activation != INORM_ACTIVATION_NONE, blend, op->activation, op->alpha,
+                       op->activation_slope };
+}
+
+/* SiLU in float, t / (1 + e^-t), e^z as 2^n times a degree-6 polynomial in
+ * z - n ln 2 (Cephes' expf coefficients, within about 2 ulps), z clamped to
+ * [-87, 88] so that 2^n stays a normal float. Past 88 e^z is taken as +inf:
+ * t / inf is -0 for finite t and NaN for -inf, as the double formula gives
+ * (an exact e^z there would only change a result of magnitude below 1e-36).
+ * Every vector level repeats these operations in this order, with no FMA:
+ * the same bits. The clamps are written as the vector min and max compare
+ * (first operand < second ? first : second), which keep a NaN. */
+#define SILU_Z_MAX 88.0f
+#define SILU_Z_MIN (-87.0f)
+#define LOG2E_F 1.44269504088896341f
+#define LN2_HIGH 0.693359375f  /* ln 2 in 9 bits, so n * LN2_HIGH is exact */
+#define LN2_LOW (-2.12194440e-4f)
+static const float exp_poly[6] = { 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                   4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f };
+
+static inline float silu_float(float t)
+{
+    float z = -t;
+    const bool over = z > SILU_Z_MAX;
+    z = SILU_Z_MAX < z ? SILU_Z_MAX : z;
+    z = SILU_Z_MIN > z ? SILU_Z_MIN : z;
+    const float n = floorf(z * LOG2E_F + 0.5f);
+    float r = z - n * LN2_HIGH;
+    r = r - n * LN2_LOW;
+    float p = exp_poly[0];
+    for (int i = 1; i < 6; ++i)
+        p = p * r + exp_poly[i];
+    p = (p * (r * r) + r) + 1.0f;
+    /* 2^n from its exponent bits; a NaN's n gives 1, as the vector
+     * conversion's 0x80000000 + 127 does once shifted */
+    const uint32_t bits = (uint32_t)((n == n ? (int32_t)n : 0) + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    const float e = over ? INFINITY : p * scale;
+    return t / (1.0f + e);
+}
+
+/* The epilogue of one value t computed from x. */
+static inline float finish_value(const epilogue *e, float x, float t)
+{
+    if (e->blend)
+        t = x + e->alpha * (t - x);
+    switch (e->activation) {
+    case INORM_ACTIVATION_RELU: return t < 0.0f ? 0.0f : t;
+    case INORM_ACTIVATION_LEAKY_RELU: return t < 0.0f ? t * e->slope : t;
+    case INORM_ACTIVATION_SILU: return silu_float(t);
+    case INORM_ACTIVATION_NONE: break;
+    }
+    return t;
 }
 
 /* A plane's coefficients for the float rule (see apply_groups_plain). */
@@ -787,21 +826,6 @@ typedef struct plain_coeffs {
 static inline float plain_value(float x, float shift, float offset, float scale, float bias)
 {
     return ((x - shift) - offset) * scale + bias;
-}
-
-/* y[i] = rule(a * (x[i] - m) + b) for count (a multiple of GROUP) elements,
- * the coefficients taken from lane j0 on, as doubles (ops with a blend or an
- * activation). y may be x (ops run in place), so neither is restrict: each
- * group goes through a local t, which cannot alias them, and still
- * vectorizes. */
-INORM_CPU_CLONES static void apply_groups_to_doubles(const inorm_op *op, const float *x, size_t count, size_t lanes,
-                                                     size_t j0, const scratch *s, double *restrict t)
-{
-    for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
-        for (size_t k = 0; k < GROUP; ++k)
-            t[i + k] = s->a[j + k] * ((double)x[i + k] - s->m[j + k]) + s->b[j + k];
-        finish_values(op, x + i, t + i, GROUP);
-    }
 }
 
 /* The plain rule y = a * (x - m) + b in float, twice the lanes per vector:
@@ -828,6 +852,44 @@ INORM_AVX2_F16C_INLINE __m256 plain_values8(__m256 x, __m256 shift, __m256 offse
     return _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(x, shift), offset), scale), bias);
 }
 
+/* silu_float on eight values, the same operations. */
+INORM_AVX2_F16C_INLINE __m256 silu8(__m256 t)
+{
+    const __m256 z_max = _mm256_set1_ps(SILU_Z_MAX);
+    __m256 z = _mm256_xor_ps(t, _mm256_set1_ps(-0.0f));
+    const __m256 over = _mm256_cmp_ps(z, z_max, _CMP_GT_OQ);
+    z = _mm256_min_ps(z_max, z);
+    z = _mm256_max_ps(_mm256_set1_ps(SILU_Z_MIN), z);
+    const __m256 n =
+        _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(z, _mm256_set1_ps(LOG2E_F)), _mm256_set1_ps(0.5f)));
+    __m256 r = _mm256_sub_ps(z, _mm256_mul_ps(n, _mm256_set1_ps(LN2_HIGH)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(LN2_LOW)));
+    __m256 p = _mm256_set1_ps(exp_poly[0]);
+    for (int i = 1; i < 6; ++i)
+        p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(exp_poly[i]));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0f));
+    const __m256i exponent = _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(exponent, 23));
+    const __m256 e = _mm256_blendv_ps(_mm256_mul_ps(p, scale), _mm256_set1_ps(INFINITY), over);
+    return _mm256_div_ps(t, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+/* finish_value on eight values. */
+INORM_AVX2_F16C_INLINE __m256 finish8(const epilogue *e, __m256 x, __m256 t)
+{
+    if (e->blend)
+        t = _mm256_add_ps(x, _mm256_mul_ps(_mm256_set1_ps(e->alpha), _mm256_sub_ps(t, x)));
+    const __m256 zero = _mm256_setzero_ps();
+    switch (e->activation) {
+    case INORM_ACTIVATION_RELU: return _mm256_blendv_ps(t, zero, _mm256_cmp_ps(t, zero, _CMP_LT_OQ));
+    case INORM_ACTIVATION_LEAKY_RELU:
+        return _mm256_blendv_ps(t, _mm256_mul_ps(t, _mm256_set1_ps(e->slope)), _mm256_cmp_ps(t, zero, _CMP_LT_OQ));
+    case INORM_ACTIVATION_SILU: return silu8(t);
+    case INORM_ACTIVATION_NONE: break;
+    }
+    return t;
+}
+
 /* Eight outputs from element i on, to floats (yf) or halves (yh). */
 INORM_AVX2_F16C_INLINE void store8(float *yf, uint16_t *yh, size_t i, __m256 v)
 {
@@ -841,54 +903,109 @@ INORM_AVX2_F16C_INLINE void store8(float *yf, uint16_t *yh, size_t i, __m256 v)
  * (the portable loop goes through a local copy, as y may be x), straight to
  * floats (yf) or halves (yh). */
 INORM_AVX2_F16C_INLINE void apply_plain_body(values x, size_t count, size_t lanes, size_t j0, const scratch *s,
-                                             float *yf, uint16_t *yh)
+                                             const epilogue *e, float *yf, uint16_t *yh)
 {
     /* in locals: the stores through vector types may alias anything, which
      * made gcc reload these pointers from s for every vector */
     const float *shift = s->shift, *offset = s->offset, *scale = s->scale, *bias = s->bias;
-    for (size_t i = 0, j = j0; i < count; i += 8, j = j + 8 == lanes ? 0 : j + 8)
-        store8(yf, yh, i,
-               plain_values8(load8(x, i), _mm256_loadu_ps(shift + j), _mm256_loadu_ps(offset + j),
-                             _mm256_loadu_ps(scale + j), _mm256_loadu_ps(bias + j)));
+    const epilogue finish = e ? *e : (epilogue){ 0 };
+    for (size_t i = 0, j = j0; i < count; i += 8, j = j + 8 == lanes ? 0 : j + 8) {
+        const __m256 v = load8(x, i);
+        const __m256 t = plain_values8(v, _mm256_loadu_ps(shift + j), _mm256_loadu_ps(offset + j),
+                                       _mm256_loadu_ps(scale + j), _mm256_loadu_ps(bias + j));
+        store8(yf, yh, i, e ? finish8(&finish, v, t) : t);
+    }
 }
 
+/* Each instance with a fixed load and, without an epilogue, none of its
+ * tests (the callers pass e NULL or not as a constant). */
 INORM_AVX2_F16C static void apply_plain_avx2(values x, size_t count, size_t lanes, size_t j0, const scratch *s,
-                                             float *yf, uint16_t *yh)
+                                             const epilogue *e, float *yf, uint16_t *yh)
 {
-    if (x.h)
-        apply_plain_body((values){ NULL, x.h }, count, lanes, j0, s, yf, yh);
+    if (x.h && e->any)
+        apply_plain_body((values){ NULL, x.h }, count, lanes, j0, s, e, yf, yh);
+    else if (x.h)
+        apply_plain_body((values){ NULL, x.h }, count, lanes, j0, s, NULL, yf, yh);
+    else if (e->any)
+        apply_plain_body((values){ x.f, NULL }, count, lanes, j0, s, e, yf, yh);
     else
-        apply_plain_body((values){ x.f, NULL }, count, lanes, j0, s, yf, yh);
+        apply_plain_body((values){ x.f, NULL }, count, lanes, j0, s, NULL, yf, yh);
 }
 
 /* The plain rule with AVX-512, sixteen lanes at a time, the same operations
  * (fp16 outputs 1.3x faster than with AVX2: conversions bound it). */
+INORM_AVX512_INLINE __m512 silu16(__m512 t)
+{
+    const __m512 z_max = _mm512_set1_ps(SILU_Z_MAX);
+    __m512 z = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(t), _mm512_set1_epi32(INT32_MIN)));
+    const __mmask16 over = _mm512_cmp_ps_mask(z, z_max, _CMP_GT_OQ);
+    z = _mm512_min_ps(z_max, z);
+    z = _mm512_max_ps(_mm512_set1_ps(SILU_Z_MIN), z);
+    const __m512 n = _mm512_roundscale_ps(
+        _mm512_add_ps(_mm512_mul_ps(z, _mm512_set1_ps(LOG2E_F)), _mm512_set1_ps(0.5f)),
+        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_sub_ps(z, _mm512_mul_ps(n, _mm512_set1_ps(LN2_HIGH)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(LN2_LOW)));
+    __m512 p = _mm512_set1_ps(exp_poly[0]);
+    for (int i = 1; i < 6; ++i)
+        p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(exp_poly[i]));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1.0f));
+    const __m512i exponent = _mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127));
+    const __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(exponent, 23));
+    const __m512 e = _mm512_mask_mov_ps(_mm512_mul_ps(p, scale), over, _mm512_set1_ps(INFINITY));
+    return _mm512_div_ps(t, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+INORM_AVX512_INLINE __m512 finish16(const epilogue *e, __m512 x, __m512 t)
+{
+    if (e->blend)
+        t = _mm512_add_ps(x, _mm512_mul_ps(_mm512_set1_ps(e->alpha), _mm512_sub_ps(t, x)));
+    const __m512 zero = _mm512_setzero_ps();
+    switch (e->activation) {
+    case INORM_ACTIVATION_RELU: return _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), zero);
+    case INORM_ACTIVATION_LEAKY_RELU:
+        return _mm512_mask_mul_ps(t, _mm512_cmp_ps_mask(t, zero, _CMP_LT_OQ), t, _mm512_set1_ps(e->slope));
+    case INORM_ACTIVATION_SILU: return silu16(t);
+    case INORM_ACTIVATION_NONE: break;
+    }
+    return t;
+}
+
 INORM_AVX512_INLINE void apply_plain_body16(values x, size_t count, size_t lanes, size_t j0, const scratch *s,
-                                            float *yf, uint16_t *yh)
+                                            const epilogue *e, float *yf, uint16_t *yh)
 {
     const float *shift = s->shift, *offset = s->offset, *scale = s->scale, *bias = s->bias;
+    const epilogue finish = e ? *e : (epilogue){ 0 };
     for (size_t i = 0, j = j0; i < count; i += GROUP, j = j + GROUP == lanes ? 0 : j + GROUP) {
-        const __m512 d = _mm512_sub_ps(_mm512_sub_ps(load16(x, i), _mm512_loadu_ps(shift + j)),
-                                       _mm512_loadu_ps(offset + j));
-        const __m512 v = _mm512_add_ps(_mm512_mul_ps(d, _mm512_loadu_ps(scale + j)), _mm512_loadu_ps(bias + j));
+        const __m512 v = load16(x, i);
+        const __m512 d = _mm512_sub_ps(_mm512_sub_ps(v, _mm512_loadu_ps(shift + j)), _mm512_loadu_ps(offset + j));
+        __m512 t = _mm512_add_ps(_mm512_mul_ps(d, _mm512_loadu_ps(scale + j)), _mm512_loadu_ps(bias + j));
+        if (e)
+            t = finish16(&finish, v, t);
         if (yh)
-            _mm256_storeu_si256((__m256i *)(yh + i), inorm_halves_of_floats16(v));
+            _mm256_storeu_si256((__m256i *)(yh + i), inorm_halves_of_floats16(t));
         else
-            _mm512_storeu_ps(yf + i, v);
+            _mm512_storeu_ps(yf + i, t);
     }
 }
 
 INORM_AVX512 static void apply_plain_avx512(values x, size_t count, size_t lanes, size_t j0, const scratch *s,
-                                            float *yf, uint16_t *yh)
+                                            const epilogue *e, float *yf, uint16_t *yh)
 {
-    if (x.h && yh)
-        apply_plain_body16((values){ NULL, x.h }, count, lanes, j0, s, NULL, yh);
-    else if (x.h)
-        apply_plain_body16((values){ NULL, x.h }, count, lanes, j0, s, yf, NULL);
-    else if (yh)
-        apply_plain_body16((values){ x.f, NULL }, count, lanes, j0, s, NULL, yh);
-    else
-        apply_plain_body16((values){ x.f, NULL }, count, lanes, j0, s, yf, NULL);
+    if (!e->any) {
+        if (x.h && yh)
+            apply_plain_body16((values){ NULL, x.h }, count, lanes, j0, s, NULL, NULL, yh);
+        else if (x.h)
+            apply_plain_body16((values){ NULL, x.h }, count, lanes, j0, s, NULL, yf, NULL);
+        else if (yh)
+            apply_plain_body16((values){ x.f, NULL }, count, lanes, j0, s, NULL, NULL, yh);
+        else
+            apply_plain_body16((values){ x.f, NULL }, count, lanes, j0, s, NULL, yf, NULL);
+    } else if (x.h) {
+        apply_plain_body16((values){ NULL, x.h }, count, lanes, j0, s, e, yf, yh);
+    } else {
+        apply_plain_body16((values){ x.f, NULL }, count, lanes, j0, s, e, yf, yh);
+    }
 }
 
 /* Values [i, i + rest) of x, rest < 8, as eight floats (zeros after them). */
@@ -921,7 +1038,8 @@ INORM_AVX2_F16C_INLINE void store_partial8(float *yf, uint16_t *yh, size_t i, si
 /* Planes shorter than a vector: eight elements at a time, each lane given
  * its own plane's coefficients (a padded vector per plane cost 2x). */
 INORM_AVX2_F16C_INLINE void apply_short_planes_body(values x, size_t planes, size_t plane_len,
-                                                    const plain_coeffs *k, float *yf, uint16_t *yh)
+                                                    const plain_coeffs *k, const epilogue *e, float *yf,
+                                                    uint16_t *yh)
 {
     const size_t count = planes * plane_len;
     size_t p = 0, in_plane = 0;
@@ -939,8 +1057,11 @@ INORM_AVX2_F16C_INLINE void apply_short_planes_body(values x, size_t planes, siz
                 ++p;
             }
         }
-        const __m256 v = plain_values8(n == 8 ? load8(x, i) : load_partial8(x, i, n), _mm256_loadu_ps(shift),
-                                       _mm256_loadu_ps(offset), _mm256_loadu_ps(scale), _mm256_loadu_ps(bias));
+        const __m256 in = n == 8 ? load8(x, i) : load_partial8(x, i, n);
+        __m256 v = plain_values8(in, _mm256_loadu_ps(shift), _mm256_loadu_ps(offset), _mm256_loadu_ps(scale),
+                                 _mm256_loadu_ps(bias));
+        if (e)
+            v = finish8(e, in, v);
         if (n == 8)
             store8(yf, yh, i, v);
         else
@@ -949,54 +1070,69 @@ INORM_AVX2_F16C_INLINE void apply_short_planes_body(values x, size_t planes, siz
 }
 
 INORM_AVX2_F16C_INLINE void apply_planes_body(values x, size_t planes, size_t plane_len, const plain_coeffs *k,
-                                              float *yf, uint16_t *yh)
+                                              const epilogue *e, float *yf, uint16_t *yh)
 {
     if (plane_len < 8) {
-        apply_short_planes_body(x, planes, plane_len, k, yf, yh);
+        apply_short_planes_body(x, planes, plane_len, k, e, yf, yh);
         return;
     }
+    const epilogue finish = e ? *e : (epilogue){ 0 };
     const size_t whole = plane_len / 8 * 8, rest = plane_len - whole;
     for (size_t p = 0, i0 = 0; p < planes; ++p, i0 += plane_len) {
         const __m256 shift = _mm256_set1_ps(k[p].shift), offset = _mm256_set1_ps(k[p].offset),
                      scale = _mm256_set1_ps(k[p].scale), bias = _mm256_set1_ps(k[p].bias);
-        for (size_t i = i0; i < i0 + whole; i += 8)
-            store8(yf, yh, i, plain_values8(load8(x, i), shift, offset, scale, bias));
-        if (rest)
-            store_partial8(yf, yh, i0 + whole, rest,
-                           plain_values8(load_partial8(x, i0 + whole, rest), shift, offset, scale, bias));
+        for (size_t i = i0; i < i0 + whole; i += 8) {
+            const __m256 in = load8(x, i), t = plain_values8(in, shift, offset, scale, bias);
+            store8(yf, yh, i, e ? finish8(&finish, in, t) : t);
+        }
+        if (rest) {
+            const __m256 in = load_partial8(x, i0 + whole, rest), t = plain_values8(in, shift, offset, scale, bias);
+            store_partial8(yf, yh, i0 + whole, rest, e ? finish8(&finish, in, t) : t);
+        }
     }
 }
 
 INORM_AVX2_F16C static void apply_planes_avx2(values x, size_t planes, size_t plane_len, const plain_coeffs *k,
-                                              float *yf, uint16_t *yh)
+                                              const epilogue *e, float *yf, uint16_t *yh)
 {
-    if (x.h)
-        apply_planes_body((values){ NULL, x.h }, planes, plane_len, k, yf, yh);
+    if (x.h && e->any)
+        apply_planes_body((values){ NULL, x.h }, planes, plane_len, k, e, yf, yh);
+    else if (x.h)
+        apply_planes_body((values){ NULL, x.h }, planes, plane_len, k, NULL, yf, yh);
+    else if (e->any)
+        apply_planes_body((values){ x.f, NULL }, planes, plane_len, k, e, yf, yh);
     else
-        apply_planes_body((values){ x.f, NULL }, planes, plane_len, k, yf, yh);
+        apply_planes_body((values){ x.f, NULL }, planes, plane_len, k, NULL, yf, yh);
 }
 #endif
 
 /* The plain rule over `planes` consecutive planes of plane_len (at most
  * SMALL_UNIT) elements, plane p with k[p], which the loops broadcast
  * instead of reading lanes of coefficients. */
-static void apply_planes_plain(values x, size_t planes, size_t plane_len, const plain_coeffs *k, float *yf,
-                               uint16_t *yh)
+static void apply_planes_plain(values x, size_t planes, size_t plane_len, const plain_coeffs *k, const epilogue *e,
+                               float *yf, uint16_t *yh)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
     if (inorm_cpu_has_avx2_f16c()) {
-        apply_planes_avx2(x, planes, plane_len, k, yf, yh);
+        apply_planes_avx2(x, planes, plane_len, k, e, yf, yh);
         return;
     }
 #endif
     float buffer[SMALL_UNIT], t[SMALL_UNIT];
     for (size_t p = 0, i0 = 0; p < planes; ++p, i0 += plane_len) {
         const float *xs = floats_of(x, i0, plane_len, buffer);
-        float *out = yh ? t : yf + i0;  /* may be xs (in place): each value is read before it is written */
+        /* out may be xs (in place): each value is read before it is written;
+         * an epilogue reads x again, so then t */
+        float *out = yh || e->any ? t : yf + i0;
         for (size_t i = 0; i < plane_len; ++i)
             out[i] = plain_value(xs[i], k[p].shift, k[p].offset, k[p].scale, k[p].bias);
+        if (e->any)
+            for (size_t i = 0; i < plane_len; ++i)
+                t[i] = finish_value(e, xs[i], t[i]);
         if (yh)
             inorm_halves_from_floats(t, yh + i0, plane_len);
+        else if (out != yf + i0)
+            memcpy(yf + i0, t, plane_len * sizeof *t);
     }
 }
 
@@ -1005,42 +1141,37 @@ static void apply_planes_plain(values x, size_t planes, size_t plane_len, const 
 #define PIECE 512
 
 /* y[i] for count (a multiple of GROUP, at most PIECE) elements from lane j0 on. */
-static void apply_piece(const inorm_op *op, bool plain, values values_in, size_t count, size_t lanes, size_t j0,
-                        const scratch *s, float *yf, uint16_t *yh)
+static void apply_piece(const epilogue *e, values values_in, size_t count, size_t lanes, size_t j0, const scratch *s,
+                        float *yf, uint16_t *yh)
 {
 #if defined(INORM_CPU_CLONES_ENABLED)
-    if (plain && inorm_cpu_isa_level() >= INORM_ISA_AVX512) {
-        apply_plain_avx512(values_in, count, lanes, j0, s, yf, yh);
+    if (inorm_cpu_isa_level() >= INORM_ISA_AVX512) {
+        apply_plain_avx512(values_in, count, lanes, j0, s, e, yf, yh);
         return;
     }
-    if (plain && inorm_cpu_has_avx2_f16c()) {
-        apply_plain_avx2(values_in, count, lanes, j0, s, yf, yh);
+    if (inorm_cpu_has_avx2_f16c()) {
+        apply_plain_avx2(values_in, count, lanes, j0, s, e, yf, yh);
         return;
     }
 #endif
-    float buffer[PIECE];
+    float buffer[PIECE], t[PIECE];
     const float *x = floats_of(values_in, 0, count, buffer);
-    if (plain && yf) {
-        apply_groups_plain(x, count, lanes, j0, s, yf);
-    } else if (plain) {
-        float t[PIECE];
-        apply_groups_plain(x, count, lanes, j0, s, t);
+    /* an epilogue reads x again: then the rule's values go to t, as y may be x */
+    float *out = yh || e->any ? t : yf;
+    apply_groups_plain(x, count, lanes, j0, s, out);
+    if (e->any)
+        for (size_t i = 0; i < count; ++i)
+            t[i] = finish_value(e, x[i], t[i]);
+    if (yh)
         inorm_halves_from_floats(t, yh, count);
-    } else {
-        double t[PIECE];
-        apply_groups_to_doubles(op, x, count, lanes, j0, s, t);
-        if (yh)
-            inorm_halves_from_doubles(t, yh, count);
-        else
-            for (size_t i = 0; i < count; ++i)
-                yf[i] = (float)t[i];
-    }
+    else if (out != yf)
+        memcpy(yf, t, count * sizeof *t);
 }
 
 /* y[first + i] for i < count from x (floats) and the lanes' coefficients. */
 static void apply_run(const inorm_op *op, const view *v, values x, size_t first, size_t count, const scratch *s)
 {
-    const bool plain = plain_rule(op);
+    const epilogue e = epilogue_of(op);
     const bool half = op->y->desc.dtype == INORM_FLOAT16;
     const size_t lanes = apply_lanes(v);
     float *yf = half ? NULL : (float *)op->y->host + first;
@@ -1049,7 +1180,7 @@ static void apply_run(const inorm_op *op, const view *v, values x, size_t first,
     for (size_t i = 0; i < whole; i += PIECE) {
         const size_t piece = whole - i < PIECE ? whole - i : PIECE;
         const values at = { x.f ? x.f + i : NULL, x.h ? x.h + i : NULL };
-        apply_piece(op, plain, at, piece, lanes, i % lanes, s, half ? NULL : yf + i, half ? yh + i : NULL);
+        apply_piece(&e, at, piece, lanes, i % lanes, s, half ? NULL : yf + i, half ? yh + i : NULL);
     }
     if (whole < count) {  /* the last few through the same code, padded */
         const size_t rest = count - whole;
@@ -1058,8 +1189,7 @@ static void apply_run(const inorm_op *op, const view *v, values x, size_t first,
         const float *tail = floats_of(x, whole, rest, xs);
         if (tail != xs)
             memcpy(xs, tail, rest * sizeof *xs);
-        apply_piece(op, plain, (values){ xs, NULL }, GROUP, lanes, whole % lanes, s, half ? NULL : ys,
-                    half ? hs : NULL);
+        apply_piece(&e, (values){ xs, NULL }, GROUP, lanes, whole % lanes, s, half ? NULL : ys, half ? hs : NULL);
         if (half)
             memcpy(yh + whole, hs, rest * sizeof *hs);
         else
@@ -1111,62 +1241,40 @@ static void write_unit_stats(const fast_op *f, size_t u)
         write_stats(f->op, s, segments, &f->seg[s]);
 }
 
-/* Channel c of sample n's rule, st its segment's statistics: a, m, b, and
- * for the float rule m split into the float nearest it and the rest. */
-typedef struct plane_rule {
-    double a, m, b;
-    plain_coeffs plain;
-} plane_rule;
-
-static inline plane_rule rule_of(const fast_op *f, const segment_stats *st, size_t n, size_t c)
+/* Channel c of sample n's coefficients, st its segment's statistics: the
+ * mean split into the float nearest it and the rest (see apply_groups_plain). */
+static inline plain_coeffs rule_of(const fast_op *f, const segment_stats *st, size_t n, size_t c)
 {
     const inorm_op *op = f->op;
     const size_t C = op->x->desc.c;
     const size_t style_n = op->style && op->style->desc.n == 1 ? 0 : n;
-    plane_rule r;
-    coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &r.a, &r.b);
-    r.m = st->mean;
-    r.plain.shift = (float)r.m;
-    r.plain.offset = (float)(r.m - r.plain.shift);
-    r.plain.scale = (float)r.a;
-    r.plain.bias = (float)r.b;
-    return r;
+    double a, b;
+    coefficients(op, st, op->style ? &f->style_st[style_n * C + c] : NULL, n, c, &a, &b);
+    const float shift = (float)st->mean;
+    return (plain_coeffs){ shift, (float)(st->mean - shift), (float)a, (float)b };
 }
 
-/* Fills the lanes' a, m, b for channels c0 .. c0 + period of sample n. */
+/* Fills the lanes' coefficients for channels c0 .. c0 + period of sample n. */
 static void fill_lanes(const fast_op *f, size_t n, size_t c0, scratch *s)
 {
     const view *v = &f->x;
     const size_t C = f->op->x->desc.c;
-    const bool plain = plain_rule(f->op);
     const size_t lanes = apply_lanes(v);
     for (size_t k = 0; k < v->period; ++k) {
         const size_t c = c0 + k;
         /* (n, c)'s segment; no divisions where segments are planes: with
          * planes of a few elements they were a fifth of an op */
         const segment_stats *st = &f->seg[v->cps == 1 ? n * C + c : n * (C / v->cps) + c / v->cps];
-        const plane_rule r = rule_of(f, st, n, c);
-        s->a[k] = r.a;
-        s->m[k] = r.m;
-        s->b[k] = r.b;
-        if (plain) {
-            s->shift[k] = r.plain.shift;
-            s->offset[k] = r.plain.offset;
-            s->scale[k] = r.plain.scale;
-            s->bias[k] = r.plain.bias;
-        }
+        const plain_coeffs r = rule_of(f, st, n, c);
+        s->shift[k] = r.shift;
+        s->offset[k] = r.offset;
+        s->scale[k] = r.scale;
+        s->bias[k] = r.bias;
     }
-    /* only what the rule in use reads (planes of 16 elements fill lanes per plane) */
-    if (plain) {
-        replicate(s->shift, sizeof *s->shift, v->period, lanes);
-        replicate(s->offset, sizeof *s->offset, v->period, lanes);
-        replicate(s->scale, sizeof *s->scale, v->period, lanes);
-        replicate(s->bias, sizeof *s->bias, v->period, lanes);
-    } else {
-        replicate(s->a, sizeof *s->a, v->period, lanes);
-        replicate(s->m, sizeof *s->m, v->period, lanes);
-        replicate(s->b, sizeof *s->b, v->period, lanes);
-    }
+    replicate(s->shift, sizeof *s->shift, v->period, lanes);
+    replicate(s->offset, sizeof *s->offset, v->period, lanes);
+    replicate(s->scale, sizeof *s->scale, v->period, lanes);
+    replicate(s->bias, sizeof *s->bias, v->period, lanes);
 }
 
 /* Planes per batch of apply_small_planes at most: their coefficients sit
@@ -1187,6 +1295,7 @@ static void apply_small_planes(const fast_op *f, size_t first, size_t last, scra
     /* element i's plane is channel c of sample n, in segment `segment`:
      * counted from here on, not divided per plane */
     size_t plane = first / plane_len, n = plane / C, c = plane % C, segment = plane / cps, in_segment = plane % cps;
+    const epilogue e = epilogue_of(op);
     plain_coeffs k[SMALL_BATCH];
     for (size_t i = first; i < last;) {
         const size_t plane_end = (i / plane_len + 1) * plane_len;
@@ -1198,7 +1307,7 @@ static void apply_small_planes(const fast_op *f, size_t first, size_t last, scra
             count = planes * plane_len;
         }
         for (size_t p = 0; p < planes; ++p) {
-            k[p] = rule_of(f, &f->seg[segment], n, c).plain;
+            k[p] = rule_of(f, &f->seg[segment], n, c);
             if (++c == C) {
                 c = 0;
                 ++n;
@@ -1208,7 +1317,7 @@ static void apply_small_planes(const fast_op *f, size_t first, size_t last, scra
                 ++segment;
             }
         }
-        apply_planes_plain(load_values(op->x, i, count, s), planes, count / planes, k,
+        apply_planes_plain(load_values(op->x, i, count, s), planes, count / planes, k, &e,
                            half ? NULL : (float *)op->y->host + i, half ? (uint16_t *)op->y->host + i : NULL);
         i += count;
     }
@@ -1224,7 +1333,7 @@ static void apply_unit_range(const fast_op *f, size_t u, size_t first, size_t la
         apply_range(f->op, v, first, last, s);
         return;
     }
-    if (v->unit_len / v->cps <= SMALL_UNIT && plain_rule(f->op)) {
+    if (v->unit_len / v->cps <= SMALL_UNIT) {
         apply_small_planes(f, first, last, s);
         return;
     }
@@ -1329,11 +1438,8 @@ static void small_units_item(const fast_op *f, size_t u0, size_t u1, scratch *s)
     if (op->kind == INORM_OP_STATS) {
         for (size_t u = u0; u < u1; ++u)
             write_unit_stats(f, u);
-    } else if (plain_rule(op)) {
+    } else {
         apply_small_planes(f, u0 * v->unit_len, u1 * v->unit_len, s);
-    } else {  /* blends and activations: the lanes' double rule */
-        for (size_t u = u0; u < u1; ++u)
-            apply_unit_range(f, u, u * v->unit_len, (u + 1) * v->unit_len, s);
     }
 }
 
@@ -1468,7 +1574,7 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
     if (fused && op->x->desc.dtype == INORM_FLOAT16 && !halves_direct() && f.x.unit_len > block &&
         f.x.unit_len <= MAX_RESIDENT)
         block = f.x.unit_len;
-    const size_t thread_bytes = 6 * ((lanes * sizeof(double) + 63) / 64 * 64) +
+    const size_t thread_bytes = 3 * ((lanes * sizeof(double) + 63) / 64 * 64) +
                                 4 * ((lanes * sizeof(float) + 63) / 64 * 64) +
                                 (block * sizeof(float) + 63) / 64 * 64 +
                                 (f.x.period * sizeof(moments) + 63) / 64 * 64;
@@ -1489,9 +1595,6 @@ static bool run_fast(inorm_context *ctx, const inorm_op *op, bool *oom)
         s->acc = carve(&cursor, lanes * sizeof(double));
         s->squares = carve(&cursor, lanes * sizeof(double));
         s->lane_mean = carve(&cursor, lanes * sizeof(double));
-        s->a = carve(&cursor, lanes * sizeof(double));
-        s->m = carve(&cursor, lanes * sizeof(double));
-        s->b = carve(&cursor, lanes * sizeof(double));
         s->shift = carve(&cursor, lanes * sizeof(float));
         s->offset = carve(&cursor, lanes * sizeof(float));
         s->scale = carve(&cursor, lanes * sizeof(float));
