@@ -570,6 +570,29 @@ START_TEST(nhwc_segment_tiles)
 }
 END_TEST
 
+/* NHWC group norm whose groups neither divide a GPU tile's 32 channels nor
+ * are whole tiles of it: Stable Diffusion's C = 320, 640, 960, 1280 in 32
+ * groups (10, 20, 30, 40 channels) and 16 (20 to 80). On GPUs the tile
+ * then takes 20 or 30 channels, so that a statistics workgroup merges whole
+ * groups into one partial, or a group is whole tiles (nhwc_gpu_block in
+ * src/vulkan/vk_backend.c). Every op (the per-channel ones on the same
+ * tiles), both dtypes, affine and masks, against the oracle. */
+static uint32_t groups_16_or_32(uint32_t c, uint64_t k)
+{
+    return c % 32 == 0 ? (k % 2 ? 16 : 32) : 1;
+}
+
+START_TEST(nhwc_uneven_groups)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{2, 320, 12, 10}, {2, 640, 8, 8}, {1, 960, 9, 8}, {1, 1280, 6, 5}};
+    layout_sweep(ctx, be, "nhwc uneven groups", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_16_or_32,
+                 17000u);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* NCHW group and layer norm of planes narrower than a lane group (4 x 4,
  * 2 x 6, 4 x 2) in segments past the fused kernel's size: the apply takes
  * (a, b) per vec4 there instead of a plane at a time. Groups of 32 and 64
@@ -2327,6 +2350,7 @@ int main(void)
         {"nhwc_folded_pixels", nhwc_folded_pixels, 1},
         {"nhwc_tiny_planes", nhwc_tiny_planes, 1},
         {"nhwc_segment_tiles", nhwc_segment_tiles, 1},
+        {"nhwc_uneven_groups", nhwc_uneven_groups, 1},
         {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, 1},
         {"nchw_fused_register_planes", nchw_fused_register_planes, 1},
         {"fp16_output_rounding", fp16_output_rounding, 1},

@@ -599,6 +599,28 @@ static uint32_t nhwc_max_chunks(uint32_t plane_len, uint32_t channels_per_segmen
     return k;
 }
 
+/* NHWC on GPUs (a lane per channel): the channels of a tile. NHWC_CHANNEL_BLOCK,
+ * or for group norm whose groups neither divide it nor are whole tiles of
+ * it (groups of 10, 20, 30, 40 channels: Stable Diffusion's UNet and VAE
+ * with C = 320, 640, 960, 1280) the widest block of at least 8 channels
+ * that divides C and either holds whole groups, so that a statistics
+ * workgroup merges each group into one partial, or is a part of one
+ * group, so that a group is whole tiles (FLAG_SEGMENT_TILES). With a
+ * partial per channel every apply lane merged its group's cps partials:
+ * 2x1280x8x8 moved 32 bytes per element, 2x1280x16x16 17. */
+static uint32_t nhwc_gpu_block(uint32_t channels, uint32_t channels_per_segment)
+{
+    const uint32_t cps = channels_per_segment;
+    if (channels <= NHWC_CHANNEL_BLOCK)
+        return channels;
+    if (cps == 1 || cps == channels || NHWC_CHANNEL_BLOCK % cps == 0 || cps % NHWC_CHANNEL_BLOCK == 0)
+        return NHWC_CHANNEL_BLOCK;
+    for (uint32_t block = NHWC_CHANNEL_BLOCK; block >= 8; --block)
+        if (channels % block == 0 && (block % cps == 0 || cps % block == 0))
+            return block;
+    return NHWC_CHANNEL_BLOCK;
+}
+
 static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
 {
     const inorm_tensor_desc *d = &op->x->desc;
@@ -629,7 +651,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
     if (fused) {
         /* geometry set; the push constants below complete it */
     } else if (plan->nhwc) {
-        uint32_t block = d->c < NHWC_CHANNEL_BLOCK ? d->c : NHWC_CHANNEL_BLOCK;
+        uint32_t block = nhwc_gpu_block(d->c, cps);
         plan->workgroup_size = choose_workgroup_size(vk, (uint64_t)plane_len * block / 4);
         /* Workgroups of one subgroup: 4 channels per lane when C % 4 == 0
          * (block then counts channel quads), and a tile's rows take
