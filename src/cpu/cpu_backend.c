@@ -1,9 +1,10 @@
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
-/* The CPU path: plain C (with AVX2 + F16C clones of the inner loops on
- * x86-64), statistics in double (one pass per span of cache-sized blocks,
- * about a value of the span, merged with Chan's formula; planes of a few
- * elements in two passes), so its results are the rounding of nearly exact
- * values. It runs everywhere, Vulkan or not, for every dtype and layout. */
+/* The CPU path: plain C (with AVX2 + F16C and AVX-512 forms of the inner
+ * loops on x86-64, giving the same bits), statistics in double (one pass per
+ * span of cache-sized blocks, about a value of the span, merged with Chan's
+ * formula; planes of a few elements in two passes), outputs in float as the
+ * shaders compute them. It runs everywhere, Vulkan or not, for every dtype
+ * and layout. */
 #include "../internal.h"
 
 #include <math.h>
@@ -772,8 +773,9 @@ static epilogue epilogue_of(const inorm_op *op)
  * t / inf is -0 for finite t and NaN for -inf, as the double formula gives
  * (an exact e^z there would only change a result of magnitude below 1e-36).
  * Every vector level repeats these operations in this order, with no FMA:
- * the same bits. The clamps are written as the vector min and max compare
- * (first operand < second ? first : second), which keep a NaN. */
+ * the same bits. The clamps are written the way the vector min and max
+ * evaluate (the first operand if it compares so with the second, else the
+ * second), which keeps a NaN z. */
 #define SILU_Z_MAX 88.0f
 #define SILU_Z_MIN (-87.0f)
 #define LOG2E_F 1.44269504088896341f
@@ -932,8 +934,7 @@ INORM_AVX2_F16C static void apply_plain_avx2(values x, size_t count, size_t lane
         apply_plain_body((values){ x.f, NULL }, count, lanes, j0, s, NULL, yf, yh);
 }
 
-/* The plain rule with AVX-512, sixteen lanes at a time, the same operations
- * (fp16 outputs 1.3x faster than with AVX2: conversions bound it). */
+/* silu_float on sixteen values, the same operations. */
 INORM_AVX512_INLINE __m512 silu16(__m512 t)
 {
     const __m512 z_max = _mm512_set1_ps(SILU_Z_MAX);
@@ -956,6 +957,7 @@ INORM_AVX512_INLINE __m512 silu16(__m512 t)
     return _mm512_div_ps(t, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
+/* finish_value on sixteen values. */
 INORM_AVX512_INLINE __m512 finish16(const epilogue *e, __m512 x, __m512 t)
 {
     if (e->blend)
@@ -971,6 +973,9 @@ INORM_AVX512_INLINE __m512 finish16(const epilogue *e, __m512 x, __m512 t)
     return t;
 }
 
+/* The plain rule and its epilogue with AVX-512, sixteen lanes at a time, the
+ * same operations (fp16 outputs 1.3x faster than with AVX2: conversions
+ * bound it). */
 INORM_AVX512_INLINE void apply_plain_body16(values x, size_t count, size_t lanes, size_t j0, const scratch *s,
                                             const epilogue *e, float *yf, uint16_t *yh)
 {
@@ -1137,7 +1142,7 @@ static void apply_planes_plain(values x, size_t planes, size_t plane_len, const 
 }
 
 /* Elements per piece of output that goes through a buffer on the stack
- * (FLOAT16 output, or doubles to round): a multiple of GROUP. */
+ * (FLOAT16 output, or an epilogue): a multiple of GROUP. */
 #define PIECE 512
 
 /* y[i] for count (a multiple of GROUP, at most PIECE) elements from lane j0 on. */
