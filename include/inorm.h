@@ -133,6 +133,10 @@ typedef struct inorm_context_desc {
  *   INORM_DEVICE=<index>|<part of the device name, case-insensitive>
  *   INORM_VALIDATION=1            enable the validation layer
  *   INORM_DISABLE_SUBGROUPS=1     same as INORM_CONTEXT_DISABLE_SUBGROUP_OPS
+ * and, read once per process whatever the flags, INORM_CPU_ISA=avx2|portable
+ * caps the vector instructions the CPU path's loops use (x86-64: AVX-512,
+ * AVX2 + F16C, else portable C; see the device name). Every level gives the
+ * same bits; only the speed changes.
  *
  * With AUTO, a missing Vulkan loader, no device, or a device that fails to
  * initialise falls back to the CPU path (inorm_context_info's driver_info
