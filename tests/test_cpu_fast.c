@@ -223,7 +223,7 @@ static void run_adain_cases(const adain_case *cases, size_t count, uint64_t seed
 }
 
 /* AdaIN: style broadcast (N 1) and per sample, another H x W, blends and
- * activations (the per-element rule of the general path). */
+ * activations (the float epilogues), every other case in place. */
 START_TEST(adain_formats)
 {
     const adain_case cases[] = {
@@ -233,7 +233,7 @@ START_TEST(adain_formats)
         {SH(16, 64, 9, 9), SH(1, 64, 64, 65), 1.0f, O_ACT_SILU},     /* fused content, split style */
         {SH(2, 7, 1, 1), SH(2, 7, 1, 1), 0.3f, O_ACT_NONE},
     };
-    run_adain_cases(cases, sizeof cases / sizeof cases[0], 300, 0);
+    run_adain_cases(cases, sizeof cases / sizeof cases[0], 300, 1);  /* in place: the blend reads x */
 }
 END_TEST
 
@@ -246,6 +246,7 @@ START_TEST(activations_formats)
         run_all_formats(&fc, 400 + (uint64_t)act);
         fc.op = T_MODULATE;
         fc.s = (o_shape)SH(1, 3, 200, 171);
+        fc.inplace = 1;
         run_all_formats(&fc, 410 + (uint64_t)act);
     }
 }
