@@ -12,6 +12,12 @@
 // mean_d = sum(d) / n, M2 = sum((d - mean_d)^2); t = a * (d - mean_d) + b,
 // then the blend with x itself.
 // MODE_NORMALIZE writes y; MODE_FINALIZE writes mean and std per segment.
+// MODE_ADAIN first loads and reduces the team's style segment (the same
+// channel of the style's sample n, or of its only sample) through the same
+// registers, then takes gamma = its std and beta = its mean: AdaIN in one
+// dispatch (the host plans it only for styles of at most the content's
+// plane, so REGS holds them and no content element pays for more than one
+// style element read).
 //
 // NHWC (planes of at most REGS pixels): each lane takes one sample's
 // channel quad (VEC4, C % 4 == 0) or channel and all its pixels, stride C
@@ -21,7 +27,7 @@
 // and reads it three times, the last two from cache.
 //
 // Bindings: as norm_apply.comp (0 x, 1 y, 3 gamma, 4 beta, 5 mean out,
-// 6 std out, 7 bank weights). Specialization: 0 workgroup size, 1 VEC4,
+// 6 std out, 7 bank weights), and 2 the style. Specialization: 0 workgroup size, 1 VEC4,
 // 3 MODE, 4 NHWC (then TEAM is 1), 5 TEAM (power of two, <= workgroup size),
 // 6 REGS (units a lane holds; sizes its array), 9 ACTIVATION, 10 BLEND, 15 GROUPED.
 
@@ -29,6 +35,7 @@
 #include "reduce.glsl"
 
 const uint MODE_NORMALIZE = 0u;
+const uint MODE_ADAIN = 1u;
 const uint MODE_FINALIZE = 2u;
 layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
 layout(constant_id = 5) const uint TEAM = 64u;
@@ -43,6 +50,8 @@ layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
 layout(std430, binding = 1) writeonly buffer Output { DATA_T y[]; };
 layout(std430, binding = 1) writeonly buffer Output4 { OUT4_T y4[]; };
+layout(std430, binding = 2) readonly buffer Style { DATA_T style[]; };
+layout(std430, binding = 2) readonly buffer Style4 { DATA4_T style4[]; };
 layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
 layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
 layout(std430, binding = 5) buffer MeanOut { float mean_out[]; };
@@ -50,6 +59,22 @@ layout(std430, binding = 6) buffer StdOut { float std_out[]; };
 layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; };
 
 shared float team_sums[gl_WorkGroupSize.x];
+
+// This lane's units of the segment being reduced: x itself, unshifted (the
+// blend needs it exactly). d = x - shift is formed where it is used, exact
+// for data near the shift.
+vec4 values[REGS];
+
+// Element or unit i of x, or of the style. Every call passes a literal
+// from_style, so the compiler keeps one load per call site.
+float source_element(const bool from_style, uint i)
+{
+    return from_style ? float(style[i]) : float(x[i]);
+}
+vec4 source_unit(const bool from_style, uint i)
+{
+    return from_style ? in4(style4[i]) : in4(x4[i]);
+}
 
 // Sum over the lanes of this invocation's team (every invocation calls it).
 float team_sum(float value)
@@ -176,6 +201,33 @@ void fused_nhwc_group()
     }
 }
 
+// Loads a lane's channel quad (or channel) of x or the style, `pixels`
+// pixels from unit `first` on, per_sample units apart, into values, and
+// returns the sums of (x - shift) and of their centred squares, shift the
+// first pixel (scalar units broadcast; the caller uses lane 0).
+void lane_moments(const bool from_style, uint first, uint pixels, uint per_sample,
+                  out vec4 shift, out vec4 mean, out vec4 squares)
+{
+    shift = VEC4 ? source_unit(from_style, first) : vec4(source_element(from_style, first));
+    precise vec4 sum = vec4(0.0);  // precise: see fused_nhwc_group
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        bool inside = r < pixels;
+        uint i = first + r * per_sample;
+        if (VEC4)
+            values[r] = inside ? source_unit(from_style, i) : shift;
+        else
+            values[r] = inside ? vec4(source_element(from_style, i)) : shift;
+        sum += values[r] - shift;
+    }
+    mean = sum / float(pixels);
+    precise vec4 centred_squares = vec4(0.0);
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        vec4 centred = (values[r] - shift) - mean;
+        centred_squares += r < pixels ? centred * centred : vec4(0.0);
+    }
+    squares = centred_squares;
+}
+
 void fused_nhwc()
 {
     uint per_sample = VEC4 ? pc.channels / 4u : pc.channels;
@@ -183,35 +235,29 @@ void fused_nhwc()
     if (item >= pc.samples * per_sample)
         return;  // TEAM 1: no barrier follows
     uint n = item / per_sample;
-    uint first = n * pc.plane_len * per_sample + item % per_sample;
     uint lanes = VEC4 ? 4u : 1u;
     uint first_channel = (item % per_sample) * lanes;
-    vec4 shift = VEC4 ? in4(x4[first]) : vec4(float(x[first]));
-    vec4 values[REGS];
-    precise vec4 sum = vec4(0.0);  // precise: see fused_nhwc_group
-    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
-        bool inside = r < pc.plane_len;
-        uint i = first + r * per_sample;
-        if (VEC4)
-            values[r] = inside ? in4(x4[i]) : shift;
-        else
-            values[r] = inside ? vec4(float(x[i])) : shift;
-        sum += values[r] - shift;
+    vec4 shift, mean, squares;
+    vec4 style_mean, style_std;
+    if (MODE == MODE_ADAIN) {
+        uint style_n = pc.style_sample_stride != 0u ? n : 0u;
+        lane_moments(true, style_n * pc.style_seg_len * per_sample + item % per_sample, pc.style_seg_len, per_sample,
+                     shift, mean, squares);
+        style_mean = shift + mean;
+        for (uint j = 0u; j < lanes; ++j)
+            style_std[j] = std_of(squares[j], float(pc.style_seg_len));
     }
+    uint first = n * pc.plane_len * per_sample + item % per_sample;
+    lane_moments(false, first, pc.plane_len, per_sample, shift, mean, squares);
     float count = float(pc.plane_len);
-    vec4 mean = sum / count;
-    precise vec4 squares = vec4(0.0);
-    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
-        vec4 centred = (values[r] - shift) - mean;
-        squares += r < pc.plane_len ? centred * centred : vec4(0.0);
-    }
     vec4 a, b;
     for (uint j = 0u; j < lanes; ++j) {
         float std_value = std_of(squares[j], count);
         if (MODE == MODE_FINALIZE) {
             write_segment_stats(n * pc.channels + first_channel + j, shift[j] + mean[j], std_value);
         } else {
-            vec2 ab = affine(std_value, n, first_channel + j);
+            vec2 ab = MODE == MODE_ADAIN ? vec2(style_std[j] / std_value, style_mean[j])
+                                         : affine(std_value, n, first_channel + j);
             a[j] = ab.x;
             b[j] = ab.y;
         }
@@ -233,6 +279,36 @@ void fused_nhwc()
     }
 }
 
+// Loads the team's segment, units [base, base + units) of x or the style,
+// into values and reduces it: returns (shift, mean of x - shift, std).
+// Padding teams (has_segment false) load nothing but join the barriers.
+vec3 team_moments(const bool from_style, uint base, uint units, uint lane, bool has_segment)
+{
+    uint unit = VEC4 ? 4u : 1u;
+    float shift = has_segment ? source_element(from_style, base * unit) : 0.0;
+    float sum = 0.0;
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        uint u = lane + r * TEAM;
+        bool inside = has_segment && u < units;
+        if (VEC4)
+            values[r] = inside ? source_unit(from_style, base + u) : vec4(shift);
+        else
+            values[r] = vec4(inside ? source_element(from_style, base + u) : shift, shift, shift, shift);
+        sum += dot(values[r] - shift, vec4(1.0));
+    }
+    float count = float(units * unit);
+    float mean = team_sum(sum) / count;
+    float squares = 0.0;
+    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
+        uint u = lane + r * TEAM;
+        if (has_segment && u < units) {
+            vec4 centred = (values[r] - shift) - mean;
+            squares += VEC4 ? dot(centred, centred) : centred.x * centred.x;
+        }
+    }
+    return vec3(shift, mean, std_of(team_sum(squares), count));
+}
+
 void main()
 {
     if (NHWC) {
@@ -250,31 +326,16 @@ void main()
     uint units = pc.seg_len / unit;
     uint base = segment * units;
 
-    float shift = has_segment ? float(x[segment * pc.seg_len]) : 0.0;
-    vec4 values[REGS];
-    float sum = 0.0;
-    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
-        uint u = lane + r * TEAM;
-        bool inside = has_segment && u < units;
-        // values keep x itself (the blend needs it exactly); d = x - shift is
-        // formed where it is used, exact for data near the shift.
-        if (VEC4)
-            values[r] = inside ? in4(x4[base + u]) : vec4(shift);
-        else
-            values[r] = vec4(inside ? float(x[base + u]) : shift, shift, shift, shift);
-        sum += dot(values[r] - shift, vec4(1.0));
+    float style_mean = 0.0, style_std = 1.0;
+    if (MODE == MODE_ADAIN) {
+        uint style_units = pc.style_seg_len / unit;
+        uint style_segment = pc.style_sample_stride != 0u ? segment : segment % pc.channels;
+        vec3 moments = team_moments(true, style_segment * style_units, style_units, lane, has_segment);
+        style_mean = moments.x + moments.y;
+        style_std = moments.z;
     }
-    float count = float(pc.seg_len);
-    float mean = team_sum(sum) / count;
-    float squares = 0.0;
-    [[unroll]] for (uint r = 0u; r < REGS; ++r) {
-        uint u = lane + r * TEAM;
-        if (has_segment && u < units) {
-            vec4 centred = (values[r] - shift) - mean;
-            squares += VEC4 ? dot(centred, centred) : centred.x * centred.x;
-        }
-    }
-    float std_value = std_of(team_sum(squares), count);
+    vec3 moments = team_moments(false, base, units, lane, has_segment);
+    float shift = moments.x, mean = moments.y, std_value = moments.z;
     if (!has_segment)
         return;  // after the last barrier
 
@@ -286,7 +347,7 @@ void main()
     uint segs_per_sample = pc.channels / pc.channels_per_seg;
     uint n = segment / segs_per_sample;
     uint first_channel = (segment % segs_per_sample) * pc.channels_per_seg;
-    vec2 ab = affine(std_value, n, first_channel);
+    vec2 ab = MODE == MODE_ADAIN ? vec2(style_std / std_value, style_mean) : affine(std_value, n, first_channel);
     // no `break` past the last unit: with REGS 128 (1023 floats per plane)
     // lavapipe then stored one more unit, the next segment's first
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {

@@ -177,14 +177,14 @@ static void check_plans(const char *geometry)
                         ck_assert_msg(plan->dispatches == 3, "%s: NCHW AdaIN's style statistics not a dispatch of "
                                       "their own on a CPU device", what);
                     if (tiny_fused)
-                        ck_assert_msg(plan->dispatches == (op == OP_ADAIN ? 2u : 1u) && strstr(plan->variant, "fused"),
-                                      "%s: tiny NHWC planes not fused", what);
+                        ck_assert_msg(plan->dispatches == 1 && strstr(plan->variant, "fused"),
+                                      "%s: tiny NHWC planes not fused in one dispatch", what);
                     /* NCHW planes of up to 64 x 64 are read once in either
                      * geometry (CPU devices: one subgroup of 8 lanes holding
                      * up to 128 vec4 each) */
                     if (!lo && channels_per_segment == 1 && s.h * s.w <= 64 * 64)
-                        ck_assert_msg(strstr(plan->variant, "fused") != NULL, "%s: NCHW plane of <= 64 x 64 not fused",
-                                      what);
+                        ck_assert_msg(strstr(plan->variant, "fused") != NULL && plan->dispatches == 1,
+                                      "%s: NCHW plane of <= 64 x 64 not fused in one dispatch", what);
                     /* CPU devices read RGB-like NHWC rows as vec4s (FOLD) */
                     if (lo && cpu_geometry && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
                         ck_assert_msg(strstr(plan->variant, "4 px as one row") != NULL,
@@ -219,6 +219,92 @@ static void check_plans(const char *geometry)
     inorm_context_destroy(ctx);
 }
 
+/* AdaIN on planes that run fused: one dispatch, the style's statistics
+ * taken by each team first, where the style plane has at most the content
+ * plane's elements (and, when the content is read as vec4s, whole vec4s);
+ * otherwise, and with a style mask, the style's statistics are a dispatch
+ * of their own. The results of both routes are checked against the oracle
+ * by test_family (nchw fused register planes, nhwc tiny planes) and
+ * test_ops (adain), in both geometries. */
+static void check_adain_routes(const char *geometry)
+{
+    setenv("INORM_SUBGROUP_WORKGROUPS", geometry, 1);
+    inorm_context *ctx = make_context();
+    if (!ctx)
+        return;
+    /* route per layout (NCHW, NHWC): FUSED_STYLE one dispatch; STYLE_APART
+     * the style's statistics, then a fused dispatch; UNFUSED neither (NHWC
+     * planes over 16 pixels, on CPU devices 64, are not fused) */
+    enum { FUSED_STYLE, STYLE_APART, UNFUSED };
+    static const struct {
+        shape content, style;
+        int style_masked;
+        int route[2];
+    } k_routes[] = {
+        {{2, 8, 4, 4}, {2, 8, 4, 4}, 0, {FUSED_STYLE, FUSED_STYLE}},  /* the same shape */
+        {{2, 8, 4, 4}, {1, 8, 3, 3}, 0, {STYLE_APART, FUSED_STYLE}},  /* one style for every sample: 9 elements,
+                                                                         not whole vec4s (NHWC reads channel quads) */
+        {{2, 8, 4, 4}, {1, 8, 2, 2}, 0, {FUSED_STYLE, FUSED_STYLE}},
+        {{2, 8, 4, 4}, {2, 8, 5, 4}, 0, {STYLE_APART, STYLE_APART}},  /* a larger style */
+        {{2, 8, 4, 4}, {2, 8, 4, 4}, 1, {STYLE_APART, STYLE_APART}},  /* a style mask */
+        {{1, 16, 32, 32}, {1, 16, 20, 20}, 0, {FUSED_STYLE, UNFUSED}},
+        {{1, 16, 32, 32}, {1, 16, 48, 48}, 0, {STYLE_APART, UNFUSED}},
+        {{3, 5, 3, 5}, {1, 5, 2, 7}, 0, {FUSED_STYLE, FUSED_STYLE}},  /* scalar units */
+    };
+    for (size_t i = 0; i < sizeof k_routes / sizeof k_routes[0]; ++i) {
+        for (int lo = 0; lo < 2; ++lo) {
+            const inorm_layout layout = lo ? INORM_NHWC : INORM_NCHW;
+            const shape c = k_routes[i].content, st = k_routes[i].style;
+            inorm_tensor *x = tensor(ctx, c.n, c.c, c.h, c.w, INORM_FLOAT32, layout);
+            inorm_tensor *y = tensor(ctx, c.n, c.c, c.h, c.w, INORM_FLOAT32, layout);
+            inorm_tensor *style = tensor(ctx, st.n, st.c, st.h, st.w, INORM_FLOAT32, layout);
+            inorm_tensor *mask = k_routes[i].style_masked ? tensor(ctx, 1, 1, st.h, st.w, INORM_FLOAT32, INORM_NCHW)
+                                                          : NULL;
+            if (mask) {
+                float ones[64];
+                for (size_t k = 0; k < 64; ++k)
+                    ones[k] = 1.0f;
+                ck_assert(st.h * st.w <= 64 && inorm_tensor_write(mask, ones, st.h * st.w * sizeof(float)) == INORM_SUCCESS);
+            }
+            inorm_norm_params p = {.eps = 1e-5f, .style_mask = mask};
+            memset(&ctx->last_plan, 0, sizeof ctx->last_plan);
+            ck_assert_msg(inorm_adain(ctx, x, style, 1.0f, &p, y) == INORM_SUCCESS, "adain: %s",
+                          inorm_context_error(ctx));
+            const inorm_plan_info *plan = &ctx->last_plan;
+            char what[200];
+            snprintf(what, sizeof what, "adain %ux%ux%ux%u, style %ux%ux%ux%u%s %s (geometry %s, plan \"%s\")",
+                     c.n, c.c, c.h, c.w, st.n, st.c, st.h, st.w, mask ? " masked" : "", lo ? "nhwc" : "nchw",
+                     geometry, plan->variant);
+            switch (k_routes[i].route[lo]) {
+            case FUSED_STYLE:
+                ck_assert_msg(plan->dispatches == 1 && strstr(plan->variant, "style statistics first") != NULL,
+                              "%s: not one fused dispatch", what);
+                break;
+            case STYLE_APART:
+                /* a style too large to fuse on GPUs (NHWC over 16 pixels) takes two */
+                ck_assert_msg(plan->dispatches >= 2 && strstr(plan->variant, "style statistics, then fused") != NULL,
+                              "%s: not the style's statistics, then a fused dispatch", what);
+                break;
+            default:
+                ck_assert_msg(strstr(plan->variant, "fused") == NULL, "%s: fused", what);
+            }
+            ck_assert_msg(inorm_context_finish(ctx) == INORM_SUCCESS, "finish: %s", inorm_context_error(ctx));
+            inorm_tensor *all[] = {x, y, style, mask};
+            for (size_t k = 0; k < sizeof all / sizeof all[0]; ++k)
+                inorm_tensor_destroy(all[k]);
+        }
+    }
+    ck_assert_msg(inorm_context_validation_message_count(ctx) == 0, "%u validation messages",
+                  (unsigned)inorm_context_validation_message_count(ctx));
+    inorm_context_destroy(ctx);
+}
+
+START_TEST(adain_routes_one_subgroup_workgroups) { check_adain_routes("1"); }
+END_TEST
+
+START_TEST(adain_routes_gpu_workgroups) { check_adain_routes("0"); }
+END_TEST
+
 START_TEST(plans_one_subgroup_workgroups) { check_plans("1"); }
 END_TEST
 
@@ -232,6 +318,8 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, plans_one_subgroup_workgroups);
     tcase_add_test(tc, plans_gpu_workgroups);
+    tcase_add_test(tc, adain_routes_one_subgroup_workgroups);
+    tcase_add_test(tc, adain_routes_gpu_workgroups);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -526,14 +526,22 @@ static uint32_t next_power_of_two(uint64_t value)
 }
 
 /* Strategy (a)/(d): a segment that fits in one team's registers is read
- * once; small ones share a workgroup. Not for AdaIN (its style has its own
- * size) or masks. */
+ * once; small ones share a workgroup. Not for masks. AdaIN only where its
+ * style plane has at most the content plane's elements (and, read as vec4s,
+ * whole vec4s): the team reduces its style plane through the same registers
+ * first, and no content element pays for more than one style element read,
+ * which keeps the 12 bytes per fp32 element of the two-dispatch plan in one
+ * dispatch. Larger styles and style masks keep their own statistics. */
 static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
 {
     const inorm_tensor_desc *d = &op->x->desc;
-    if (op->kind == INORM_OP_ADAIN || op->mask || vk->disable_fused)
+    if (op->mask || vk->disable_fused)
         return false;
     const uint32_t plane_len = d->h * d->w, cps = op->channels_per_segment;
+    const inorm_tensor_desc *s = op->style ? &op->style->desc : NULL;
+    const uint32_t style_len = s ? s->h * s->w : 0;
+    if (s && (op->style_mask || style_len > plane_len))
+        return false;
     const bool one_subgroup = subgroup_workgroups(vk);
     if (d->layout == INORM_NHWC) {
         /* tiny planes: a lane per channel quad (or channel) and sample,
@@ -549,6 +557,8 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
         plan->regs = plane_len;
         plan->workgroup_size = FUSED_LANE_WORKGROUP;
         plan->content = (segment_plan){ .seg_len = plane_len * cps, .seg_count = d->n * d->c / cps, .vec4 = vec4 };
+        if (s)
+            plan->style = (segment_plan){ .seg_len = style_len, .seg_count = s->n * s->c, .vec4 = vec4 };
         const uint64_t lanes = cps > 1 ? plan->content.seg_count : (uint64_t)d->n * (vec4 ? d->c / 4 : d->c);
         plan->fused_groups = (lanes + FUSED_LANE_WORKGROUP - 1) / FUSED_LANE_WORKGROUP;
         return true;
@@ -556,6 +566,8 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
     const uint64_t seg_len = (uint64_t)plane_len * cps;
     const bool vec4 = seg_len % 4 == 0 && (cps == 1 || plane_len % 4 == 0);
     const uint64_t units = seg_len / (vec4 ? 4 : 1);
+    if (s && vec4 && style_len % 4 != 0)
+        return false;
     uint32_t max_team = one_subgroup ? vk->subgroup_size : FUSED_MAX_TEAM;
     while (max_team > 64 && (max_team > vk->limits.maxComputeWorkGroupInvocations ||
                              max_team > vk->limits.maxComputeWorkGroupSize[0]))
@@ -575,6 +587,8 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
     else
         plan->workgroup_size = team < 64 ? 64 : team;
     plan->content = (segment_plan){ .seg_len = (uint32_t)seg_len, .seg_count = d->n * d->c / cps, .vec4 = vec4 };
+    if (s)
+        plan->style = (segment_plan){ .seg_len = style_len, .seg_count = s->n * s->c, .vec4 = vec4 };
     uint32_t teams = plan->workgroup_size / team;
     plan->fused_groups = (plan->content.seg_count + teams - 1) / teams;
     return true;
@@ -902,18 +916,24 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
         (status = reserve_sets(ctx, 1)) != INORM_SUCCESS || (status = begin_recording(ctx)) != INORM_SUCCESS)
         return status;
     apply_bindings(vk, op, buffers);
+    if (op->style)
+        buffers[2] = binding_of(vk, op->style);
     if ((status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &plan->push, (uint32_t)plan->fused_groups);
     inorm_plan_info *info = &ctx->last_plan;
+    const char *style_first = op->style ? ", style statistics first" : "";
     if (nhwc)
-        snprintf(info->variant, sizeof info->variant, "fused nhwc: a lane per %s and sample, %u px each, %u per workgroup",
-                 plan->content.vec4 ? "channel quad" : "channel", plan->regs, plan->workgroup_size);
+        snprintf(info->variant, sizeof info->variant, "fused nhwc: a lane per %s and sample, %u px each, %u per workgroup%s",
+                 plan->content.vec4 ? "channel quad" : "channel", plan->regs, plan->workgroup_size, style_first);
     else
-        snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup", plan->team,
-                 plan->regs, plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team);
+        snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup%s", plan->team,
+                 plan->regs, plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team, style_first);
     info->dispatches = 1;
     info->bytes_moved = (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0);
+    /* every content plane reads its style plane */
+    if (op->style)
+        info->bytes_moved += (double)op->style->bytes * (op->x->desc.n / op->style->desc.n);
     return INORM_SUCCESS;
 }
 
@@ -1074,16 +1094,20 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                           "or the CPU path",
                           ctx->info.name);
     op_plan plan;
-    if (op->kind == INORM_OP_ADAIN && !op->mask) {
-        /* Small planes: the style's statistics and the content's modulation
-         * are each one fused dispatch, instead of many tiny workgroups. */
+    plan_op(vk, op, &plan);
+    if (op->kind == INORM_OP_ADAIN && !op->mask && !plan.fused) {
+        /* Small planes with a larger style (or a style mask): the style's
+         * statistics and the content's modulation are each one fused
+         * dispatch, instead of many tiny workgroups. */
         inorm_op modulate = *op;
         modulate.kind = INORM_OP_NORMALIZE;
         modulate.affine = INORM_AFFINE_SAMPLE;
-        if (plan_fused(vk, &modulate, &plan))
+        modulate.style = NULL;
+        modulate.style_mask = NULL;
+        op_plan modulate_plan;
+        if (plan_fused(vk, &modulate, &modulate_plan))
             return inorm_adain_as_style_mix(ctx, op);
     }
-    plan_op(vk, op, &plan);
     const bool nhwc = plan.nhwc;
     if (plan.fused)
         return run_fused(ctx, op, &plan, float16);
