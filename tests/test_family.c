@@ -136,6 +136,7 @@ typedef struct fam_case {
     int inplace;
     uint32_t groups;   /* group_norm */
     int variant;       /* style shapes, alpha, mix weights */
+    o_shape style;     /* adain: this style shape where n != 0, else by variant */
     uint64_t seed;
 } fam_case;
 
@@ -156,6 +157,8 @@ static void style_shapes(const fam_case *fc, uint32_t count, o_shape *ss)
         if (kind == 1)
             ss[k].n = 1;
     }
+    if (fc->style.n)
+        ss[0] = fc->style;
 }
 
 typedef struct fam_result {
@@ -652,6 +655,56 @@ START_TEST(nhwc_tiny_planes)
     const o_shape shapes[] = {{16, 512, 4, 4}, {3, 12, 3, 5}, {5, 7, 2, 2}, {4, 8, 1, 1}, {2, 64, 4, 4},
                               {2, 128, 4, 4}, {2, 20, 8, 8}, {3, 6, 5, 7}, {1, 32, 6, 6}};
     layout_sweep(ctx, be, "nhwc tiny planes", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_cycling, 11000u);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
+/* AdaIN on planes that run fused on Vulkan, with styles each team (NHWC:
+ * lane) reduces first, of the content's plane or smaller, shared by every
+ * sample or one per sample, in scalar and vec4 units; and styles that take
+ * a statistics dispatch of their own instead (larger than the content
+ * plane, or not whole vec4s beside vec4 content). Both dtypes and layouts,
+ * alpha 1 and blends, unbiased, activations, in place, against the oracle. */
+START_TEST(adain_fused_styles)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    static const struct {
+        o_shape content, style;
+    } k_cases[] = {
+        {{2, 8, 4, 4}, {2, 8, 4, 4}},     {{2, 8, 4, 4}, {1, 8, 2, 2}},    {{2, 8, 4, 4}, {2, 8, 8, 8}},
+        {{2, 8, 4, 4}, {2, 8, 9, 9}},     {{2, 8, 4, 4}, {1, 8, 3, 3}},    {{3, 5, 3, 5}, {3, 5, 7, 8}},
+        {{1, 6, 32, 32}, {1, 6, 48, 40}}, {{1, 6, 32, 32}, {1, 6, 30, 30}}, {{2, 4, 64, 64}, {2, 4, 96, 96}},
+        {{2, 4, 64, 64}, {1, 4, 60, 60}}, {{2, 3, 33, 31}, {2, 3, 50, 60}}, {{2, 3, 33, 31}, {1, 3, 7, 9}},
+    };
+    int cases = 0;
+    double worst = 0.0;
+    uint64_t counter = 0;
+    for (size_t i = 0; i < sizeof k_cases / sizeof k_cases[0]; ++i)
+        for (int lo = 0; lo < 2; ++lo)
+            for (int dt = 0; dt < 2; ++dt)
+                for (int v = 0; v < 2; ++v) {
+                    fam_case fc;
+                    memset(&fc, 0, sizeof fc);
+                    fc.op = OP_ADAIN;
+                    fc.s = k_cases[i].content;
+                    fc.style = k_cases[i].style;
+                    fc.dtype = dt ? INORM_FLOAT16 : INORM_FLOAT32;
+                    fc.layout = lo ? INORM_NHWC : INORM_NCHW;
+                    fc.affine = v;  /* a blend */
+                    fc.activation = (int)(counter % 4);
+                    fc.unbiased = (int)(counter / 4 % 2);
+                    fc.eps = 1e-5f;
+                    fc.inplace = (int)(counter / 2 % 2);
+                    fc.variant = (int)(counter % 6);
+                    fc.seed = 17000u + counter;
+                    counter++;
+                    fam_result r = run_case(ctx, be, &fc);
+                    cases += r.ran;
+                    worst = fmax(worst, r.worst);
+                }
+    printf("adain fused styles [%s]: %d cases within tolerance, worst |err|/bound = %.4f\n", tu_backend_name(be),
+           cases, worst);
     tu_ctx_destroy(ctx);
 }
 END_TEST
@@ -2353,6 +2406,7 @@ int main(void)
         {"nhwc_uneven_groups", nhwc_uneven_groups, 1},
         {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, 1},
         {"nchw_fused_register_planes", nchw_fused_register_planes, 1},
+        {"adain_fused_styles", adain_fused_styles, 1},
         {"fp16_output_rounding", fp16_output_rounding, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
         {"cin_refusals", cin_refusals, 0},

@@ -224,8 +224,8 @@ static void check_plans(const char *geometry)
  * plane's elements (and, when the content is read as vec4s, whole vec4s);
  * otherwise, and with a style mask, the style's statistics are a dispatch
  * of their own. The results of both routes are checked against the oracle
- * by test_family (nchw fused register planes, nhwc tiny planes) and
- * test_ops (adain), in both geometries. */
+ * by test_family (adain fused styles, nchw fused register planes, nhwc tiny
+ * planes) and test_ops (adain), in every geometry. */
 static void check_adain_routes(const char *geometry)
 {
     setenv("INORM_SUBGROUP_WORKGROUPS", geometry, 1);
@@ -245,7 +245,8 @@ static void check_adain_routes(const char *geometry)
         {{2, 8, 4, 4}, {1, 8, 3, 3}, 0, {STYLE_APART, FUSED_STYLE}},  /* one style for every sample: 9 elements,
                                                                          not whole vec4s (NHWC reads channel quads) */
         {{2, 8, 4, 4}, {1, 8, 2, 2}, 0, {FUSED_STYLE, FUSED_STYLE}},
-        {{2, 8, 4, 4}, {2, 8, 5, 4}, 0, {STYLE_APART, STYLE_APART}},  /* a larger style */
+        {{2, 8, 4, 4}, {2, 8, 8, 8}, 0, {STYLE_APART, STYLE_APART}},  /* larger */
+        {{2, 8, 4, 4}, {1, 8, 5, 4}, 0, {STYLE_APART, STYLE_APART}},
         {{2, 8, 4, 4}, {2, 8, 4, 4}, 1, {STYLE_APART, STYLE_APART}},  /* a style mask */
         {{1, 16, 32, 32}, {1, 16, 20, 20}, 0, {FUSED_STYLE, UNFUSED}},
         {{1, 16, 32, 32}, {1, 16, 48, 48}, 0, {STYLE_APART, UNFUSED}},
