@@ -8,7 +8,8 @@
  *             device time (inorm_context_last_device_time with profiling on;
  *             wall clock where that is unsupported)
  *   GB/s      minimum bytes / time: x read once, y written once (adain adds
- *             the style read once; stats writes 2*N*C floats instead of y)
+ *             the style read once, its planes the content's times
+ *             --style-scale; stats writes 2*N*C floats instead of y)
  *   r_copy    (t_copy * min_bytes / (2 * x_bytes)) / time, where t_copy is
  *             inorm_convert with the same dtype and layout (Vulkan: a
  *             vkCmdCopyBuffer; CPU path: its convert loop); 1.0 = as fast as
@@ -92,6 +93,7 @@ typedef struct bench_config {
     bool json;
     bool quick;
     const char *device;  /* NULL: inorm's choice */
+    double style_scale;  /* AdaIN's style planes: the content's H and W times this */
 } bench_config;
 
 static void usage(FILE *out)
@@ -113,6 +115,8 @@ static void usage(FILE *out)
             "  --warmup N       warm-up runs per case (default %d, 1 when a run takes > %.0f ms)\n"
             "  --quick          smoke test: one shape (%ux%ux%ux%u), 2 runs, 1 warm-up\n"
             "  --device N|NAME  Vulkan device by index or part of its name\n"
+            "  --style-scale S  AdaIN's style planes have the content's H and W times S,\n"
+            "                   rounded, at least 1 (default 1: the content's shape)\n"
             "  --json           print one JSON object instead of the table\n"
             "  --help           this text\n"
             "\n"
@@ -205,6 +209,19 @@ static bool parse_shapes(const char *list, bench_config *cfg)
     return cfg->shape_count > 0;
 }
 
+static bool parse_scale(const char *option, const char *text, double *out)
+{
+    errno = 0;
+    char *end;
+    double value = strtod(text, &end);
+    if (errno || end == text || *end || !(value > 0.0) || value > 64.0) {
+        fprintf(stderr, "inorm-bench: %s: \"%s\" is not a number in (0, 64]\n", option, text);
+        return false;
+    }
+    *out = value;
+    return true;
+}
+
 static bool parse_count(const char *option, const char *text, int minimum, int *out)
 {
     errno = 0;
@@ -221,7 +238,7 @@ static bool parse_count(const char *option, const char *text, int minimum, int *
 /* Returns 0 to run, 1 after --help, 2 on bad usage. */
 static int parse_args(int argc, char **argv, bench_config *cfg)
 {
-    *cfg = (bench_config){ .runs = -1, .warmup = -1 };
+    *cfg = (bench_config){ .runs = -1, .warmup = -1, .style_scale = 1.0 };
     for (int i = 0; i < OP_COUNT; ++i)
         cfg->ops[i] = i < OP_DEFAULT_COUNT;
     cfg->dtypes[0] = cfg->dtypes[1] = true;
@@ -243,7 +260,8 @@ static int parse_args(int argc, char **argv, bench_config *cfg)
             continue;
         }
         static const char *const valued[] = { "--ops",  "--shapes", "--dtypes", "--layouts",
-                                              "--backends", "--runs", "--warmup", "--device" };
+                                              "--backends", "--runs", "--warmup", "--device",
+                                              "--style-scale" };
         const char *name = NULL, *value = NULL;
         for (size_t k = 0; k < sizeof valued / sizeof valued[0] && !name; ++k) {
             size_t len = strlen(valued[k]);
@@ -278,6 +296,8 @@ static int parse_args(int argc, char **argv, bench_config *cfg)
             ok = parse_count(name, value, 1, &cfg->runs);
         } else if (strcmp(name, "--warmup") == 0) {
             ok = parse_count(name, value, 0, &cfg->warmup);
+        } else if (strcmp(name, "--style-scale") == 0) {
+            ok = parse_scale(name, value, &cfg->style_scale);
         } else {
             cfg->device = value;
             ok = value[0] != '\0';
@@ -352,11 +372,11 @@ static uint32_t group_count(uint32_t channels)
 
 /* Bytes an op must move at the least: x read once, y written once (adain:
  * plus the style read once; stats: 2*N*C floats written instead of y). */
-static double min_bytes_of(enum bench_op op, const inorm_tensor_desc *d, size_t x_bytes)
+static double min_bytes_of(enum bench_op op, const inorm_tensor_desc *d, size_t x_bytes, size_t style_bytes)
 {
     if (op == OP_STATS)
         return (double)x_bytes + 2.0 * d->n * d->c * sizeof(float);
-    return (op == OP_ADAIN || op == OP_ADAIN_BLEND ? 3.0 : 2.0) * (double)x_bytes;
+    return 2.0 * (double)x_bytes + (op == OP_ADAIN || op == OP_ADAIN_BLEND ? (double)style_bytes : 0.0);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -364,8 +384,9 @@ static double min_bytes_of(enum bench_op op, const inorm_tensor_desc *d, size_t 
 /* ------------------------------------------------------------------------- */
 
 typedef struct host_data {
-    inorm_tensor_desc desc;  /* x, y and style */
-    size_t elements, bytes;
+    inorm_tensor_desc desc;  /* x and y */
+    inorm_tensor_desc style_desc;
+    size_t elements, bytes, style_bytes;
     void *x, *style;         /* in desc's dtype and layout */
     float *gamma, *beta;     /* C */
     float *scale, *bias;     /* N x C */
@@ -407,18 +428,29 @@ static void host_data_free(host_data *h)
     memset(h, 0, sizeof *h);
 }
 
+/* A style plane's side: the content's times scale, rounded, at least 1. */
+static uint32_t scaled_side(uint32_t side, double scale)
+{
+    double scaled = floor((double)side * scale + 0.5);
+    return scaled < 1.0 ? 1u : scaled > 1e9 ? 1000000000u : (uint32_t)scaled;
+}
+
 static bool host_data_init(host_data *h, const bench_shape *s, inorm_dtype dtype, inorm_layout layout,
-                           bool need_style, uint64_t seed)
+                           bool need_style, double style_scale, uint64_t seed)
 {
     memset(h, 0, sizeof *h);
     h->desc = (inorm_tensor_desc){ s->n, s->c, s->h, s->w, dtype, layout };
     h->bytes = inorm_tensor_desc_bytes(&h->desc);
-    if (h->bytes == 0)
+    h->style_desc = h->desc;
+    h->style_desc.h = scaled_side(s->h, style_scale);
+    h->style_desc.w = scaled_side(s->w, style_scale);
+    h->style_bytes = inorm_tensor_desc_bytes(&h->style_desc);
+    if (h->bytes == 0 || h->style_bytes == 0)
         return false;
     h->elements = h->bytes / inorm_dtype_size(dtype);
     size_t samples = (size_t)s->n * s->c;
     h->x = malloc(h->bytes);
-    h->style = need_style ? malloc(h->bytes) : NULL;
+    h->style = need_style ? malloc(h->style_bytes) : NULL;
     h->gamma = malloc(s->c * sizeof(float));
     h->beta = malloc(s->c * sizeof(float));
     h->scale = malloc(samples * sizeof(float));
@@ -430,7 +462,7 @@ static bool host_data_init(host_data *h, const bench_shape *s, inorm_dtype dtype
     uint64_t rng = seed * 0x9E3779B97F4A7C15ULL + 1;
     fill_data(&h->desc, h->x, &rng);
     if (need_style)
-        fill_data(&h->desc, h->style, &rng);
+        fill_data(&h->style_desc, h->style, &rng);
     fill_floats(h->gamma, s->c, 0.5f, 1.5f, &rng);
     fill_floats(h->beta, s->c, -0.5f, 0.5f, &rng);
     fill_floats(h->scale, samples, 0.5f, 1.5f, &rng);
@@ -475,7 +507,7 @@ static inorm_status tensors_create(bench_tensors *t, const host_data *h)
     inorm_status status;
     if ((status = create_written(t->ctx, d, h->x, &t->x)) != INORM_SUCCESS ||
         (status = create_written(t->ctx, d, NULL, &t->y)) != INORM_SUCCESS ||
-        (h->style && (status = create_written(t->ctx, d, h->style, &t->style)) != INORM_SUCCESS) ||
+        (h->style && (status = create_written(t->ctx, &h->style_desc, h->style, &t->style)) != INORM_SUCCESS) ||
         (status = create_written(t->ctx, &channel, h->gamma, &t->gamma)) != INORM_SUCCESS ||
         (status = create_written(t->ctx, &channel, h->beta, &t->beta)) != INORM_SUCCESS ||
         (status = create_written(t->ctx, &sample, h->scale, &t->scale)) != INORM_SUCCESS ||
@@ -1033,6 +1065,8 @@ static void print_devices_table(const bench_device devs[BACKEND_COUNT], const be
         printf("warm-up %d\n", cfg->warmup);
     else
         printf("warm-up %d (1 when a run takes > %.0f ms)\n", AUTO_WARMUP, AUTO_LONG_RUN_S * 1e3);
+    if (cfg->style_scale != 1.0)
+        printf("AdaIN's style planes: the content's H and W times %g\n", cfg->style_scale);
     printf("time_ms: median; GB/s: minimum bytes / time (x read + y written once; adain + style; stats + 2*N*C "
            "floats)\n"
            "r_copy / r_shdr / r_mcpy: copy time scaled to the op's minimum bytes / op time, against inorm_convert "
@@ -1058,7 +1092,8 @@ static void print_json(const bench_device devs[BACKEND_COUNT], const bench_confi
         printf("%d", cfg->warmup);
     else
         printf("\"auto\"");
-    printf(", \"quick\": %s, \"memcpy_threads\": %d},\n", cfg->quick ? "true" : "false", MEMCPY_THREADS);
+    printf(", \"quick\": %s, \"memcpy_threads\": %d, \"style_scale\": %g},\n", cfg->quick ? "true" : "false",
+           MEMCPY_THREADS, cfg->style_scale);
     printf("  \"devices\": [");
     bool first = true;
     for (int b = 0; b < BACKEND_COUNT; ++b) {
@@ -1284,7 +1319,7 @@ static void run_op_case(group_state *g, enum bench_op op)
         enum bench_backend b = pass == 0 ? BACKEND_CPU : BACKEND_VULKAN;
         result *r = &rows[b];
         *r = new_result(g, b, op_names[op]);
-        r->min_bytes = min_bytes_of(op, &h->desc, h->bytes);
+        r->min_bytes = min_bytes_of(op, &h->desc, h->bytes, h->style_bytes);
         if (op == OP_GROUP_NORM || op == OP_GROUP_NORM_SILU)
             r->groups = group_count(h->desc.c);
         bool timed = cfg->backends[b];
@@ -1437,7 +1472,7 @@ int main(int argc, char **argv)
                 /* the data depend only on the case, not on which other cases run */
                 uint64_t seed = (((uint64_t)shape->n * 1000003u + shape->c) * 1000003u + shape->h) * 1000003u +
                                 shape->w + 7u * (uint64_t)(2 * dt + lay);
-                if (!host_data_init(&h, shape, (inorm_dtype)dt, (inorm_layout)lay, need_style, seed)) {
+                if (!host_data_init(&h, shape, (inorm_dtype)dt, (inorm_layout)lay, need_style, cfg.style_scale, seed)) {
                     fprintf(stderr, "inorm-bench: %ux%ux%ux%u %s %s: out of host memory or size overflow\n",
                             shape->n, shape->c, shape->h, shape->w, dtype_names[dt], layout_names[lay]);
                     failures++;
