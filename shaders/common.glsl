@@ -89,6 +89,12 @@ layout(constant_id = 13) const uint QUADS_PER_LANE = 1u;
 // virtual pixels (plane_len / FOLD); plane_len stays the real plane.
 layout(constant_id = 14) const uint FOLD = 1u;
 
+// What norm_apply.comp and norm_fused.comp do (their MODE, specialization
+// constant 3; vk_backend.c's MODE_* enum)
+const uint MODE_NORMALIZE = 0u;
+const uint MODE_ADAIN = 1u;
+const uint MODE_FINALIZE = 2u;
+
 const uint FLAG_GAMMA = 1u;        // gamma / scale / gamma bank is bound
 const uint FLAG_BETA = 2u;         // beta / bias / beta bank is bound
 const uint FLAG_PER_SAMPLE = 4u;   // gamma/beta are indexed by (n, c), not c

@@ -30,9 +30,6 @@
 #include "reduce.glsl"
 #include "accumulate.glsl"
 
-const uint MODE_NORMALIZE = 0u;
-const uint MODE_ADAIN = 1u;
-const uint MODE_FINALIZE = 2u;
 layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };

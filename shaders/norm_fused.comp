@@ -34,9 +34,6 @@
 #include "common.glsl"
 #include "reduce.glsl"
 
-const uint MODE_NORMALIZE = 0u;
-const uint MODE_ADAIN = 1u;
-const uint MODE_FINALIZE = 2u;
 layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
 layout(constant_id = 5) const uint TEAM = 64u;
 layout(constant_id = 6) const uint REGS = 1u;
