@@ -723,6 +723,28 @@ START_TEST(nchw_fused_register_planes)
 }
 END_TEST
 
+/* NCHW segments past one statistics chunk (2048 units: vec4s, or floats
+ * where the plane is not a multiple of 4) with many segments: CPU-type
+ * Vulkan devices take each whole, one workgroup reducing and then
+ * normalizing it (whole_segments in src/vulkan/vk_backend.c; 64 segments
+ * are enough on hosts of up to 8 threads). Groups of 4 channels of 48x43
+ * (8256 elements, vec4) and planes of 47x45 (2115 floats); every op, both
+ * dtypes, affine and masks (which keep the statistics pass), against the
+ * oracle. Vulkan only: the CPU path has no such plan, and its planes of
+ * these sizes are in the other sweeps. */
+START_TEST(nchw_whole_segments)
+{
+    inorm_backend be = tu_backend(_i);
+    if (be == INORM_BACKEND_CPU)
+        return;
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{2, 128, 48, 43}, {1, 64, 47, 45}};
+    layout_sweep(ctx, be, "nchw whole segments", INORM_NCHW, shapes, sizeof shapes / sizeof shapes[0], groups_of_4,
+                 21000u);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------ formats -- */
 
 static const struct {
@@ -2406,6 +2428,7 @@ int main(void)
         {"nhwc_uneven_groups", nhwc_uneven_groups, 1},
         {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, 1},
         {"nchw_fused_register_planes", nchw_fused_register_planes, 1},
+        {"nchw_whole_segments", nchw_whole_segments, 0},
         {"adain_fused_styles", adain_fused_styles, 1},
         {"fp16_output_rounding", fp16_output_rounding, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},

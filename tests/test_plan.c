@@ -96,7 +96,7 @@ static void check_plans(const char *geometry)
     inorm_context *ctx = make_context();
     if (!ctx)
         return;
-    int checked = 0;
+    int checked = 0, whole_segment_plans = 0;
     for (size_t si = 0; si < sizeof k_shapes / sizeof k_shapes[0]; ++si) {
         const shape s = k_shapes[si];
         const double elements = (double)s.n * s.c * s.h * s.w;
@@ -189,6 +189,21 @@ static void check_plans(const char *geometry)
                     if (lo && cpu_geometry && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
                         ck_assert_msg(strstr(plan->variant, "4 px as one row") != NULL,
                                       "%s: C %% 4 != 0 not read as rows of 4 pixels", what);
+                    /* CPU devices take NCHW segments past one chunk whole,
+                     * a workgroup each that reduces and then normalizes
+                     * (one dispatch), on tensors of at most 8 MiB with 8
+                     * segments or more per thread; not AdaIN, the
+                     * statistics op or masks (whole_segments in
+                     * src/vulkan/vk_backend.c) */
+                    const uint64_t segments = (uint64_t)s.n * s.c / channels_per_segment;
+                    if (cpu_geometry && !lo && op != OP_ADAIN && op != OP_STATS && !strstr(plan->variant, "fused") &&
+                        elements * element_bytes <= 8.0 * 1024 * 1024 &&
+                        segments >= 8u * inorm_cpu_threads_for(SIZE_MAX, 0)) {
+                        ck_assert_msg(plan->dispatches == 1 &&
+                                          strstr(plan->variant, "reduce then normalize per workgroup") != NULL,
+                                      "%s: segments not taken whole, one workgroup each", what);
+                        whole_segment_plans++;
+                    }
                     if (!exempt)
                         ck_assert_msg(per_element <= budget * element_bytes + slack,
                                       "%s: %.2f bytes per element, at most %.2f allowed", what, per_element,
@@ -214,8 +229,8 @@ static void check_plans(const char *geometry)
      * (full subgroups; one-subgroup workgroups of the planned size) */
     if (info.api_version >= VK_MAKE_API_VERSION(0, 1, 3, 0))
         ck_assert_msg(ctx->vk->size_control, "a Vulkan 1.3 device without subgroup size control in use");
-    printf("plan (geometry %s): %d op plans within their dispatch and byte budgets%s\n", geometry, checked,
-           ctx->vk->size_control ? "; subgroup size control on" : "");
+    printf("plan (geometry %s): %d op plans within their dispatch and byte budgets, %d with NCHW segments taken "
+           "whole%s\n", geometry, checked, whole_segment_plans, ctx->vk->size_control ? "; subgroup size control on" : "");
     inorm_context_destroy(ctx);
 }
 
