@@ -36,17 +36,21 @@ uvec2 half4_bits(vec4 v)
     uvec4 bits = floatBitsToUint(v);
     uvec4 magnitude = bits & 0x7fffffffu;
     // normal halves: drop 13 mantissa bits to nearest even (a carry bumps
-    // the exponent), rebias 127 -> 15
-    uvec4 half_bits = ((magnitude + 0xfffu + ((magnitude >> 13u) & 1u)) >> 13u) - (112u << 10u);
+    // the exponent) and rebias 127 -> 15 in the same sum (112 << 23 is whole
+    // multiples of the dropped bits; magnitudes below it wrap, and are
+    // subnormal halves, replaced next)
+    uvec4 half_bits = (magnitude + (0xfffu - (112u << 23u)) + ((magnitude >> 13u) & 1u)) >> 13u;
     // below 2^-14: adding 0.5, whose ulp is 2^-24 (the subnormal spacing),
     // rounds to a whole number of 2^-24 in the low bits (float denormals,
     // which a device may flush, all round to 0 anyway)
     uvec4 subnormal = floatBitsToUint(uintBitsToFloat(magnitude) + 0.5) - 0x3f000000u;
-    half_bits = mix(half_bits, subnormal, lessThan(magnitude, uvec4(0x38800000u)));         // 2^-14
-    half_bits = mix(half_bits, uvec4(0x7c00u), greaterThanEqual(magnitude, uvec4(0x477ff000u))); // 65520
+    half_bits = mix(half_bits, subnormal, lessThan(magnitude, uvec4(0x38800000u)));  // 2^-14
+    // from 65520 the rounding reaches 0x7c00 (Inf) or beyond
+    half_bits = min(half_bits, uvec4(0x7c00u));
     half_bits = mix(half_bits, uvec4(0x7e00u), greaterThan(magnitude, uvec4(0x7f800000u)));
-    half_bits |= (bits >> 16u) & 0x8000u;
-    return uvec2(half_bits.x | (half_bits.y << 16u), half_bits.z | (half_bits.w << 16u));
+    // the signs go straight to bits 15 and 31 of each pair
+    uvec2 signs = ((bits.xz >> 16u) & 0x8000u) | (bits.yw & 0x80000000u);
+    return uvec2(half_bits.x | (half_bits.y << 16u), half_bits.z | (half_bits.w << 16u)) | signs;
 }
 // Four halves read as two uints: on lavapipe a buffer load costs per
 // component, and a 4-wide copy of halves took 1.6x longer as f16vec4 than as
