@@ -15,7 +15,7 @@
 #include "common.glsl"
 
 layout(std430, binding = 0) readonly buffer InputA { DATA_T a[]; };
-layout(std430, binding = 1) writeonly buffer Output { DATA_T y[]; };
+layout(std430, binding = 1) writeonly buffer Output { OUT_T y[]; };
 layout(std430, binding = 2) readonly buffer InputB { DATA_T b[]; };
 layout(std430, binding = 3) readonly buffer Weight { float weight[]; };
 
@@ -53,6 +53,6 @@ void main()
             n = i / (pc.plane_len * pc.channels);
         }
         float w = weight[weight_index(n, c, p)];
-        y[i] = DATA_T(w * float(a[i]) + (1.0 - w) * float(b[i]));
+        y[i] = out1(w * float(a[i]) + (1.0 - w) * float(b[i]));
     }
 }

@@ -15,7 +15,8 @@
 #include "common.glsl"
 
 layout(std430, binding = 0) readonly buffer Source { DATA_T src[]; };
-layout(std430, binding = 1) writeonly buffer Destination { DATA_T dst[]; };
+layout(std430, binding = 0) readonly buffer SourceBits { OUT_T src_bits[]; };  // channels 3+, copied as they are
+layout(std430, binding = 1) writeonly buffer Destination { OUT_T dst[]; };
 
 const uint SPACE_SRGB = 0u;
 const uint SPACE_LINEAR_SRGB = 1u;
@@ -128,10 +129,10 @@ void main()
         vec3 v = vec3(float(src[element(n, 0u, p)]), float(src[element(n, 1u, p)]), float(src[element(n, 2u, p)]));
         if (from != to)
             v = from_linear(to, to_linear(from, v));
-        dst[element(n, 0u, p)] = DATA_T(v.x);
-        dst[element(n, 1u, p)] = DATA_T(v.y);
-        dst[element(n, 2u, p)] = DATA_T(v.z);
+        dst[element(n, 0u, p)] = out1(v.x);
+        dst[element(n, 1u, p)] = out1(v.y);
+        dst[element(n, 2u, p)] = out1(v.z);
         for (uint c = 3u; c < pc.channels && !in_place; ++c)
-            dst[element(n, c, p)] = src[element(n, c, p)];
+            dst[element(n, c, p)] = src_bits[element(n, c, p)];
     }
 }

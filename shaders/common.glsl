@@ -18,23 +18,28 @@
 #extension GL_EXT_shader_16bit_storage : require
 #define DATA_T float16_t
 #define DATA4_T uvec2  // four halves: see in4
-#define OUT4_T uvec2  // computed vec4 outputs are stored as half bits: see out4
+// computed outputs are stored as half bits that the kernel rounds itself:
+// see out4 and out1
+#define OUT4_T uvec2
+#define OUT_T uint16_t
 #else
 #define DATA_T float
 #define DATA4_T vec4
 #define OUT4_T vec4
+#define OUT_T float
 #endif
 
 // The binary16 bits of v, rounded to nearest even, overflow to Inf, NaN to
 // 0x7e00 with its sign: inorm_half_bits_from_double's float step
-// (src/internal.h) in integer lanes, so the GPU and CPU paths round alike.
-// lavapipe's own float -> half conversion cost a third of an fp16 apply
-// (1x64x256x256 instance norm: 7.5 -> 5.0 ms without it). Packed two to a
-// uint, the first in the low bits (Vulkan devices are little-endian).
-uvec2 half4_bits(vec4 v)
+// (src/internal.h) in integer lanes, so the GPU and CPU paths round alike on
+// every device. A driver's own float -> half conversion may round toward
+// zero instead (Vulkan leaves the choice to the implementation), and on
+// lavapipe it cost a third of an fp16 apply (1x64x256x256 instance norm: 7.5
+// -> 5.0 ms without it).
+//
+// half_magnitudes: the bits of four magnitudes (sign bits clear).
+uvec4 half_magnitudes(uvec4 magnitude)
 {
-    uvec4 bits = floatBitsToUint(v);
-    uvec4 magnitude = bits & 0x7fffffffu;
     // normal halves: drop 13 mantissa bits to nearest even (a carry bumps
     // the exponent) and rebias 127 -> 15 in the same sum (112 << 23 is whole
     // multiples of the dropped bits; magnitudes below it wrap, and are
@@ -47,10 +52,23 @@ uvec2 half4_bits(vec4 v)
     half_bits = mix(half_bits, subnormal, lessThan(magnitude, uvec4(0x38800000u)));  // 2^-14
     // from 65520 the rounding reaches 0x7c00 (Inf) or beyond
     half_bits = min(half_bits, uvec4(0x7c00u));
-    half_bits = mix(half_bits, uvec4(0x7e00u), greaterThan(magnitude, uvec4(0x7f800000u)));
+    return mix(half_bits, uvec4(0x7e00u), greaterThan(magnitude, uvec4(0x7f800000u)));
+}
+// Four values, packed two to a uint, the first in the low bits (Vulkan
+// devices are little-endian).
+uvec2 half4_bits(vec4 v)
+{
+    uvec4 bits = floatBitsToUint(v);
+    uvec4 half_bits = half_magnitudes(bits & 0x7fffffffu);
     // the signs go straight to bits 15 and 31 of each pair
     uvec2 signs = ((bits.xz >> 16u) & 0x8000u) | (bits.yw & 0x80000000u);
     return uvec2(half_bits.x | (half_bits.y << 16u), half_bits.z | (half_bits.w << 16u)) | signs;
+}
+// One value (the compiler drops the three unused lanes).
+uint half_bits(float v)
+{
+    uint bits = floatBitsToUint(v);
+    return half_magnitudes(uvec4(bits & 0x7fffffffu)).x | ((bits >> 16u) & 0x8000u);
 }
 // Four halves read as two uints: on lavapipe a buffer load costs per
 // component, and a 4-wide copy of halves took 1.6x longer as f16vec4 than as
@@ -60,9 +78,12 @@ vec4 halves4(uvec2 bits) { return vec4(unpackHalf2x16(bits.x), unpackHalf2x16(bi
 #ifdef FLOAT16
 vec4 in4(uvec2 v) { return halves4(v); }
 OUT4_T out4(vec4 v) { return half4_bits(v); }
+// a macro: a function returning a 16-bit value would need the Int16 capability
+#define out1(v) uint16_t(half_bits(v))
 #else
 vec4 in4(vec4 v) { return v; }
 OUT4_T out4(vec4 v) { return v; }
+#define out1(v) (v)
 #endif
 
 layout(local_size_x_id = 0) in;

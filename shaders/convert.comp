@@ -28,19 +28,19 @@
 #define SRC4_T vec4
 #endif
 #ifdef DST_FLOAT16
-#define DST_T float16_t
+#define DST_T uint16_t  // half bits, rounded here (half_bits in common.glsl)
 #define DST4_T uvec2
+#define TO_DST(v) uint16_t(half_bits(v))
 #else
 #define DST_T float
 #define DST4_T vec4
+#define TO_DST(v) (v)
 #endif
 #if defined(SRC_FLOAT16) && defined(DST_FLOAT16)
 #define CONVERT4(v) (v)  // the bits as they are
 #elif defined(SRC_FLOAT16)
 #define CONVERT4(v) halves4(v)
 #elif defined(DST_FLOAT16)
-// the bits half4_bits rounds: the same as the driver's conversion, which
-// costs more on lavapipe
 #define CONVERT4(v) half4_bits(v)
 #else
 #define CONVERT4(v) (v)
@@ -53,6 +53,12 @@ layout(std430, binding = 0) readonly buffer Source { SRC_T src[]; };
 layout(std430, binding = 0) readonly buffer Source4 { SRC4_T src4[]; };
 layout(std430, binding = 1) writeonly buffer Destination { DST_T dst[]; };
 layout(std430, binding = 1) writeonly buffer Destination4 { DST4_T dst4[]; };
+#if defined(SRC_FLOAT16) && defined(DST_FLOAT16)
+layout(std430, binding = 0) readonly buffer SourceBits { uint16_t src_bits[]; };
+#define CONVERT1(i) src_bits[i]  // the bits as they are, as CONVERT4
+#else
+#define CONVERT1(i) TO_DST(float(src[i]))
+#endif
 
 const uint TILE = 32u;
 shared float tile[TILE][TILE + 1u];
@@ -70,7 +76,7 @@ void copy_same_layout(uint workgroup)
         if (VEC4)
             dst4[i] = CONVERT4(src4[i]);
         else
-            dst[i] = DST_T(float(src[i]));
+            dst[i] = CONVERT1(i);
     }
 }
 
@@ -103,7 +109,7 @@ void transpose_tile(uint workgroup)
         uint p = DST_NHWC ? p0 + s : p0 + fast;
         if (c < channels && p < plane) {
             uint i = DST_NHWC ? (n * plane + p) * channels + c : (n * channels + c) * plane + p;
-            dst[i] = DST_T(tile[c - c0][p - p0]);
+            dst[i] = TO_DST(tile[c - c0][p - p0]);
         }
     }
 }

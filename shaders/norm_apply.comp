@@ -34,7 +34,7 @@ layout(constant_id = 3) const uint MODE = MODE_NORMALIZE;
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
-layout(std430, binding = 1) writeonly buffer Output { DATA_T y[]; };
+layout(std430, binding = 1) writeonly buffer Output { OUT_T y[]; };
 layout(std430, binding = 1) writeonly buffer Output4 { OUT4_T y4[]; };
 layout(std430, binding = 2) buffer Partials { vec4 partials[]; };
 layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
@@ -306,7 +306,7 @@ void apply_nchw(uint workgroup)
             if (pc.channels_per_seg != 1u)
                 ab = affine(st, n, first_channel + (i - seg_begin) / pc.plane_len);
             float v = float(x[i]);
-            y[i] = DATA_T(finish1(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+            y[i] = out1(finish1(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
         }
     }
 }
@@ -334,7 +334,7 @@ void apply_nhwc(uint workgroup)
     for (uint p = p_begin + tile_pixel_offset(); p < p_end; p += tile_pixel_step()) {
         uint i = (n * pc.plane_len + p) * pc.channels + c;
         float v = float(x[i]);
-        y[i] = DATA_T(finish1(v, coefficients.x * ((v - coefficients.z) - coefficients.w) + coefficients.y));
+        y[i] = out1(finish1(v, coefficients.x * ((v - coefficients.z) - coefficients.w) + coefficients.y));
     }
 }
 

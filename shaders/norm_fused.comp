@@ -45,7 +45,7 @@ layout(constant_id = 15) const bool GROUPED = false;
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
-layout(std430, binding = 1) writeonly buffer Output { DATA_T y[]; };
+layout(std430, binding = 1) writeonly buffer Output { OUT_T y[]; };
 layout(std430, binding = 1) writeonly buffer Output4 { OUT4_T y4[]; };
 layout(std430, binding = 2) readonly buffer Style { DATA_T style[]; };
 layout(std430, binding = 2) readonly buffer Style4 { DATA4_T style4[]; };
@@ -193,7 +193,7 @@ void fused_nhwc_group()
             if (VEC4)
                 y4[i] = out4(activate4(t));
             else
-                y[i] = DATA_T(activate(t.x));
+                y[i] = out1(activate(t.x));
         }
     }
 }
@@ -272,7 +272,7 @@ void fused_nhwc()
         if (VEC4)
             y4[i] = out4(activate4(t));
         else
-            y[i] = DATA_T(activate(t.x));
+            y[i] = out1(activate(t.x));
     }
 }
 
@@ -359,7 +359,7 @@ void main()
             if (VEC4)
                 y4[base + u] = out4(activate4(t));
             else
-                y[base + u] = DATA_T(activate(t.x));
+                y[base + u] = out1(activate(t.x));
         }
     }
 }
