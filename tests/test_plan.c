@@ -173,7 +173,23 @@ static void check_plans(const char *geometry)
                              s.c, s.h, s.w, dt ? "f16" : "f32", lo ? "nhwc" : "nchw", geometry, plan->variant);
                     ck_assert_msg(plan->dispatches >= 1 && plan->dispatches <= max_dispatches,
                                   "%s: %u dispatches, at most %u allowed", what, plan->dispatches, max_dispatches);
-                    if (cpu_geometry && op == OP_ADAIN && !lo && s.h * s.w >= 256 * 256)
+                    /* CPU devices take NCHW segments past one chunk whole,
+                     * a workgroup each that reduces and then normalizes
+                     * (one dispatch; AdaIN's style statistics first), on
+                     * tensors of at most 8 MiB with 8 segments or more per
+                     * thread; not the statistics op or masks (whole_segments
+                     * in src/vulkan/vk_backend.c) */
+                    const uint64_t segments = (uint64_t)s.n * s.c / channels_per_segment;
+                    const bool whole = cpu_geometry && !lo && op != OP_STATS && !strstr(plan->variant, "fused") &&
+                                       elements * element_bytes <= 8.0 * 1024 * 1024 &&
+                                       segments >= 8u * inorm_cpu_threads_for(SIZE_MAX, 0);
+                    if (whole) {
+                        ck_assert_msg(plan->dispatches == (op == OP_ADAIN ? 2u : 1u) &&
+                                          strstr(plan->variant, "reduce then normalize per workgroup") != NULL,
+                                      "%s: segments not taken whole, one workgroup each", what);
+                        whole_segment_plans++;
+                    }
+                    if (cpu_geometry && op == OP_ADAIN && !lo && s.h * s.w >= 256 * 256 && !whole)
                         ck_assert_msg(plan->dispatches == 3, "%s: NCHW AdaIN's style statistics not a dispatch of "
                                       "their own on a CPU device", what);
                     if (tiny_fused)
@@ -189,21 +205,6 @@ static void check_plans(const char *geometry)
                     if (lo && cpu_geometry && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
                         ck_assert_msg(strstr(plan->variant, "4 px as one row") != NULL,
                                       "%s: C %% 4 != 0 not read as rows of 4 pixels", what);
-                    /* CPU devices take NCHW segments past one chunk whole,
-                     * a workgroup each that reduces and then normalizes
-                     * (one dispatch), on tensors of at most 8 MiB with 8
-                     * segments or more per thread; not AdaIN, the
-                     * statistics op or masks (whole_segments in
-                     * src/vulkan/vk_backend.c) */
-                    const uint64_t segments = (uint64_t)s.n * s.c / channels_per_segment;
-                    if (cpu_geometry && !lo && op != OP_ADAIN && op != OP_STATS && !strstr(plan->variant, "fused") &&
-                        elements * element_bytes <= 8.0 * 1024 * 1024 &&
-                        segments >= 8u * inorm_cpu_threads_for(SIZE_MAX, 0)) {
-                        ck_assert_msg(plan->dispatches == 1 &&
-                                          strstr(plan->variant, "reduce then normalize per workgroup") != NULL,
-                                      "%s: segments not taken whole, one workgroup each", what);
-                        whole_segment_plans++;
-                    }
                     if (!exempt)
                         ck_assert_msg(per_element <= budget * element_bytes + slack,
                                       "%s: %.2f bytes per element, at most %.2f allowed", what, per_element,

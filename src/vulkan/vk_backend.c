@@ -642,20 +642,20 @@ static uint32_t nhwc_gpu_block(uint32_t channels, uint32_t channels_per_segment)
 /* NCHW on CPU devices: a segment past one chunk (2048 units: planes or
  * groups from 8K elements) is still taken whole by one workgroup, which
  * reduces it and then normalizes it from cache in one dispatch
- * (FLAG_SELF_STATS), where the segments are enough to keep every thread
- * busy (lavapipe runs one per core). That saves a dispatch and the merge of
- * partials, which counts on tensors of a few MB. lavapipe, alternating runs
- * (5 rounds): group norm in 32 groups 1x512x32x32 0.74 -> 0.60 ms (fp32 and
- * fp16 alike), 1x256x64x64 1.30 -> 1.11, 1x128x128x128 2.5 -> 2.2; fp16
- * 1x64x256x256 instance norm 4.5 -> 4.0. Larger tensors lost: 8x256x64x64
- * group norm 9.1 -> 10.4 ms in fp16 (16 MB), 2x64x256x256 instance norm
- * 10.2 -> 11.9 ms (32 MB), for reasons not pinned down; so did AdaIN
- * (1x64x256x256 7.1 -> 8.1 ms; its style's statistics keep a dispatch of
- * their own either way). Masks and the statistics op keep the statistics
+ * (FLAG_SELF_STATS; AdaIN's style statistics a dispatch before it), where
+ * the segments are enough to keep every thread busy (lavapipe runs one per
+ * core). That saves a dispatch and the merge of partials, which counts on
+ * tensors of a few MB. lavapipe, alternating runs (5 rounds): group norm
+ * in 32 groups 1x512x32x32 0.74 -> 0.60 ms (fp32 and fp16 alike),
+ * 1x256x64x64 1.30 -> 1.11, 1x128x128x128 2.5 -> 2.2; fp16 1x64x256x256
+ * instance norm 4.5 -> 4.0; AdaIN 1x64x96x96 1.15 -> 1.02, 2x64x128x128
+ * 3.5 -> 3.3. Larger tensors lost: 8x256x64x64 group norm 9.1 -> 10.4 ms
+ * in fp16 (16 MB), 2x64x256x256 instance norm 10.2 -> 11.9 ms (32 MB), for
+ * reasons not pinned down. Masks and the statistics op keep the statistics
  * pass, as below. */
 static bool whole_segments(const vk_state *vk, const inorm_op *op, uint32_t seg_count)
 {
-    return subgroup_workgroups(vk) && op->kind != INORM_OP_ADAIN && op->kind != INORM_OP_STATS && !op->mask &&
+    return subgroup_workgroups(vk) && op->kind != INORM_OP_STATS && !op->mask && !op->style_mask &&
            op->x->bytes <= WHOLE_SEGMENTS_MAX_BYTES &&
            seg_count >= WHOLE_SEGMENTS_PER_THREAD * inorm_cpu_threads_for(SIZE_MAX, 0);
 }
