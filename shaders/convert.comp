@@ -9,7 +9,7 @@
 //
 // Bindings: 0 source (read), 1 destination (write).
 // Specialization: 0 workgroup size, 1 VEC4 (same layout, element count % 4 == 0),
-//                 7 SRC_NHWC, 8 DST_NHWC.
+//                 7 SRC_NHWC, 8 DST_NHWC, 12 LANE_GROUP_WIDTH, 16 THROUGH_ALU.
 // Push constants (PushConstants of common.glsl): seg_len = elements (same
 // layout) or H*W (transpose), channels = C, samples = N, chunk_len = units per
 // workgroup (same layout).
@@ -37,6 +37,17 @@
 #define DST4_T vec4
 #define TO_DST(v) (v)
 #endif
+// four values as fp32, and back
+#ifdef SRC_FLOAT16
+#define WIDEN4(v) halves4(v)
+#else
+#define WIDEN4(v) (v)
+#endif
+#ifdef DST_FLOAT16
+#define NARROW4(v) half4_bits(v)
+#else
+#define NARROW4(v) (v)
+#endif
 #if defined(SRC_FLOAT16) && defined(DST_FLOAT16)
 #define CONVERT4(v) (v)  // the bits as they are
 #elif defined(SRC_FLOAT16)
@@ -49,6 +60,12 @@
 
 layout(constant_id = 7) const bool SRC_NHWC = false;
 layout(constant_id = 8) const bool DST_NHWC = false;
+// Same layout: each value widened to fp32, pc.eps (-0.0) added and narrowed
+// back, which the compiler cannot drop: the benchmark's second shader
+// roofline, the least a kernel that computes does per value. lavapipe moves a
+// plain copy's values without ever assembling them into vector registers;
+// this copy took 1.3x as long on data from memory (1x4x2048x2048 fp32).
+layout(constant_id = 16) const bool THROUGH_ALU = false;
 
 layout(std430, binding = 0) readonly buffer Source { SRC_T src[]; };
 layout(std430, binding = 0) readonly buffer Source4 { SRC4_T src4[]; };
@@ -83,12 +100,12 @@ void copy_same_layout(uint workgroup)
             [[unroll]] for (uint r = 0u; r < 8u; ++r) {
                 uint k = i + r * LANES;
                 if (k < stop)
-                    dst4[k] = CONVERT4(src4[k]);
+                    dst4[k] = THROUGH_ALU ? NARROW4(WIDEN4(src4[k]) + pc.eps) : CONVERT4(src4[k]);
             }
         }
     } else {
         for (uint i = first; i < stop; i += LANES)
-            dst[i] = CONVERT1(i);
+            dst[i] = THROUGH_ALU ? TO_DST(float(src[i]) + pc.eps) : CONVERT1(i);
     }
 }
 

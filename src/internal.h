@@ -45,8 +45,13 @@ struct inorm_context {
     inorm_cpu_pool *cpu_pool;   /* CPU path: its helper threads, made on first use */
 };
 
-/* Runs a convert op; shader_copy forces the copy kernel (for the benchmark's roofline). */
-inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, bool shader_copy);
+/* The kernel a convert op runs: the backend's choice, or (the benchmark's
+ * rooflines) the copy shader even where a buffer copy would do, or that
+ * shader with every value widened to fp32, -0.0 added and narrowed back. */
+typedef enum inorm_copy_kernel { INORM_COPY_ANY, INORM_COPY_SHADER, INORM_COPY_SHADER_ALU } inorm_copy_kernel;
+
+/* Runs a convert op with the given copy kernel. */
+inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, inorm_copy_kernel kernel);
 
 struct inorm_tensor {
     inorm_context *ctx;
@@ -105,7 +110,7 @@ typedef struct inorm_op {
     bool accumulate;
     uint32_t out_repeat;              /* STATS: each value goes to this many samples (1, or N for a style of N 1) */
     uint32_t out_repeat_first;        /* STATS: ... starting at this sample (repeats are done in slices) */
-    bool shader_copy;                 /* CONVERT: use the copy kernel even where a buffer copy would do */
+    inorm_copy_kernel copy_kernel;    /* CONVERT */
     /* Pixel ops (src/color.c, src/blend.c) */
     inorm_color_space color_from;     /* COLOR */
     inorm_color_space color_to;       /* COLOR */

@@ -472,7 +472,7 @@ inorm_status inorm_stats(inorm_context *ctx, const inorm_tensor *x, const inorm_
     return run(ctx, &op);
 }
 
-inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, bool shader_copy)
+inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, inorm_copy_kernel kernel)
 {
     const char *fn = "inorm_convert";
     inorm_status status = check_context(ctx);
@@ -489,13 +489,13 @@ inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm
         return inorm_fail(ctx, INORM_ERROR_INVALID_ARGUMENT, "%s: dst is src; converting in place is not supported",
                           fn);
     inorm_op op = { .kind = INORM_OP_CONVERT, .x = src, .y = dst, .channels_per_segment = 1, .alpha = 1.0f,
-                    .shader_copy = shader_copy };
+                    .copy_kernel = kernel };
     return run(ctx, &op);
 }
 
 inorm_status inorm_convert(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst)
 {
-    return inorm_convert_op(ctx, src, dst, false);
+    return inorm_convert_op(ctx, src, dst, INORM_COPY_ANY);
 }
 
 /* ---------------------------------------------------------------------------

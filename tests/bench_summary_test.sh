@@ -22,6 +22,8 @@ for layout in nchw nhwc; do
 done
 # every Vulkan op case of the quick shape is counted: 6 ops x 2 layouts per dtype
 grep -q '^- vulkan f32, smaller shapes: [0-9]* of 12 at' "$tmp/summary.md" || fail "Vulkan fp32 count is not over 12 cases"
+# and again against the copy shader whose values go through the ALU
+grep -q '^  - against the through-ALU copy: [0-9]* of 12 at' "$tmp/summary.md" || fail "no count against the through-ALU copy"
 # a run that holds no op is refused
 echo '{"cases": [], "failures": 0}' > "$tmp/empty.json"
 if "$python" "$summary" "$tmp/empty.json" > /dev/null 2>&1; then

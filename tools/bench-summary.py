@@ -35,7 +35,8 @@ def load(paths):
                 continue
             key = (c["backend"], c["op"], "x".join(map(str, c["shape"])), c["dtype"], c["layout"])
             ratio = c["ratio"]["shader_copy" if c["backend"] == "vulkan" else "memcpy"]
-            cases[key].append({"ratio": ratio, "ms": c["median_s"] * 1e3, "plan": c["plan"],
+            cases[key].append({"ratio": ratio, "alu_ratio": c["ratio"].get("shader_copy_alu"),
+                               "ms": c["median_s"] * 1e3, "plan": c["plan"],
                                "x_bytes": c["x_bytes"], "shape": c["shape"]})
     return cases, failures
 
@@ -122,6 +123,14 @@ def target_lines(cases):
             lines.append(f"- {backend} {dtype}, {what}: {sum(r >= target for r in ratios)} of {len(ratios)} at "
                          f">= {target} (quartiles {quartiles[0]:.2f} / {quartiles[1]:.2f} / {quartiles[2]:.2f}; "
                          f"lowest {lowest:.2f}, {key[1]} {key[2]} {key[4]})")
+            # Vulkan: the same cases against the copy shader whose values go
+            # through the ALU (the row copy:shader-alu), where the runs have it
+            alu = [median(cases, k, "alu_ratio") for _, k in picked]
+            if backend == "vulkan" and None not in alu:
+                alu.sort()
+                q = statistics.quantiles(alu, n=4) if len(alu) > 1 else alu * 3
+                lines.append(f"  - against the through-ALU copy: {sum(r >= target for r in alu)} of {len(alu)} "
+                             f"at >= {target} (quartiles {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}; lowest {alu[0]:.2f})")
     return lines
 
 

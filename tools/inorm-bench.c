@@ -15,6 +15,9 @@
  *             vkCmdCopyBuffer; CPU path: its convert loop); 1.0 = as fast as
  *             a copy of the same bytes
  *   r_shader  the same against inorm's own copy compute shader (Vulkan)
+ *             (JSON also has ratio.shader_copy_alu: against that shader with
+ *             each value widened to fp32, -0.0 added and narrowed back, the
+ *             row "copy:shader-alu", the least a computing kernel does)
  *   r_memcpy  the same against memcpy on 2 threads (CPU path)
  *   max_err   max |y - ref| / (1 + |ref|), ref the CPU path's result (Vulkan)
  *   plan      ctx->last_plan: variant, dispatches, bytes moved per element
@@ -527,7 +530,7 @@ static inorm_status tensors_create(bench_tensors *t, const host_data *h)
 /* Measurement                                                                */
 /* ------------------------------------------------------------------------- */
 
-typedef enum job_kind { JOB_OP, JOB_COPY_BUFFER, JOB_COPY_SHADER } job_kind;
+typedef enum job_kind { JOB_OP, JOB_COPY_BUFFER, JOB_COPY_SHADER, JOB_COPY_SHADER_ALU } job_kind;
 
 typedef struct job {
     job_kind kind;
@@ -540,7 +543,8 @@ static inorm_status record_job(const job *j)
     const bench_tensors *t = j->t;
     switch (j->kind) {
     case JOB_COPY_BUFFER: return inorm_convert(t->ctx, t->x, t->y);
-    case JOB_COPY_SHADER: return inorm_convert_op(t->ctx, t->x, t->y, true);
+    case JOB_COPY_SHADER: return inorm_convert_op(t->ctx, t->x, t->y, INORM_COPY_SHADER);
+    case JOB_COPY_SHADER_ALU: return inorm_convert_op(t->ctx, t->x, t->y, INORM_COPY_SHADER_ALU);
     case JOB_OP: break;
     }
     switch (j->op) {
@@ -815,8 +819,8 @@ typedef struct result {
     timing time;
     double elements, x_bytes, min_bytes;
     double gbps;
-    double ratio_copy, ratio_shader_copy, ratio_memcpy;  /* NAN: not measured */
-    double copy_s, shader_copy_s, memcpy_s;              /* the rooflines' raw medians */
+    double ratio_copy, ratio_shader_copy, ratio_shader_alu, ratio_memcpy;  /* NAN: not measured */
+    double copy_s, shader_copy_s, shader_alu_s, memcpy_s;                  /* the rooflines' raw medians */
     double max_err, err_limit;                           /* NAN: not checked */
 } result;
 
@@ -1157,12 +1161,16 @@ static void print_json(const bench_device devs[BACKEND_COUNT], const bench_confi
         json_number(r->copy_s);
         printf(", \"shader_copy\": ");
         json_number(r->shader_copy_s);
+        printf(", \"shader_copy_alu\": ");
+        json_number(r->shader_alu_s);
         printf(", \"memcpy\": ");
         json_number(r->memcpy_s);
         printf("}, \"ratio\": {\"copy\": ");
         json_number(r->ratio_copy);
         printf(", \"shader_copy\": ");
         json_number(r->ratio_shader_copy);
+        printf(", \"shader_copy_alu\": ");
+        json_number(r->ratio_shader_alu);
         printf(", \"memcpy\": ");
         json_number(r->ratio_memcpy);
         printf("}, \"max_err\": ");
@@ -1198,7 +1206,7 @@ typedef struct group_state {
     bench_tensors tensors[BACKEND_COUNT];
     bool ready[BACKEND_COUNT];        /* tensors made on this backend */
     char skip_note[BACKEND_COUNT][320];
-    double copy_s[BACKEND_COUNT], shader_copy_s, memcpy_s;
+    double copy_s[BACKEND_COUNT], shader_copy_s, shader_alu_s, memcpy_s;
     result_list *results;
     int failures;
 } group_state;
@@ -1216,8 +1224,8 @@ static result new_result(const group_state *g, enum bench_backend backend, const
     r.elements = (double)g->h->elements;
     r.x_bytes = (double)g->h->bytes;
     r.min_bytes = 2.0 * r.x_bytes;
-    r.ratio_copy = r.ratio_shader_copy = r.ratio_memcpy = NAN;
-    r.copy_s = r.shader_copy_s = r.memcpy_s = NAN;
+    r.ratio_copy = r.ratio_shader_copy = r.ratio_shader_alu = r.ratio_memcpy = NAN;
+    r.copy_s = r.shader_copy_s = r.shader_alu_s = r.memcpy_s = NAN;
     r.max_err = r.err_limit = NAN;
     return r;
 }
@@ -1264,11 +1272,14 @@ static void measure_rooflines(group_state *g)
         g->copy_s[b] = NAN;
         if (!g->cfg->backends[b] || !g->ready[b])
             continue;
-        const job_kind kinds[2] = { JOB_COPY_BUFFER, JOB_COPY_SHADER };
-        for (int k = 0; k < (b == BACKEND_VULKAN ? 2 : 1); ++k) {
-            result r = new_result(g, (enum bench_backend)b, kinds[k] == JOB_COPY_SHADER ? "copy:shader"
-                                                           : b == BACKEND_VULKAN ? "copy:buffer"
-                                                                                 : "copy:convert");
+        /* Vulkan: also the copy shader with each value through the ALU,
+         * printed for reference (shaders/convert.comp's THROUGH_ALU) */
+        const job_kind kinds[3] = { JOB_COPY_BUFFER, JOB_COPY_SHADER, JOB_COPY_SHADER_ALU };
+        for (int k = 0; k < (b == BACKEND_VULKAN ? 3 : 1); ++k) {
+            result r = new_result(g, (enum bench_backend)b, kinds[k] == JOB_COPY_SHADER       ? "copy:shader"
+                                                           : kinds[k] == JOB_COPY_SHADER_ALU ? "copy:shader-alu"
+                                                           : b == BACKEND_VULKAN             ? "copy:buffer"
+                                                                                             : "copy:convert");
             r.roofline = true;
             job j = { kinds[k], OP_INSTANCE_NORM, &g->tensors[b] };
             inorm_status status = copy_fill_target(&g->tensors[b], g->h);
@@ -1285,6 +1296,8 @@ static void measure_rooflines(group_state *g)
                 r.gbps = r.min_bytes / r.time.median_s * 1e-9;
                 if (kinds[k] == JOB_COPY_SHADER)
                     g->shader_copy_s = r.time.median_s;
+                else if (kinds[k] == JOB_COPY_SHADER_ALU)
+                    g->shader_alu_s = r.time.median_s;
                 else
                     g->copy_s[b] = r.time.median_s;
             }
@@ -1357,6 +1370,8 @@ static void run_op_case(group_state *g, enum bench_op op)
             if (b == BACKEND_VULKAN) {
                 r->shader_copy_s = g->shader_copy_s;
                 r->ratio_shader_copy = g->shader_copy_s * scale / t_op;
+                r->shader_alu_s = g->shader_alu_s;
+                r->ratio_shader_alu = g->shader_alu_s * scale / t_op;
             } else {
                 r->memcpy_s = g->memcpy_s;
                 r->ratio_memcpy = g->memcpy_s * scale / t_op;
@@ -1422,7 +1437,7 @@ static void run_group(group_state *g)
                     g->skip_note[b]);
         }
     }
-    g->shader_copy_s = g->memcpy_s = NAN;
+    g->shader_copy_s = g->shader_alu_s = g->memcpy_s = NAN;
     measure_rooflines(g);
     for (int op = 0; op < OP_COUNT; ++op)
         if (cfg->ops[op])

@@ -981,7 +981,7 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
     if (status != INORM_SUCCESS)
         return status;
     const bool same_layout = s->layout == d->layout || s->c == 1 || (s->h == 1 && s->w == 1);
-    if (same_layout && s->dtype == d->dtype && !op->shader_copy) {
+    if (same_layout && s->dtype == d->dtype && op->copy_kernel == INORM_COPY_ANY) {
         record_device_barrier(vk);
         VkBufferCopy region = { op->x->buffer->offset, op->y->buffer->offset, op->x->bytes };
         vk->fn.vkCmdCopyBuffer(vk->recording_cmd, op->x->buffer->buffer, op->y->buffer->buffer, 1, &region);
@@ -989,10 +989,12 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
                                             .bytes_moved = 2.0 * (double)op->x->bytes };
         return INORM_SUCCESS;
     }
-    vk_push_constants push = { .channels = s->c, .samples = s->n };
+    /* eps: what the through-ALU copy adds, -0.0 (x + -0.0 is x, -0 included) */
+    vk_push_constants push = { .channels = s->c, .samples = s->n, .eps = -0.0f };
     vk_pipeline_key key = { .kernel = VK_KERNEL_CONVERT, .dtypes = (src16 ? 1u : 0u) | (dst16 ? 2u : 0u),
                             .workgroup_size = 256, .nhwc = !same_layout && s->layout == INORM_NHWC,
-                            .dst_nhwc = !same_layout && d->layout == INORM_NHWC };
+                            .dst_nhwc = !same_layout && d->layout == INORM_NHWC,
+                            .through_alu = same_layout && op->copy_kernel == INORM_COPY_SHADER_ALU };
     uint64_t workgroups;
     if (same_layout) {
         /* On CPU devices the norm kernels' geometry (workgroups of one
@@ -1027,8 +1029,9 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
     if ((status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &push, (uint32_t)workgroups);
-    snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "convert: %s",
-             same_layout ? (key.vec4 ? "copy vec4" : "copy scalar") : "32x32 tile transpose");
+    snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "convert: %s%s",
+             same_layout ? (key.vec4 ? "copy vec4" : "copy scalar") : "32x32 tile transpose",
+             key.through_alu ? ", each value through the ALU" : "");
     ctx->last_plan.dispatches = 1;
     ctx->last_plan.bytes_moved = (double)op->x->bytes + (double)op->y->bytes;
     return INORM_SUCCESS;

@@ -128,6 +128,7 @@ typedef struct vk_pipeline_key {
     uint32_t fold;        /* stats, apply (NHWC, VEC4): pixels read as one row of vec4s (0: 1) */
     uint32_t grouped;     /* fused: segments of several channels */
     uint32_t sources;     /* stats: which tensors a dispatch reads (VK_SOURCES_*) */
+    uint32_t through_alu; /* convert (same layout): values widened, -0.0 added, narrowed back */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {
