@@ -104,8 +104,13 @@ void copy_same_layout(uint workgroup)
             }
         }
     } else {
-        for (uint i = first; i < stop; i += LANES)
-            dst[i] = THROUGH_ALU ? TO_DST(float(src[i]) + pc.eps) : CONVERT1(i);
+        for (uint i = first; i < stop; i += LANES) {
+            // statements, not ?: (a 16-bit value would need the Int16 capability)
+            if (THROUGH_ALU)
+                dst[i] = TO_DST(float(src[i]) + pc.eps);
+            else
+                dst[i] = CONVERT1(i);
+        }
     }
 }
 
