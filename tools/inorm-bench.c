@@ -1,5 +1,5 @@
 /*
- * inorm-bench: times inorm's ops on each backend against two copy rooflines
+ * inorm-bench: times inorm's ops on each backend against copy rooflines
  * measured on the same device with the same bytes, prints the kernel plan the
  * library chose, and checks every Vulkan result against the CPU path.
  *
