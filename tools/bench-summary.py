@@ -48,6 +48,11 @@ def median(cases, key, field="ratio"):
     return statistics.median(r[field] for r in runs)
 
 
+def quartiles(values):
+    """Lower quartile, median, upper quartile of sorted values."""
+    return statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+
+
 def fmt(value):
     return "-" if value is None else f"{value:.2f}"
 
@@ -116,19 +121,19 @@ def target_lines(cases):
                 continue
             picked.sort()
             ratios = [r for r, _ in picked]
-            quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+            q = quartiles(ratios)
             lowest, key = picked[0]
             what = ("shapes of 1 MiB and more" if big else "smaller shapes") if backend == "vulkan" \
                 else "planes of 64x64 and more"
             lines.append(f"- {backend} {dtype}, {what}: {sum(r >= target for r in ratios)} of {len(ratios)} at "
-                         f">= {target} (quartiles {quartiles[0]:.2f} / {quartiles[1]:.2f} / {quartiles[2]:.2f}; "
+                         f">= {target} (quartiles {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}; "
                          f"lowest {lowest:.2f}, {key[1]} {key[2]} {key[4]})")
             # Vulkan: the same cases against the copy shader whose values go
             # through the ALU (the row copy:shader-alu), where the runs have it
             alu = [median(cases, k, "alu_ratio") for _, k in picked]
             if backend == "vulkan" and None not in alu:
                 alu.sort()
-                q = statistics.quantiles(alu, n=4) if len(alu) > 1 else alu * 3
+                q = quartiles(alu)
                 lines.append(f"  - against the through-ALU copy: {sum(r >= target for r in alu)} of {len(alu)} "
                              f"at >= {target} (quartiles {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}; lowest {alu[0]:.2f})")
     return lines

@@ -657,7 +657,7 @@ static bool whole_segments(const vk_state *vk, const inorm_op *op, uint32_t seg_
 {
     return subgroup_workgroups(vk) && op->kind != INORM_OP_STATS && !op->mask && !op->style_mask &&
            op->x->bytes <= WHOLE_SEGMENTS_MAX_BYTES &&
-           seg_count >= WHOLE_SEGMENTS_PER_THREAD * inorm_cpu_threads_for(SIZE_MAX, 0);
+           seg_count >= WHOLE_SEGMENTS_PER_THREAD * vk->host_threads;
 }
 
 static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)

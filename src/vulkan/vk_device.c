@@ -655,6 +655,7 @@ static inorm_status finish_init(inorm_context *ctx, vk_state *vk, const device_f
     const char *override = (flags & INORM_CONTEXT_IGNORE_ENVIRONMENT) ? NULL : getenv("INORM_SUBGROUP_WORKGROUPS");
     if (override && (override[0] == '0' || override[0] == '1'))
         vk->subgroup_workgroups = size_fits && override[0] == '1';
+    vk->host_threads = inorm_cpu_threads_for(SIZE_MAX, 0);
     inorm_status status = vk_pipelines_init(ctx);
     if (status == INORM_SUCCESS)
         status = vk_buffer_create(ctx, 64 * 1024, false, &vk->scratch);

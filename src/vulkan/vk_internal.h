@@ -163,6 +163,9 @@ struct vk_state {
      * devices; INORM_SUBGROUP_WORKGROUPS=0/1 overrides). Used only while
      * use_subgroup_ops holds. */
     bool subgroup_workgroups;
+    /* The host's threads (inorm_cpu_threads_for), read once: a CPU device
+     * runs its workgroups on them (whole_segments in vk_backend.c). */
+    unsigned host_threads;
     uint32_t subgroup_size;
     /* VK_EXT_subgroup_size_control's subgroupSizeControl and
      * computeFullSubgroups are enabled: pipelines then require full
