@@ -508,7 +508,10 @@ INORM_API inorm_status inorm_context_import(const inorm_vulkan_import *desc, ino
  * a staging buffer). offset must be a multiple of the device's
  * minStorageBufferOffsetAlignment; offset + the tensor's bytes must fit in
  * the buffer (checked against its memory requirements) and the bytes within
- * maxStorageBufferRange. The buffer must outlive the tensor.
+ * maxStorageBufferRange. The buffer must outlive the tensor. Kernels read it
+ * as a storage buffer (inorm's own tensors they may read through texel views
+ * of their buffers, which CPU devices load faster; see INORM_TEXEL_LOADS in
+ * the README).
  */
 INORM_API inorm_status inorm_tensor_wrap_vulkan(inorm_context *ctx, const inorm_tensor_desc *desc,
                                                 VkBuffer buffer, VkDeviceSize offset, inorm_tensor **out);

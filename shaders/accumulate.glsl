@@ -16,7 +16,9 @@ float masked_shift(float first)
 }
 
 // NCHW: accumulates this lane's share of elements [begin, end) of one buffer,
-// shifted by the chunk's first value. mask_at maps an element to its mask index.
+// shifted by the chunk's first value: data[k] is element k, data4(k) 4-vector k
+// (a function, so that it may read a texel view). mask_at maps an element to
+// its mask index.
 #define ACCUMULATE_NCHW(moments, shift, data, data4, use_vec4, has_mask, mask_buf, mask_buf4, mask_at, begin, end) \
     shift = float(data[begin]);                                                                                  \
     if (has_mask) {                                                                                              \
@@ -25,7 +27,7 @@ float masked_shift(float first)
         if (use_vec4) {                                                                                          \
             lane_range((begin) / 4u, (end) / 4u, first, stop);                                                  \
             for (uint i = first; i < stop; i += LANES)                                                           \
-                moments_add4_weighted(moments, in4(data4[i]) - shift, mask_buf4[mask_at(i * 4u) / 4u]);          \
+                moments_add4_weighted(moments, in4(data4(i)) - shift, mask_buf4[mask_at(i * 4u) / 4u]);          \
         } else {                                                                                                 \
             lane_range(begin, end, first, stop);                                                                 \
             for (uint i = first; i < stop; i += LANES)                                                           \
@@ -45,7 +47,7 @@ float masked_shift(float first)
                 /* loads of a clamped index, masked after: no branch per load */                                 \
                 uint clamped = min(i, stop - 1u);                                                                \
                 if (use_vec4)                                                                                    \
-                    values[r] = mix(vec4(0.0), in4(data4[clamped]) - shift, bvec4(inside));                     \
+                    values[r] = mix(vec4(0.0), in4(data4(clamped)) - shift, bvec4(inside));                     \
                 else                                                                                             \
                     values[r] = vec4(mix(0.0, float(data[clamped]) - shift, inside), 0.0, 0.0, 0.0);             \
                 sum += values[r];                                                                                \

@@ -86,6 +86,26 @@ OUT4_T out4(vec4 v) { return v; }
 #define out1(v) (v)
 #endif
 
+// x (binding 0) and the style read through uniform texel buffers (bindings
+// 10 and 11: views of the same bytes as R32G32B32A32_UINT for fp32,
+// R32G32_UINT for fp16, one texel a 4-vector either way) instead of the
+// storage buffers, where the host made such views (TEXEL_LOADS,
+// STYLE_TEXEL_LOADS). lavapipe loops over the lanes of every storage-buffer
+// load, component by component; a texel fetch loads each lane's 16 bytes at
+// once: a vec4 copy ran 1.2-1.5x faster reading texels (stores stay
+// storage-buffer writes: imageStore was 2.5-4x slower).
+layout(constant_id = 17) const bool TEXEL_LOADS = false;
+layout(constant_id = 18) const bool STYLE_TEXEL_LOADS = false;
+layout(binding = 10) uniform usamplerBuffer input_texels;
+layout(binding = 11) uniform usamplerBuffer style_texels;
+vec4 texel_floats(usamplerBuffer texels, uint i) { return uintBitsToFloat(texelFetch(texels, int(i))); }
+uvec2 texel_halves(usamplerBuffer texels, uint i) { return texelFetch(texels, int(i)).xy; }
+#ifdef FLOAT16
+#define DATA_TEXEL(texels, i) texel_halves(texels, i)
+#else
+#define DATA_TEXEL(texels, i) texel_floats(texels, i)
+#endif
+
 layout(local_size_x_id = 0) in;
 // Content elements are read as 4-vectors. NCHW: requires seg_len % 4 == 0,
 // and for group norm plane_len % 4 == 0. NHWC: C % 4 == 0 and workgroups of

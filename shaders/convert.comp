@@ -71,6 +71,17 @@ layout(std430, binding = 0) readonly buffer Source { SRC_T src[]; };
 layout(std430, binding = 0) readonly buffer Source4 { SRC4_T src4[]; };
 layout(std430, binding = 1) writeonly buffer Destination { DST_T dst[]; };
 layout(std430, binding = 1) writeonly buffer Destination4 { DST4_T dst4[]; };
+// 4-vector i of the source, through its texel view where the host made one
+SRC4_T src4_at(uint i)
+{
+    if (TEXEL_LOADS)
+#ifdef SRC_FLOAT16
+        return texel_halves(input_texels, i);
+#else
+        return texel_floats(input_texels, i);
+#endif
+    return src4[i];
+}
 #if defined(SRC_FLOAT16) && defined(DST_FLOAT16)
 layout(std430, binding = 0) readonly buffer SourceBits { uint16_t src_bits[]; };
 #define CONVERT1(i) src_bits[i]  // the bits as they are, as CONVERT4
@@ -100,7 +111,7 @@ void copy_same_layout(uint workgroup)
             [[unroll]] for (uint r = 0u; r < 8u; ++r) {
                 uint k = i + r * LANES;
                 if (k < stop)
-                    dst4[k] = THROUGH_ALU ? NARROW4(WIDEN4(src4[k]) + pc.eps) : CONVERT4(src4[k]);
+                    dst4[k] = THROUGH_ALU ? NARROW4(WIDEN4(src4_at(k)) + pc.eps) : CONVERT4(src4_at(k));
             }
         }
     } else {

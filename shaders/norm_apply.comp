@@ -42,6 +42,13 @@ layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
 layout(std430, binding = 5) buffer MeanOut { float mean_out[]; };
 layout(std430, binding = 6) buffer StdOut { float std_out[]; };
 layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; };
+// 4-vector i of x, through its texel view where the host made one (TEXEL_LOADS)
+DATA4_T x4_at(uint i)
+{
+    if (TEXEL_LOADS)
+        return DATA_TEXEL(input_texels, i);
+    return x4[i];
+}
 
 struct Stats {
     float shift;   // mean = shift + offset
@@ -122,7 +129,7 @@ Stats self_stats(uint segment)
     float shift;
     uint begin = segment * pc.seg_len, end = begin + pc.seg_len;
     // no mask: the mask arguments only name buffers of the right types
-    ACCUMULATE_NCHW(moments, shift, x, x4, VEC4, false, gamma, partials, unmasked_at, begin, end)
+    ACCUMULATE_NCHW(moments, shift, x, x4_at, VEC4, false, gamma, partials, unmasked_at, begin, end)
     moments = workgroup_merge(moments);
     return finish_stats(shift, moments.mean, moments.m2, moments.weight);
 }
@@ -267,13 +274,13 @@ void apply_nchw(uint workgroup)
                 }
                 for (uint p = gl_LocalInvocationIndex / quads; p < pc.plane_len; p += rows) {
                     uint i = seg_begin / 4u + p * quads + q;
-                    vec4 v = in4(x4[i]);
+                    vec4 v = in4(x4_at(i));
                     y4[i] = out4(finish4(v, a * ((v - st.shift) - st.offset) + b));
                 }
             }
         } else if (pc.channels_per_seg == 1u) {
             for (uint i = first; i < stop; i += LANES) {
-                vec4 v = in4(x4[i]);
+                vec4 v = in4(x4_at(i));
                 y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
             }
         } else if (pc.plane_len / 4u < LANES) {
@@ -281,7 +288,7 @@ void apply_nchw(uint workgroup)
             // (a, b) per vec4, as a plane at a time would leave lanes idle
             for (uint i = first; i < stop; i += LANES) {
                 ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
-                vec4 v = in4(x4[i]);
+                vec4 v = in4(x4_at(i));
                 y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
             }
         } else {
@@ -295,7 +302,7 @@ void apply_nchw(uint workgroup)
                 ab = affine(st, n, first_channel + k);
                 lane_range(max(begin, plane_begin) / 4u, min(end, plane_begin + pc.plane_len) / 4u, first, stop);
                 for (uint i = first; i < stop; i += LANES) {
-                    vec4 v = in4(x4[i]);
+                    vec4 v = in4(x4_at(i));
                     y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
                 }
             }
@@ -376,7 +383,7 @@ void apply_nhwc4(uint workgroup)
     for (uint p = p_begin; p < p_end; ++p) {
         [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
             uint i = (n * pc.seg_len + p) * quads + q + k * pc.channel_block;
-            vec4 v = in4(x4[i]);
+            vec4 v = in4(x4_at(i));
             y4[i] = out4(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k]));
         }
     }

@@ -54,6 +54,20 @@ layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
 layout(std430, binding = 5) buffer MeanOut { float mean_out[]; };
 layout(std430, binding = 6) buffer StdOut { float std_out[]; };
 layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; };
+// 4-vector i of x or the style, through its texel view where the host made
+// one (TEXEL_LOADS, STYLE_TEXEL_LOADS)
+DATA4_T x4_at(uint i)
+{
+    if (TEXEL_LOADS)
+        return DATA_TEXEL(input_texels, i);
+    return x4[i];
+}
+DATA4_T style4_at(uint i)
+{
+    if (STYLE_TEXEL_LOADS)
+        return DATA_TEXEL(style_texels, i);
+    return style4[i];
+}
 
 shared float team_sums[gl_WorkGroupSize.x];
 
@@ -70,7 +84,7 @@ float source_element(const bool from_style, uint i)
 }
 vec4 source_unit(const bool from_style, uint i)
 {
-    return from_style ? in4(style4[i]) : in4(x4[i]);
+    return from_style ? in4(style4_at(i)) : in4(x4_at(i));
 }
 
 // Sum over the lanes of this invocation's team (every invocation calls it).
@@ -138,7 +152,7 @@ float std_of(float m2, float count)
 vec4 nhwc_unit(uint first, uint per_sample, uint p, uint k)
 {
     uint i = first + p * per_sample + k;
-    return VEC4 ? in4(x4[i]) : vec4(float(x[i]), 0.0, 0.0, 0.0);
+    return VEC4 ? in4(x4_at(i)) : vec4(float(x[i]), 0.0, 0.0, 0.0);
 }
 
 // Group norm on NHWC: one lane per (sample, group), see above.

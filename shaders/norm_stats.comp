@@ -48,6 +48,20 @@ layout(std430, binding = 8) readonly buffer Mask { float mask[]; };
 layout(std430, binding = 8) readonly buffer Mask4 { vec4 mask4[]; };
 layout(std430, binding = 9) readonly buffer StyleMask { float style_mask[]; };
 layout(std430, binding = 9) readonly buffer StyleMask4 { vec4 style_mask4[]; };
+// 4-vector i of the content or the style, through its texel view where the
+// host made one (TEXEL_LOADS, STYLE_TEXEL_LOADS)
+DATA4_T content4_at(uint i)
+{
+    if (TEXEL_LOADS)
+        return DATA_TEXEL(input_texels, i);
+    return content4[i];
+}
+DATA4_T style4_at(uint i)
+{
+    if (STYLE_TEXEL_LOADS)
+        return DATA_TEXEL(style_texels, i);
+    return style4[i];
+}
 
 // Mask index of content element i (NCHW): its sample's mask plane, its pixel.
 uint content_mask_at(uint i)
@@ -84,11 +98,11 @@ void stats_nchw(uint workgroup)
     float shift;
     if (is_style) {
         bool masked = (pc.flags & FLAG_STYLE_MASK) != 0u;
-        ACCUMULATE_NCHW(moments, shift, style, style4, STYLE_VEC4, masked, style_mask, style_mask4, style_mask_at,
+        ACCUMULATE_NCHW(moments, shift, style, style4_at, STYLE_VEC4, masked, style_mask, style_mask4, style_mask_at,
                         begin, end)
     } else {
         bool masked = (pc.flags & FLAG_MASK) != 0u;
-        ACCUMULATE_NCHW(moments, shift, content, content4, VEC4, masked, mask, mask4, content_mask_at, begin, end)
+        ACCUMULATE_NCHW(moments, shift, content, content4_at, VEC4, masked, mask, mask4, content_mask_at, begin, end)
     }
     moments = workgroup_merge(moments);
     if (gl_LocalInvocationIndex == 0u)
@@ -257,7 +271,7 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
 // on lavapipe); each quad's block mean and squares then come from registers.
 #define ACCUMULATE_NHWC4(moments, shift, data4, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                                    \
-        shift[k] = in4(data4[((n) * (plane) + (p_begin)) * quads + (q) + k * pc.channel_block]);              \
+        shift[k] = in4(data4(((n) * (plane) + (p_begin)) * quads + (q) + k * pc.channel_block));              \
         if (has_mask)                                                                                          \
             shift[k] = vec4(masked_shift(shift[k].x), masked_shift(shift[k].y), masked_shift(shift[k].z),      \
                             masked_shift(shift[k].w));                                                         \
@@ -268,7 +282,7 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
             if (w != 0.0) {                                                                                    \
                 weight += w;                                                                                   \
                 [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                        \
-                    vec4 v = in4(data4[((n) * (plane) + p) * quads + (q) + k * pc.channel_block]) - shift[k]; \
+                    vec4 v = in4(data4(((n) * (plane) + p) * quads + (q) + k * pc.channel_block)) - shift[k]; \
                     vec4 delta = v - moments[k].mean;                                                          \
                     moments[k].mean += delta * (w / weight);                                                   \
                     moments[k].m2 += w * delta * (v - moments[k].mean);                                        \
@@ -284,7 +298,7 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
                 uint clamped = min(p, (p_end) - 1u);  /* no branch per load */                                 \
                 [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k)                                          \
                     values[k][r] = mix(vec4(0.0),                                                              \
-                                       in4(data4[((n) * (plane) + clamped) * quads + (q) + k * pc.channel_block]) \
+                                       in4(data4(((n) * (plane) + clamped) * quads + (q) + k * pc.channel_block)) \
                                            - shift[k],                                                         \
                                        bvec4(p < (p_end)));                                                    \
             }                                                                                                  \
@@ -331,11 +345,11 @@ void stats_nhwc4(uint workgroup)
         moments[k] = Moments4(vec4(0.0), vec4(0.0));
     if (is_style) {
         bool masked = (pc.flags & FLAG_STYLE_MASK) != 0u;
-        ACCUMULATE_NHWC4(moments, shift, style4, masked, style_mask, pc.style_mask_sample_stride, plane, n, q,
+        ACCUMULATE_NHWC4(moments, shift, style4_at, masked, style_mask, pc.style_mask_sample_stride, plane, n, q,
                          p_begin, p_end)
     } else {
         bool masked = (pc.flags & FLAG_MASK) != 0u;
-        ACCUMULATE_NHWC4(moments, shift, content4, masked, mask, pc.mask_sample_stride, plane, n, q, p_begin, p_end)
+        ACCUMULATE_NHWC4(moments, shift, content4_at, masked, mask, pc.mask_sample_stride, plane, n, q, p_begin, p_end)
     }
     if (!is_style && (pc.flags & FLAG_SEGMENT_TILES) != 0u) {
         // this lane's quads merged, then the workgroup's lanes (lanes that

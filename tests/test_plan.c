@@ -205,6 +205,13 @@ static void check_plans(const char *geometry)
                     if (lo && cpu_geometry && s.c % 4 != 0 && (uint64_t)s.h * s.w % 4 == 0)
                         ck_assert_msg(strstr(plan->variant, "4 px as one row") != NULL,
                                       "%s: C %% 4 != 0 not read as rows of 4 pixels", what);
+                    /* CPU devices read 4-vectors of x (and of AdaIN's
+                     * style) through texel views (TEXEL_LOADS in
+                     * shaders/common.glsl): lavapipe loads them whole */
+                    const bool vectors = strstr(plan->variant, "vec4") || strstr(plan->variant, "channel quad");
+                    if (cpu_geometry && vectors)
+                        ck_assert_msg(strstr(plan->variant, op == OP_ADAIN ? ", texels: x, style" : ", texels: x") != NULL,
+                                      "%s: 4-vectors not read as texels on a CPU device", what);
                     if (!exempt)
                         ck_assert_msg(per_element <= budget * element_bytes + slack,
                                       "%s: %.2f bytes per element, at most %.2f allowed", what, per_element,

@@ -246,15 +246,15 @@ static inorm_status vk_flush(inorm_context *ctx)
 
 static VkResult create_descriptor_pool(vk_state *vk, VkDescriptorPool *out)
 {
-    VkDescriptorPoolSize pool_size = {
-        .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-        .descriptorCount = VK_SETS_PER_BATCH * VK_BINDINGS,
+    const VkDescriptorPoolSize pool_sizes[2] = {
+        { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = VK_SETS_PER_BATCH * VK_BINDINGS },
+        { .type = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, .descriptorCount = VK_SETS_PER_BATCH * VK_TEXEL_BINDINGS },
     };
     VkDescriptorPoolCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
         .maxSets = VK_SETS_PER_BATCH,
-        .poolSizeCount = 1,
-        .pPoolSizes = &pool_size,
+        .poolSizeCount = 2,
+        .pPoolSizes = pool_sizes,
     };
     return vk->fn.vkCreateDescriptorPool(vk->device, &info, NULL, out);
 }
@@ -285,8 +285,17 @@ static VkDescriptorPool current_pool(const vk_state *vk)
     return vk->external_cmd ? vk->external_pools[vk->external_pool_count - 1] : vk->descriptor_pool;
 }
 
+/* A tensor's texel view, which kernels read with TEXEL_LOADS or
+ * STYLE_TEXEL_LOADS, or VK_NULL_HANDLE (storage-buffer loads). */
+static VkBufferView texels_of(const inorm_tensor *t)
+{
+    return t && t->buffer ? t->buffer->texels : VK_NULL_HANDLE;
+}
+
+/* A descriptor set with `buffers` at the storage bindings and the texel
+ * views of x and the style (VK_NULL_HANDLE: the context's filler view) after them. */
 static inorm_status write_set(inorm_context *ctx, const VkDescriptorBufferInfo buffers[VK_BINDINGS],
-                              VkDescriptorSet *out)
+                              VkBufferView x_texels, VkBufferView style_texels, VkDescriptorSet *out)
 {
     vk_state *vk = ctx->vk;
     VkDescriptorSetAllocateInfo info = {
@@ -302,7 +311,7 @@ static inorm_status write_set(inorm_context *ctx, const VkDescriptorBufferInfo b
         vk->external_sets_used++;
     else
         vk->sets_used++;
-    VkWriteDescriptorSet writes[VK_BINDINGS];
+    VkWriteDescriptorSet writes[VK_BINDINGS + VK_TEXEL_BINDINGS];
     for (uint32_t i = 0; i < VK_BINDINGS; ++i) {
         writes[i] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
@@ -313,7 +322,19 @@ static inorm_status write_set(inorm_context *ctx, const VkDescriptorBufferInfo b
             .pBufferInfo = &buffers[i],
         };
     }
-    vk->fn.vkUpdateDescriptorSets(vk->device, VK_BINDINGS, writes, 0, NULL);
+    const VkBufferView views[VK_TEXEL_BINDINGS] = { x_texels ? x_texels : vk->texel_filler.texels,
+                                                    style_texels ? style_texels : vk->texel_filler.texels };
+    for (uint32_t i = 0; i < VK_TEXEL_BINDINGS; ++i) {
+        writes[VK_BINDINGS + i] = (VkWriteDescriptorSet){
+            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+            .dstSet = *out,
+            .dstBinding = VK_BINDINGS + i,
+            .descriptorCount = 1,
+            .descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+            .pTexelBufferView = &views[i],
+        };
+    }
+    vk->fn.vkUpdateDescriptorSets(vk->device, VK_BINDINGS + VK_TEXEL_BINDINGS, writes, 0, NULL);
     return INORM_SUCCESS;
 }
 
@@ -911,6 +932,15 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
     info->bytes_moved = bytes;
 }
 
+/* The plan's variant ends by saying which tensors were read as texels. */
+static void note_texel_loads(inorm_plan_info *info, const vk_pipeline_key *key)
+{
+    const size_t used = strlen(info->variant);
+    if ((key->texel_loads || key->style_texel_loads) && used < sizeof info->variant)
+        snprintf(info->variant + used, sizeof info->variant - used, ", texels: %s",
+                 !key->style_texel_loads ? "x" : !key->texel_loads ? "style" : "x, style");
+}
+
 static void apply_bindings(vk_state *vk, const inorm_op *op, VkDescriptorBufferInfo buffers[VK_BINDINGS])
 {
     const VkDescriptorBufferInfo scratch = binding_of(vk, NULL);
@@ -931,7 +961,9 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
                             .nhwc = nhwc,
                             .subgroup_workgroup = subgroup_workgroups(vk),
                             .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f,
-                            .grouped = op->channels_per_segment > 1 };
+                            .grouped = op->channels_per_segment > 1,
+                            .texel_loads = plan->content.vec4 && texels_of(op->x),
+                            .style_texel_loads = plan->content.vec4 && texels_of(op->style) };
     VkPipeline pipeline;
     VkDescriptorSet set;
     VkDescriptorBufferInfo buffers[VK_BINDINGS];
@@ -944,7 +976,7 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
     apply_bindings(vk, op, buffers);
     if (op->style)
         buffers[2] = binding_of(vk, op->style);
-    if ((status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+    if ((status = write_set(ctx, buffers, texels_of(op->x), texels_of(op->style), &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &plan->push, (uint32_t)plan->fused_groups);
     inorm_plan_info *info = &ctx->last_plan;
@@ -955,6 +987,7 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
     else
         snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup%s", plan->team,
                  plan->regs, plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team, style_first);
+    note_texel_loads(info, &key);
     info->dispatches = 1;
     info->bytes_moved = (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0);
     /* every content plane reads its style plane */
@@ -1005,6 +1038,7 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
             per_workgroup = vk->subgroup_size * SUBGROUP_ITEMS_PER_LANE;
         }
         key.vec4 = op->x->elements % 4 == 0;
+        key.texel_loads = key.vec4 && texels_of(op->x);
         push.seg_len = (uint32_t)op->x->elements;
         push.chunk_len = per_workgroup;
         uint64_t units = op->x->elements / (key.vec4 ? 4 : 1);
@@ -1026,12 +1060,13 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
         binding_of(vk, op->x), binding_of(vk, op->y), scratch, scratch, scratch,
         scratch, scratch, scratch, scratch, scratch,
     };
-    if ((status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+    if ((status = write_set(ctx, buffers, texels_of(op->x), VK_NULL_HANDLE, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &push, (uint32_t)workgroups);
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "convert: %s%s",
              same_layout ? (key.vec4 ? "copy vec4" : "copy scalar") : "32x32 tile transpose",
              key.through_alu ? ", each value through the ALU" : "");
+    note_texel_loads(&ctx->last_plan, &key);
     ctx->last_plan.dispatches = 1;
     ctx->last_plan.bytes_moved = (double)op->x->bytes + (double)op->y->bytes;
     return INORM_SUCCESS;
@@ -1070,7 +1105,7 @@ static inorm_status run_pixel_kernel(inorm_context *ctx, const inorm_op *op, vk_
     VkDescriptorBufferInfo buffers[VK_BINDINGS];
     for (uint32_t i = 0; i < VK_BINDINGS; ++i)
         buffers[i] = binding_of(vk, i < 4 ? tensors[i] : NULL);
-    if ((status = write_set(ctx, buffers, &set)) != INORM_SUCCESS)
+    if ((status = write_set(ctx, buffers, VK_NULL_HANDLE, VK_NULL_HANDLE, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, push, (uint32_t)workgroups);
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "%s", variant);
@@ -1151,7 +1186,9 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                                   .style_vec4 = plan.style.vec4, .nhwc = nhwc,
                                   .subgroup_workgroup = subgroup_workgroups(vk),
                                   .quads_per_lane = plan.quads_per_lane, .fold = plan.fold,
-                                  .sources = plan.stats_sources };
+                                  .sources = plan.stats_sources,
+                                  .texel_loads = plan.content.vec4 && texels_of(op->x),
+                                  .style_texel_loads = plan.style.vec4 && texels_of(op->style) };
     vk_pipeline_key style_key = stats_key;
     style_key.sources = VK_SOURCES_STYLE;
     const uint64_t style_apart = style_dispatch_groups(&plan);
@@ -1159,7 +1196,8 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
                                   .mode = plan.mode, .nhwc = nhwc, .activation = (uint32_t)op->activation,
                                   .blend = op->alpha != 1.0f, .subgroup_workgroup = subgroup_workgroups(vk),
-                                  .quads_per_lane = plan.quads_per_lane, .fold = plan.fold };
+                                  .quads_per_lane = plan.quads_per_lane, .fold = plan.fold,
+                                  .texel_loads = stats_key.texel_loads };
     VkPipeline stats_pipeline, style_pipeline = VK_NULL_HANDLE, apply_pipeline;
     if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
         (style_apart && (status = vk_pipeline_get(ctx, &style_key, &style_pipeline)) != INORM_SUCCESS) ||
@@ -1176,8 +1214,8 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     VkDescriptorBufferInfo apply_buffers[VK_BINDINGS];
     apply_bindings(vk, op, apply_buffers);
     VkDescriptorSet stats_set, apply_set;
-    if ((status = write_set(ctx, stats_buffers, &stats_set)) != INORM_SUCCESS ||
-        (status = write_set(ctx, apply_buffers, &apply_set)) != INORM_SUCCESS)
+    if ((status = write_set(ctx, stats_buffers, texels_of(op->x), texels_of(op->style), &stats_set)) != INORM_SUCCESS ||
+        (status = write_set(ctx, apply_buffers, texels_of(op->x), VK_NULL_HANDLE, &apply_set)) != INORM_SUCCESS)
         return status;
     if (plan.stats_groups > style_apart)
         record_dispatch(vk, stats_pipeline, stats_set, &plan.push, (uint32_t)(plan.stats_groups - style_apart));
@@ -1192,6 +1230,7 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     if (plan.apply_groups)
         record_dispatch(vk, apply_pipeline, apply_set, &plan.push, (uint32_t)plan.apply_groups);
     describe_plan(op, &plan, &ctx->last_plan);
+    note_texel_loads(&ctx->last_plan, &stats_key);
     return INORM_SUCCESS;
 }
 
@@ -1212,6 +1251,9 @@ static inorm_status vk_tensor_create(inorm_context *ctx, inorm_tensor *t)
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     /* Whole vec4s, so vector views of the buffer never reach past its end. */
     inorm_status status = vk_buffer_create(ctx, (t->bytes + 15) / 16 * 16, false, t->buffer);
+    if (status == INORM_SUCCESS && vk->texel_loads &&
+        (status = vk_texel_view(ctx, t->buffer, t->bytes, t->desc.dtype == INORM_FLOAT16)) != INORM_SUCCESS)
+        vk_buffer_destroy(vk, t->buffer);
     if (status != INORM_SUCCESS) {
         inorm_free(t->buffer);
         t->buffer = NULL;

@@ -547,6 +547,7 @@ void vk_state_destroy(vk_state *vk)
             vk->fn.vkDeviceWaitIdle(vk->device);
         vk_recording_destroy(vk);
         vk_buffer_destroy(vk, &vk->scratch);
+        vk_buffer_destroy(vk, &vk->texel_filler);
         vk_pipelines_destroy(vk);
     }
     pthread_mutex_lock(&instance_lock);
@@ -656,9 +657,27 @@ static inorm_status finish_init(inorm_context *ctx, vk_state *vk, const device_f
     if (override && (override[0] == '0' || override[0] == '1'))
         vk->subgroup_workgroups = size_fits && override[0] == '1';
     vk->host_threads = inorm_cpu_threads_for(SIZE_MAX, 0);
+    /* Texel loads where they were measured faster: lavapipe (see
+     * TEXEL_LOADS in shaders/common.glsl). GPUs keep storage-buffer loads
+     * until measured on one. */
+    vk->texel_loads = facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    override = (flags & INORM_CONTEXT_IGNORE_ENVIRONMENT) ? NULL : getenv("INORM_TEXEL_LOADS");
+    if (override && (override[0] == '0' || override[0] == '1'))
+        vk->texel_loads = override[0] == '1';
+    const VkFormat texel_formats[2] = { VK_FORMAT_R32G32B32A32_UINT, VK_FORMAT_R32G32_UINT };
+    for (int i = 0; i < 2; ++i) {
+        VkFormatProperties format;
+        vk->fn_instance.vkGetPhysicalDeviceFormatProperties(vk->physical_device, texel_formats[i], &format);
+        if (!(format.bufferFeatures & VK_FORMAT_FEATURE_UNIFORM_TEXEL_BUFFER_BIT))
+            vk->texel_loads = false;
+    }
     inorm_status status = vk_pipelines_init(ctx);
     if (status == INORM_SUCCESS)
         status = vk_buffer_create(ctx, 64 * 1024, false, &vk->scratch);
+    if (status == INORM_SUCCESS)
+        status = vk_buffer_create(ctx, 16, false, &vk->texel_filler);
+    if (status == INORM_SUCCESS)
+        status = vk_texel_view(ctx, &vk->texel_filler, 16, false);
     if (status == INORM_SUCCESS)
         status = vk_recording_init(ctx);
     if (status != INORM_SUCCESS) {

@@ -20,6 +20,7 @@
     X(vkGetPhysicalDeviceFeatures2)               \
     X(vkGetPhysicalDeviceQueueFamilyProperties)   \
     X(vkGetPhysicalDeviceMemoryProperties)        \
+    X(vkGetPhysicalDeviceFormatProperties)        \
     X(vkEnumerateDeviceExtensionProperties)       \
     X(vkCreateDevice)                             \
     X(vkGetDeviceProcAddr)
@@ -30,6 +31,8 @@
     X(vkDeviceWaitIdle)                 \
     X(vkCreateBuffer)                   \
     X(vkDestroyBuffer)                  \
+    X(vkCreateBufferView)               \
+    X(vkDestroyBufferView)              \
     X(vkGetBufferMemoryRequirements)    \
     X(vkAllocateMemory)                 \
     X(vkFreeMemory)                     \
@@ -93,6 +96,9 @@ typedef struct vk_buffer {
     VkDeviceSize offset;     /* where the tensor starts: 0, or the app's offset */
     void *mapped;            /* persistently mapped host-visible memory, or NULL */
     bool borrowed;           /* the app's buffer (inorm_tensor_wrap_vulkan): never destroyed */
+    /* The tensor's whole 4-vectors as a uniform texel buffer (vk_texel_view),
+     * or VK_NULL_HANDLE: kernels then read the storage buffer */
+    VkBufferView texels;
 } vk_buffer;
 
 /* The kernels, each a family of pipelines that differ by specialization. */
@@ -129,6 +135,8 @@ typedef struct vk_pipeline_key {
     uint32_t grouped;     /* fused: segments of several channels */
     uint32_t sources;     /* stats: which tensors a dispatch reads (VK_SOURCES_*) */
     uint32_t through_alu; /* convert (same layout): values widened, -0.0 added, narrowed back */
+    uint32_t texel_loads; /* stats, apply, fused, convert: x's 4-vectors read from its texel view */
+    uint32_t style_texel_loads; /* stats, fused: the style's likewise */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {
@@ -138,6 +146,8 @@ typedef struct vk_pipeline_entry {
 
 #define VK_SETS_PER_BATCH 64
 #define VK_BINDINGS 10
+/* After the storage buffers, uniform texel buffers: x's view, the style's. */
+#define VK_TEXEL_BINDINGS 2
 #define VK_PUSH_CONSTANT_BYTES 116
 
 struct vk_state {
@@ -159,6 +169,10 @@ struct vk_state {
     bool use_subgroup_ops;
     bool float16_storage;        /* storageBuffer16BitAccess enabled */
     bool disable_fused;          /* INORM_DISABLE_FUSED=1: always the two-pass kernels */
+    /* Tensors get texel views and kernels read through them (CPU devices;
+     * INORM_TEXEL_LOADS=0/1 overrides) */
+    bool texel_loads;
+    vk_buffer texel_filler;      /* a view for the texel binding of kernels that do not read it */
     /* Plan kernels for workgroups of one subgroup, without barriers (CPU
      * devices; INORM_SUBGROUP_WORKGROUPS=0/1 overrides). Used only while
      * use_subgroup_ops holds. */
@@ -221,6 +235,7 @@ inorm_status vk_result_status(VkResult result);
 /* vk_memory.c */
 inorm_status vk_buffer_create(inorm_context *ctx, VkDeviceSize size, bool host_visible, vk_buffer *out);
 void vk_buffer_destroy(vk_state *vk, vk_buffer *buffer);
+inorm_status vk_texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSize bytes, bool float16);
 
 /* vk_pipeline.c */
 inorm_status vk_pipelines_init(inorm_context *ctx);

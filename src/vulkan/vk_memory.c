@@ -34,7 +34,7 @@ inorm_status vk_buffer_create(inorm_context *ctx, VkDeviceSize size, bool host_v
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
         .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                 VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                 VK_BUFFER_USAGE_TRANSFER_DST_BIT | (host_visible ? 0 : VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT),
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
     VkResult result = vk->fn.vkCreateBuffer(vk->device, &info, NULL, &out->buffer);
@@ -79,8 +79,41 @@ inorm_status vk_buffer_create(inorm_context *ctx, VkDeviceSize size, bool host_v
     return INORM_SUCCESS;
 }
 
+/* The first `bytes` from the buffer's offset as a uniform texel buffer of 4-vectors: R32G32B32A32_UINT (fp32) or R32G32_UINT (fp16), formats every
+ * Vulkan device can read so. Bits come back as stored (the kernels
+ * reinterpret them), and a tensor with more 4-vectors than
+ * maxTexelBufferElements simply has no view. */
+inorm_status vk_texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSize bytes, bool float16)
+{
+    vk_state *vk = ctx->vk;
+    const VkDeviceSize texel_bytes = float16 ? 8 : 16;
+    if (buffer->offset % vk->limits.minTexelBufferOffsetAlignment != 0 || buffer->offset >= buffer->size)
+        return INORM_SUCCESS;
+    /* a last partial 4-vector too, where the buffer holds it whole (inorm's own are rounded up to 16 bytes) */
+    VkDeviceSize texels = (bytes + texel_bytes - 1) / texel_bytes;
+    if (texels > (buffer->size - buffer->offset) / texel_bytes)
+        texels = (buffer->size - buffer->offset) / texel_bytes;
+    if (texels == 0 || texels > vk->limits.maxTexelBufferElements)
+        return INORM_SUCCESS;
+    VkBufferViewCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+        .buffer = buffer->buffer,
+        .format = float16 ? VK_FORMAT_R32G32_UINT : VK_FORMAT_R32G32B32A32_UINT,
+        .offset = buffer->offset,
+        .range = texels * texel_bytes,
+    };
+    VkResult result = vk->fn.vkCreateBufferView(vk->device, &info, NULL, &buffer->texels);
+    if (result != VK_SUCCESS) {
+        buffer->texels = VK_NULL_HANDLE;
+        return vk_fail(ctx, result, "vkCreateBufferView");
+    }
+    return INORM_SUCCESS;
+}
+
 void vk_buffer_destroy(vk_state *vk, vk_buffer *buffer)
 {
+    if (buffer->texels)
+        vk->fn.vkDestroyBufferView(vk->device, buffer->texels, NULL);
     if (buffer->borrowed) {
         *buffer = (vk_buffer){ 0 };
         return;

@@ -94,17 +94,18 @@ static inorm_status create_modules(inorm_context *ctx)
 inorm_status vk_pipelines_init(inorm_context *ctx)
 {
     vk_state *vk = ctx->vk;
-    VkDescriptorSetLayoutBinding bindings[VK_BINDINGS];
-    for (uint32_t i = 0; i < VK_BINDINGS; ++i)
+    VkDescriptorSetLayoutBinding bindings[VK_BINDINGS + VK_TEXEL_BINDINGS];
+    for (uint32_t i = 0; i < VK_BINDINGS + VK_TEXEL_BINDINGS; ++i)
         bindings[i] = (VkDescriptorSetLayoutBinding){
             .binding = i,
-            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .descriptorType = i >= VK_BINDINGS ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                               : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
             .descriptorCount = 1,
             .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
         };
     VkDescriptorSetLayoutCreateInfo set_info = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-        .bindingCount = VK_BINDINGS,
+        .bindingCount = VK_BINDINGS + VK_TEXEL_BINDINGS,
         .pBindings = bindings,
     };
     VkResult result = vk->fn.vkCreateDescriptorSetLayout(vk->device, &set_info, NULL, &vk->set_layout);
@@ -159,25 +160,28 @@ void vk_pipelines_destroy(vk_state *vk)
 static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipeline *out)
 {
     /* Specialization constant ids as declared in shaders/common.glsl and the kernels. */
-    const uint32_t values[17] = {
+    const uint32_t values[19] = {
         key->workgroup_size, key->vec4, key->style_vec4, key->mode, key->nhwc,
         key->team, key->regs, key->dst_nhwc, key->activation, key->blend, key->subgroup_workgroup,
         key->lane_group ? key->lane_group : 32, key->quads_per_lane ? key->quads_per_lane : 1,
-        key->fold ? key->fold : 1, key->grouped, key->sources, key->through_alu,
+        key->fold ? key->fold : 1, key->grouped, key->sources, key->through_alu, key->texel_loads,
+        key->style_texel_loads,
     };
     /* constant_id, offset in values, size */
-    const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][10] = {
+    const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][12] = {
         [VK_KERNEL_STATS] = { { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 }, { 4, 16, 4 }, { 11, 40, 4 }, { 13, 48, 4 },
-                              { 14, 52, 4 }, { 15, 60, 4 } },
+                              { 14, 52, 4 }, { 15, 60, 4 }, { 17, 68, 4 }, { 18, 72, 4 } },
         [VK_KERNEL_APPLY] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 9, 32, 4 }, { 10, 36, 4 },
-                              { 11, 40, 4 }, { 13, 48, 4 }, { 14, 52, 4 } },
+                              { 11, 40, 4 }, { 13, 48, 4 }, { 14, 52, 4 }, { 17, 68, 4 } },
         [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 5, 20, 4 }, { 6, 24, 4 },
-                              { 9, 32, 4 }, { 10, 36, 4 }, { 11, 40, 4 }, { 15, 56, 4 } },
-        [VK_KERNEL_CONVERT] = { { 0, 0, 4 }, { 1, 4, 4 }, { 7, 16, 4 }, { 8, 28, 4 }, { 12, 44, 4 }, { 16, 64, 4 } },
+                              { 9, 32, 4 }, { 10, 36, 4 }, { 11, 40, 4 }, { 15, 56, 4 }, { 17, 68, 4 },
+                              { 18, 72, 4 } },
+        [VK_KERNEL_CONVERT] = { { 0, 0, 4 }, { 1, 4, 4 }, { 7, 16, 4 }, { 8, 28, 4 }, { 12, 44, 4 }, { 16, 64, 4 },
+                                { 17, 68, 4 } },
         [VK_KERNEL_COLOR] = { { 0, 0, 4 }, { 4, 16, 4 } },
         [VK_KERNEL_BLEND] = { { 0, 0, 4 }, { 4, 16, 4 } },
     };
-    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 8, 9, 10, 6, 2, 2 };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 10, 10, 12, 7, 2, 2 };
     VkSpecializationInfo specialization = {
         .mapEntryCount = entry_counts[key->kernel],
         .pMapEntries = entries[key->kernel],
