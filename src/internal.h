@@ -47,8 +47,12 @@ struct inorm_context {
 
 /* The kernel a convert op runs: the backend's choice, or (the benchmark's
  * rooflines) the copy shader even where a buffer copy would do, or that
- * shader with every value widened to fp32, -0.0 added and narrowed back. */
-typedef enum inorm_copy_kernel { INORM_COPY_ANY, INORM_COPY_SHADER, INORM_COPY_SHADER_ALU } inorm_copy_kernel;
+ * shader with every value widened to fp32, -0.0 added and narrowed back;
+ * the _STORAGE kinds read the source as a storage buffer even where it has
+ * a texel view (the benchmark keeps the faster of the two). */
+typedef enum inorm_copy_kernel {
+    INORM_COPY_ANY, INORM_COPY_SHADER, INORM_COPY_SHADER_ALU, INORM_COPY_SHADER_STORAGE, INORM_COPY_SHADER_ALU_STORAGE
+} inorm_copy_kernel;
 
 /* Runs a convert op with the given copy kernel. */
 inorm_status inorm_convert_op(inorm_context *ctx, const inorm_tensor *src, inorm_tensor *dst, inorm_copy_kernel kernel);

@@ -14,10 +14,14 @@
  *             inorm_convert with the same dtype and layout (Vulkan: a
  *             vkCmdCopyBuffer; CPU path: its convert loop); 1.0 = as fast as
  *             a copy of the same bytes
- *   r_shader  the same against inorm's own copy compute shader (Vulkan)
+ *   r_shader  the same against inorm's own copy compute shader (Vulkan),
+ *             the faster of its two ways of reading: through texel views
+ *             where the device's tensors have them ("copy:shader") and as
+ *             storage buffers ("copy:shader-storage")
  *             (JSON also has ratio.shader_copy_alu: against that shader with
  *             each value widened to fp32, -0.0 added and narrowed back, the
- *             row "copy:shader-alu", the least a computing kernel does)
+ *             rows "copy:shader-alu[-storage]", the least a computing kernel
+ *             does)
  *   r_memcpy  the same against memcpy on 2 threads (CPU path)
  *   max_err   max |y - ref| / (1 + |ref|), ref the CPU path's result (Vulkan)
  *   plan      ctx->last_plan: variant, dispatches, bytes moved per element
@@ -530,7 +534,9 @@ static inorm_status tensors_create(bench_tensors *t, const host_data *h)
 /* Measurement                                                                */
 /* ------------------------------------------------------------------------- */
 
-typedef enum job_kind { JOB_OP, JOB_COPY_BUFFER, JOB_COPY_SHADER, JOB_COPY_SHADER_ALU } job_kind;
+typedef enum job_kind {
+    JOB_OP, JOB_COPY_BUFFER, JOB_COPY_SHADER, JOB_COPY_SHADER_STORAGE, JOB_COPY_SHADER_ALU, JOB_COPY_SHADER_ALU_STORAGE
+} job_kind;
 
 typedef struct job {
     job_kind kind;
@@ -545,6 +551,8 @@ static inorm_status record_job(const job *j)
     case JOB_COPY_BUFFER: return inorm_convert(t->ctx, t->x, t->y);
     case JOB_COPY_SHADER: return inorm_convert_op(t->ctx, t->x, t->y, INORM_COPY_SHADER);
     case JOB_COPY_SHADER_ALU: return inorm_convert_op(t->ctx, t->x, t->y, INORM_COPY_SHADER_ALU);
+    case JOB_COPY_SHADER_STORAGE: return inorm_convert_op(t->ctx, t->x, t->y, INORM_COPY_SHADER_STORAGE);
+    case JOB_COPY_SHADER_ALU_STORAGE: return inorm_convert_op(t->ctx, t->x, t->y, INORM_COPY_SHADER_ALU_STORAGE);
     case JOB_OP: break;
     }
     switch (j->op) {
@@ -1272,14 +1280,18 @@ static void measure_rooflines(group_state *g)
         g->copy_s[b] = NAN;
         if (!g->cfg->backends[b] || !g->ready[b])
             continue;
-        /* Vulkan: also the copy shader with each value through the ALU,
-         * printed for reference (shaders/convert.comp's THROUGH_ALU) */
-        const job_kind kinds[3] = { JOB_COPY_BUFFER, JOB_COPY_SHADER, JOB_COPY_SHADER_ALU };
-        for (int k = 0; k < (b == BACKEND_VULKAN ? 3 : 1); ++k) {
-            result r = new_result(g, (enum bench_backend)b, kinds[k] == JOB_COPY_SHADER       ? "copy:shader"
-                                                           : kinds[k] == JOB_COPY_SHADER_ALU ? "copy:shader-alu"
-                                                           : b == BACKEND_VULKAN             ? "copy:buffer"
-                                                                                             : "copy:convert");
+        /* Vulkan: also the copy shader with each value through the ALU
+         * (shaders/convert.comp's THROUGH_ALU); each shader copy reading
+         * texels where the device's tensors have views and reading the
+         * storage buffer (-storage), the faster of the two the roofline */
+        const job_kind kinds[5] = { JOB_COPY_BUFFER, JOB_COPY_SHADER, JOB_COPY_SHADER_STORAGE, JOB_COPY_SHADER_ALU,
+                                    JOB_COPY_SHADER_ALU_STORAGE };
+        static const char *const shader_names[5] = { NULL, "copy:shader", "copy:shader-storage", "copy:shader-alu",
+                                                     "copy:shader-alu-storage" };
+        for (int k = 0; k < (b == BACKEND_VULKAN ? 5 : 1); ++k) {
+            result r = new_result(g, (enum bench_backend)b, shader_names[k]     ? shader_names[k]
+                                                           : b == BACKEND_VULKAN ? "copy:buffer"
+                                                                                 : "copy:convert");
             r.roofline = true;
             job j = { kinds[k], OP_INSTANCE_NORM, &g->tensors[b] };
             inorm_status status = copy_fill_target(&g->tensors[b], g->h);
@@ -1294,10 +1306,11 @@ static void measure_rooflines(group_state *g)
                 fprintf(stderr, "inorm-bench: %s %s: y differs from x after the copy\n", backend_names[b], r.op);
             } else {
                 r.gbps = r.min_bytes / r.time.median_s * 1e-9;
-                if (kinds[k] == JOB_COPY_SHADER)
-                    g->shader_copy_s = r.time.median_s;
-                else if (kinds[k] == JOB_COPY_SHADER_ALU)
-                    g->shader_alu_s = r.time.median_s;
+                const double t = r.time.median_s;
+                if (kinds[k] == JOB_COPY_SHADER || kinds[k] == JOB_COPY_SHADER_STORAGE)
+                    g->shader_copy_s = isnan(g->shader_copy_s) || t < g->shader_copy_s ? t : g->shader_copy_s;
+                else if (kinds[k] == JOB_COPY_SHADER_ALU || kinds[k] == JOB_COPY_SHADER_ALU_STORAGE)
+                    g->shader_alu_s = isnan(g->shader_alu_s) || t < g->shader_alu_s ? t : g->shader_alu_s;
                 else
                     g->copy_s[b] = r.time.median_s;
             }

@@ -1027,7 +1027,10 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
     vk_pipeline_key key = { .kernel = VK_KERNEL_CONVERT, .dtypes = (src16 ? 1u : 0u) | (dst16 ? 2u : 0u),
                             .workgroup_size = 256, .nhwc = !same_layout && s->layout == INORM_NHWC,
                             .dst_nhwc = !same_layout && d->layout == INORM_NHWC,
-                            .through_alu = same_layout && op->copy_kernel == INORM_COPY_SHADER_ALU };
+                            .through_alu = same_layout && (op->copy_kernel == INORM_COPY_SHADER_ALU ||
+                                                           op->copy_kernel == INORM_COPY_SHADER_ALU_STORAGE) };
+    const bool storage_loads = op->copy_kernel == INORM_COPY_SHADER_STORAGE ||
+                               op->copy_kernel == INORM_COPY_SHADER_ALU_STORAGE;
     uint64_t workgroups;
     if (same_layout) {
         /* On CPU devices the norm kernels' geometry (workgroups of one
@@ -1038,7 +1041,7 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
             per_workgroup = vk->subgroup_size * SUBGROUP_ITEMS_PER_LANE;
         }
         key.vec4 = op->x->elements % 4 == 0;
-        key.texel_loads = key.vec4 && texels_of(op->x);
+        key.texel_loads = key.vec4 && texels_of(op->x) && !storage_loads;
         push.seg_len = (uint32_t)op->x->elements;
         push.chunk_len = per_workgroup;
         uint64_t units = op->x->elements / (key.vec4 ? 4 : 1);
