@@ -79,17 +79,20 @@ inorm_status vk_buffer_create(inorm_context *ctx, VkDeviceSize size, bool host_v
     return INORM_SUCCESS;
 }
 
-/* The first `bytes` from the buffer's offset as a uniform texel buffer of 4-vectors: R32G32B32A32_UINT (fp32) or R32G32_UINT (fp16), formats every
- * Vulkan device can read so. Bits come back as stored (the kernels
- * reinterpret them), and a tensor with more 4-vectors than
- * maxTexelBufferElements simply has no view. */
+/* The `bytes` from the buffer's offset as a uniform texel buffer of
+ * 4-vectors: R32G32B32A32_UINT (fp32) or R32G32_UINT (fp16), formats Vulkan
+ * requires every device to read so (finish_init checks). Bits come back as
+ * stored (the kernels reinterpret them). A tensor with more 4-vectors than
+ * maxTexelBufferElements, or at an offset a view cannot start at, gets no
+ * view, and its kernels read the storage buffer. */
 inorm_status vk_texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSize bytes, bool float16)
 {
     vk_state *vk = ctx->vk;
     const VkDeviceSize texel_bytes = float16 ? 8 : 16;
     if (buffer->offset % vk->limits.minTexelBufferOffsetAlignment != 0 || buffer->offset >= buffer->size)
         return INORM_SUCCESS;
-    /* a last partial 4-vector too, where the buffer holds it whole (inorm's own are rounded up to 16 bytes) */
+    /* a last partial 4-vector too, where the buffer holds it whole (inorm's
+     * own buffers are rounded up to 16 bytes) */
     VkDeviceSize texels = (bytes + texel_bytes - 1) / texel_bytes;
     if (texels > (buffer->size - buffer->offset) / texel_bytes)
         texels = (buffer->size - buffer->offset) / texel_bytes;
