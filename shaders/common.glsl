@@ -101,10 +101,19 @@ layout(binding = 11) uniform usamplerBuffer style_texels;
 vec4 texel_floats(usamplerBuffer texels, uint i) { return uintBitsToFloat(texelFetch(texels, int(i))); }
 uvec2 texel_halves(usamplerBuffer texels, uint i) { return texelFetch(texels, int(i)).xy; }
 #ifdef FLOAT16
-#define DATA_TEXEL(texels, i) texel_halves(texels, i)
+#define DATA_TEXEL texel_halves
 #else
-#define DATA_TEXEL(texels, i) texel_floats(texels, i)
+#define DATA_TEXEL texel_floats
 #endif
+// Defines T name(uint i): 4-vector i of `array`, or with use_texels the same
+// 4-vector fetched from `texels` by fetch (texel_floats or texel_halves).
+#define TEXEL_OR_BUFFER_LOADER(T, name, array, use_texels, texels, fetch) \
+    T name(uint i)                                                          \
+    {                                                                       \
+        if (use_texels)                                                     \
+            return fetch(texels, i);                                        \
+        return array[i];                                                    \
+    }
 
 layout(local_size_x_id = 0) in;
 // Content elements are read as 4-vectors. NCHW: requires seg_len % 4 == 0,

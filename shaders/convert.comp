@@ -72,16 +72,11 @@ layout(std430, binding = 0) readonly buffer Source4 { SRC4_T src4[]; };
 layout(std430, binding = 1) writeonly buffer Destination { DST_T dst[]; };
 layout(std430, binding = 1) writeonly buffer Destination4 { DST4_T dst4[]; };
 // 4-vector i of the source, through its texel view where the host made one
-SRC4_T src4_at(uint i)
-{
-    if (TEXEL_LOADS)
 #ifdef SRC_FLOAT16
-        return texel_halves(input_texels, i);
+TEXEL_OR_BUFFER_LOADER(SRC4_T, src4_at, src4, TEXEL_LOADS, input_texels, texel_halves)
 #else
-        return texel_floats(input_texels, i);
+TEXEL_OR_BUFFER_LOADER(SRC4_T, src4_at, src4, TEXEL_LOADS, input_texels, texel_floats)
 #endif
-    return src4[i];
-}
 #if defined(SRC_FLOAT16) && defined(DST_FLOAT16)
 layout(std430, binding = 0) readonly buffer SourceBits { uint16_t src_bits[]; };
 #define CONVERT1(i) src_bits[i]  // the bits as they are, as CONVERT4

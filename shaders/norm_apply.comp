@@ -42,13 +42,8 @@ layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
 layout(std430, binding = 5) buffer MeanOut { float mean_out[]; };
 layout(std430, binding = 6) buffer StdOut { float std_out[]; };
 layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; };
-// 4-vector i of x, through its texel view where the host made one (TEXEL_LOADS)
-DATA4_T x4_at(uint i)
-{
-    if (TEXEL_LOADS)
-        return DATA_TEXEL(input_texels, i);
-    return x4[i];
-}
+// 4-vector i of x, through its texel view where the host made one
+TEXEL_OR_BUFFER_LOADER(DATA4_T, x4_at, x4, TEXEL_LOADS, input_texels, DATA_TEXEL)
 
 struct Stats {
     float shift;   // mean = shift + offset

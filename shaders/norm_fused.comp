@@ -56,18 +56,8 @@ layout(std430, binding = 6) buffer StdOut { float std_out[]; };
 layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; };
 // 4-vector i of x or the style, through its texel view where the host made
 // one (TEXEL_LOADS, STYLE_TEXEL_LOADS)
-DATA4_T x4_at(uint i)
-{
-    if (TEXEL_LOADS)
-        return DATA_TEXEL(input_texels, i);
-    return x4[i];
-}
-DATA4_T style4_at(uint i)
-{
-    if (STYLE_TEXEL_LOADS)
-        return DATA_TEXEL(style_texels, i);
-    return style4[i];
-}
+TEXEL_OR_BUFFER_LOADER(DATA4_T, x4_at, x4, TEXEL_LOADS, input_texels, DATA_TEXEL)
+TEXEL_OR_BUFFER_LOADER(DATA4_T, style4_at, style4, STYLE_TEXEL_LOADS, style_texels, DATA_TEXEL)
 
 shared float team_sums[gl_WorkGroupSize.x];
 

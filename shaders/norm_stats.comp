@@ -50,18 +50,8 @@ layout(std430, binding = 9) readonly buffer StyleMask { float style_mask[]; };
 layout(std430, binding = 9) readonly buffer StyleMask4 { vec4 style_mask4[]; };
 // 4-vector i of the content or the style, through its texel view where the
 // host made one (TEXEL_LOADS, STYLE_TEXEL_LOADS)
-DATA4_T content4_at(uint i)
-{
-    if (TEXEL_LOADS)
-        return DATA_TEXEL(input_texels, i);
-    return content4[i];
-}
-DATA4_T style4_at(uint i)
-{
-    if (STYLE_TEXEL_LOADS)
-        return DATA_TEXEL(style_texels, i);
-    return style4[i];
-}
+TEXEL_OR_BUFFER_LOADER(DATA4_T, content4_at, content4, TEXEL_LOADS, input_texels, DATA_TEXEL)
+TEXEL_OR_BUFFER_LOADER(DATA4_T, style4_at, style4, STYLE_TEXEL_LOADS, style_texels, DATA_TEXEL)
 
 // Mask index of content element i (NCHW): its sample's mask plane, its pixel.
 uint content_mask_at(uint i)

@@ -1308,9 +1308,9 @@ static void measure_rooflines(group_state *g)
                 r.gbps = r.min_bytes / r.time.median_s * 1e-9;
                 const double t = r.time.median_s;
                 if (kinds[k] == JOB_COPY_SHADER || kinds[k] == JOB_COPY_SHADER_STORAGE)
-                    g->shader_copy_s = isnan(g->shader_copy_s) || t < g->shader_copy_s ? t : g->shader_copy_s;
+                    g->shader_copy_s = fmin(g->shader_copy_s, t);  /* fmin skips the NAN of none yet */
                 else if (kinds[k] == JOB_COPY_SHADER_ALU || kinds[k] == JOB_COPY_SHADER_ALU_STORAGE)
-                    g->shader_alu_s = isnan(g->shader_alu_s) || t < g->shader_alu_s ? t : g->shader_alu_s;
+                    g->shader_alu_s = fmin(g->shader_alu_s, t);
                 else
                     g->copy_s[b] = r.time.median_s;
             }
