@@ -574,6 +574,9 @@ static inorm_status record_job(const job *j)
     return INORM_ERROR_INVALID_ARGUMENT;
 }
 
+/* Partner jobs of one measurement: the shader copy and the through-ALU copy. */
+#define MAX_PARTNERS 2
+
 typedef struct timing {
     int runs, warmup;
     double median_s, min_s;
@@ -581,17 +584,47 @@ typedef struct timing {
     const char *clock;       /* "device", "cpu-op" (the CPU path's op wall clock) or "wall" */
     inorm_plan_info plan;    /* as left by the last recording */
     bool plan_set;           /* the op wrote last_plan */
+    /* With partner jobs: per partner, the median over the measured runs of
+     * (the partner's run just before) / (this job's run) */
+    double paired_ratio[MAX_PARTNERS];
 } timing;
 
-/* Runs warm-up then measured runs of one job: record, finish, read the time. */
-static inorm_status measure(const job *j, const bench_config *cfg, timing *out)
+/* Records one job, waits for it and reads its device time (0 where the
+ * device has none: *device_clock becomes false). */
+static inorm_status run_once(const job *j, double *seconds, bool *device_clock)
+{
+    inorm_context *ctx = j->t->ctx;
+    inorm_status status = record_job(j);
+    if (status == INORM_SUCCESS)
+        status = inorm_context_finish(ctx);
+    if (status != INORM_SUCCESS)
+        return status;
+    *seconds = 0.0;
+    status = inorm_context_last_device_time(ctx, seconds);
+    if (status == INORM_ERROR_UNSUPPORTED) {
+        *device_clock = false;
+        return INORM_SUCCESS;
+    }
+    return status;
+}
+
+/* Runs warm-up then measured runs of one job: record, finish, read the time.
+ * Each run of j is preceded by one run of each of the partner_count partner
+ * jobs (which must leave j's inputs alone): lavapipe on a shared machine
+ * changes speed by up to 2x from one second to the next, so an op's ratio to
+ * a copy measured seconds apart moved by as much from one benchmark run to
+ * the next, while a run and the copy just before it see the same machine. */
+static inorm_status measure(const job *j, const job *partners, int partner_count, const bench_config *cfg,
+                            timing *out)
 {
     inorm_context *ctx = j->t->ctx;
     const int max_runs = cfg->runs > 0 ? cfg->runs : AUTO_MAX_RUNS;
     double *device = malloc((size_t)max_runs * sizeof *device), *wall = malloc((size_t)max_runs * sizeof *wall);
-    if (!device || !wall) {
+    double *ratios = malloc((size_t)(max_runs * (partner_count ? partner_count : 1)) * sizeof *ratios);
+    if (!device || !wall || !ratios) {
         free(device);
         free(wall);
+        free(ratios);
         return inorm_fail(ctx, INORM_ERROR_OUT_OF_HOST_MEMORY, "inorm-bench: out of memory");
     }
     memset(out, 0, sizeof *out);
@@ -599,7 +632,12 @@ static inorm_status measure(const job *j, const bench_config *cfg, timing *out)
     bool device_clock = true;
     int warmup = cfg->warmup >= 0 ? cfg->warmup : AUTO_WARMUP, runs = 0;
     double spent = 0.0;
+    double partner_s[MAX_PARTNERS] = { 0 };
     for (int i = -warmup; i < max_runs; ++i) {
+        for (int k = 0; k < partner_count && status == INORM_SUCCESS; ++k)
+            status = run_once(&partners[k], &partner_s[k], &device_clock);
+        if (status != INORM_SUCCESS)
+            break;
         memset(&ctx->last_plan, 0, sizeof ctx->last_plan);
         double start = wall_seconds();
         if ((status = record_job(j)) != INORM_SUCCESS)
@@ -624,6 +662,8 @@ static inorm_status measure(const job *j, const bench_config *cfg, timing *out)
         }
         device[runs] = seconds;
         wall[runs] = elapsed;
+        for (int k = 0; k < partner_count; ++k)
+            ratios[k * max_runs + runs] = partner_s[k] / seconds;
         spent += elapsed;
         ++runs;
         if (cfg->runs < 0 && runs >= AUTO_MIN_RUNS && spent >= AUTO_BUDGET_S)
@@ -637,9 +677,12 @@ static inorm_status measure(const job *j, const bench_config *cfg, timing *out)
         out->wall_median_s = device_clock ? median(wall, runs) : out->median_s;
         out->clock = !device_clock ? "wall" : ctx->vk ? "device" : "cpu-op";
         out->plan_set = out->plan.variant[0] != '\0';
+        for (int k = 0; k < MAX_PARTNERS; ++k)
+            out->paired_ratio[k] = k < partner_count && device_clock ? median(&ratios[k * max_runs], runs) : NAN;
     }
     free(device);
     free(wall);
+    free(ratios);
     return status;
 }
 
@@ -1083,7 +1126,8 @@ static void print_devices_table(const bench_device devs[BACKEND_COUNT], const be
            "floats)\n"
            "r_copy / r_shdr / r_mcpy: copy time scaled to the op's minimum bytes / op time, against inorm_convert "
            "(vulkan: vkCmdCopyBuffer, cpu: the CPU path's convert), the copy shader (vulkan) and %d-thread memcpy "
-           "(cpu); 1.0 = copy speed\n"
+           "(cpu); 1.0 = copy speed; r_shdr (and the JSON's shader_copy_alu) paired: each run of the op follows a "
+           "run of each copy shader, and the ratio is the median of the runs' own ratios\n"
            "max_err: max |y - y_cpu| / (1 + |y_cpu|); disp: dispatches; B/el: planned bytes moved per element\n\n",
            MEMCPY_THREADS);
 }
@@ -1215,6 +1259,8 @@ typedef struct group_state {
     bool ready[BACKEND_COUNT];        /* tensors made on this backend */
     char skip_note[BACKEND_COUNT][320];
     double copy_s[BACKEND_COUNT], shader_copy_s, shader_alu_s, memcpy_s;
+    /* the faster shader copies' kinds, run beside each Vulkan op (JOB_OP: none) */
+    job_kind shader_copy_kind, shader_alu_kind;
     result_list *results;
     int failures;
 } group_state;
@@ -1296,7 +1342,7 @@ static void measure_rooflines(group_state *g)
             job j = { kinds[k], OP_INSTANCE_NORM, &g->tensors[b] };
             inorm_status status = copy_fill_target(&g->tensors[b], g->h);
             if (status == INORM_SUCCESS)
-                status = measure(&j, g->cfg, &r.time);
+                status = measure(&j, NULL, 0, g->cfg, &r.time);
             if (status != INORM_SUCCESS) {
                 set_failure(g, &r, status, g->tensors[b].ctx);
             } else if (!copy_is_exact(&g->tensors[b], g->h)) {
@@ -1307,11 +1353,18 @@ static void measure_rooflines(group_state *g)
             } else {
                 r.gbps = r.min_bytes / r.time.median_s * 1e-9;
                 const double t = r.time.median_s;
-                if (kinds[k] == JOB_COPY_SHADER || kinds[k] == JOB_COPY_SHADER_STORAGE)
-                    g->shader_copy_s = fmin(g->shader_copy_s, t);  /* fmin skips the NAN of none yet */
-                else if (kinds[k] == JOB_COPY_SHADER_ALU || kinds[k] == JOB_COPY_SHADER_ALU_STORAGE)
-                    g->shader_alu_s = fmin(g->shader_alu_s, t);
-                else
+                /* !(t >= best) also takes the first (best still NAN) */
+                if (kinds[k] == JOB_COPY_SHADER || kinds[k] == JOB_COPY_SHADER_STORAGE) {
+                    if (!(t >= g->shader_copy_s)) {
+                        g->shader_copy_s = t;
+                        g->shader_copy_kind = kinds[k];
+                    }
+                } else if (kinds[k] == JOB_COPY_SHADER_ALU || kinds[k] == JOB_COPY_SHADER_ALU_STORAGE) {
+                    if (!(t >= g->shader_alu_s)) {
+                        g->shader_alu_s = t;
+                        g->shader_alu_kind = kinds[k];
+                    }
+                } else
                     g->copy_s[b] = r.time.median_s;
             }
             add_result(g->results, &r, g->cfg);
@@ -1361,7 +1414,15 @@ static void run_op_case(group_state *g, enum bench_op op)
         job j = { JOB_OP, op, t };
         inorm_status status;
         if (timed) {
-            status = measure(&j, cfg, &r->time);
+            /* Vulkan: the shader copies run beside the op (see measure);
+             * they write y, which the op's last run then overwrites */
+            job partners[MAX_PARTNERS];
+            int partner_count = 0;
+            if (b == BACKEND_VULKAN && g->shader_copy_kind != JOB_OP && g->shader_alu_kind != JOB_OP) {
+                partners[partner_count++] = (job){ g->shader_copy_kind, op, t };
+                partners[partner_count++] = (job){ g->shader_alu_kind, op, t };
+            }
+            status = measure(&j, partners, partner_count, cfg, &r->time);
         } else {
             status = record_job(&j);
             if (status == INORM_SUCCESS)
@@ -1382,9 +1443,9 @@ static void run_op_case(group_state *g, enum bench_op op)
             r->ratio_copy = g->copy_s[b] * scale / t_op;
             if (b == BACKEND_VULKAN) {
                 r->shader_copy_s = g->shader_copy_s;
-                r->ratio_shader_copy = g->shader_copy_s * scale / t_op;
+                r->ratio_shader_copy = r->time.paired_ratio[0] * scale;
                 r->shader_alu_s = g->shader_alu_s;
-                r->ratio_shader_alu = g->shader_alu_s * scale / t_op;
+                r->ratio_shader_alu = r->time.paired_ratio[1] * scale;
             } else {
                 r->memcpy_s = g->memcpy_s;
                 r->ratio_memcpy = g->memcpy_s * scale / t_op;
@@ -1451,6 +1512,7 @@ static void run_group(group_state *g)
         }
     }
     g->shader_copy_s = g->shader_alu_s = g->memcpy_s = NAN;
+    g->shader_copy_kind = g->shader_alu_kind = JOB_OP;
     measure_rooflines(g);
     for (int op = 0; op < OP_COUNT; ++op)
         if (cfg->ops[op])
