@@ -162,7 +162,7 @@ const uint FLAG_ACCUMULATE = 512u; // finalize: add out_weight * value to mean/s
 const uint FLAG_COEFF_OUT = 1024u; // finalize: write (a, b, shift, offset) per (n, c)
 const uint FLAG_LANE_FINALIZE = 2048u; // finalize: one invocation per segment (few partials each)
 const uint FLAG_LANE_COEFF = 4096u;    // NHWC apply: each lane merges its channel's partials itself
-const uint FLAG_SELF_STATS = 8192u;    // NCHW apply/finalize: the workgroup reduces its segment itself
+const uint FLAG_SELF_STATS = 8192u;    // apply: the workgroup reduces its NCHW segment (NHWC: lanes their quads' planes) itself
 const uint FLAG_SEGMENT_TILES = 16384u; // NHWC: a tile's channels lie in one segment: one partial per workgroup
 const uint FLAG_CHANNELS_INNER = 32768u; // NCHW kernels on NHWC data (layer norm): channel = index % C
 

@@ -14,7 +14,10 @@
 // NCHW: one workgroup per (segment, chunk), the same grid as norm_stats.comp,
 // each merging its segment's partials itself; or (FLAG_SELF_STATS, segments
 // of one chunk) reducing its segment itself first, with no statistics pass. NHWC: the tiles of
-// norm_stats.comp, reading the coefficient table of a MODE_FINALIZE pass.
+// norm_stats.comp, reading the coefficient table of a MODE_FINALIZE pass or
+// merging their channels' partials per lane; or (FLAG_SELF_STATS, instance
+// norm on planes of one chunk) each lane reducing its channel quads over the
+// whole plane first.
 // The mean is kept as shift + offset (shift a data value, offset small) and
 // x - mean is evaluated as (x - shift) - offset: exact for data near the
 // shift, so the result does not carry the mean's fp32 rounding.
@@ -356,6 +359,18 @@ void apply_nhwc4(uint workgroup)
     bool lane_coeff = (pc.flags & FLAG_LANE_COEFF) != 0u;
     bool one_segment = lane_coeff && (pc.flags & FLAG_SEGMENT_TILES) != 0u;
     bool quad_segment = lane_coeff && pc.channels_per_seg % 4u == 0u;
+    // FLAG_SELF_STATS (instance norm, one chunk per plane): the lane's own
+    // channels over the whole plane are all their statistics; the second
+    // read below comes from cache
+    bool self = (pc.flags & FLAG_SELF_STATS) != 0u;
+    Moments4 moments[QUADS_PER_LANE];
+    vec4 self_shift[QUADS_PER_LANE];
+    float weight = 0.0;
+    [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k)
+        moments[k] = Moments4(vec4(0.0), vec4(0.0));
+    if (self) {
+        ACCUMULATE_NHWC4(moments, self_shift, x4_at, false, gamma, 0u, pc.seg_len, n, q, 0u, pc.seg_len)
+    }
     Stats st = Stats(0.0, 0.0, 1.0);
     if (one_segment)
         st = segment_stats((n * pc.channels + (4u * q) % pc.channels) / pc.channels_per_seg, true);
@@ -365,8 +380,10 @@ void apply_nhwc4(uint workgroup)
             st = segment_stats((n * pc.channels + 4u * (q + k * pc.channel_block)) / pc.channels_per_seg, true);
         for (uint j = 0u; j < 4u; ++j) {
             uint c = (4u * (q + k * pc.channel_block) + j) % pc.channels;
-            vec4 coefficients = one_segment || quad_segment ? channel_coefficients(st, n, c, true)
-                                                            : nhwc_coefficients(n, c);
+            if (self)
+                st = finish_stats(self_shift[k][j], moments[k].mean[j], moments[k].m2[j], weight);
+            vec4 coefficients = one_segment || quad_segment || self ? channel_coefficients(st, n, c, true)
+                                                                    : nhwc_coefficients(n, c);
             a[k][j] = coefficients.x;
             b[k][j] = coefficients.y;
             shift[k][j] = coefficients.z;

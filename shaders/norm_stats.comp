@@ -154,7 +154,8 @@ void write_tile_partial(uint id, uint chunks, float shift, Moments moments)
 void stats_nhwc(uint workgroup)
 {
     uint content_workgroups =
-        SOURCES != SOURCES_BOTH ? 0u : pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
+        SOURCES != SOURCES_BOTH || (pc.flags & FLAG_SELF_STATS) != 0u ? 0u
+                                                                      : pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
     bool is_style = style_workgroup(workgroup, content_workgroups);
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
     uint chunks = is_style ? pc.style_chunks : pc.chunks;
@@ -223,95 +224,11 @@ void stats_nhwc(uint workgroup)
     }
 }
 
-// NHWC with 4 channels per lane (VEC4: C % 4 == 0, workgroups of one
-// subgroup, one row per tile): lavapipe loads per lane, so a 4-wide load
-// costs what a scalar one does. The 4 channels see the same pixels, so they
-// share one weight.
-struct Moments4 {
-    vec4 mean;
-    vec4 m2;
-};
-
-// Chan's merge of (weight, mean, m2) into a, whose weight is a_weight.
-void moments4_merge(inout Moments4 a, float a_weight, float weight, vec4 mean, vec4 m2)
-{
-    if (weight == 0.0)
-        return;
-    vec4 delta = mean - a.mean;
-    float share = weight / (a_weight + weight);
-    a.mean += delta * share;
-    a.m2 += m2 + delta * delta * (a_weight * share);
-}
-
-// A quad's four channels (equal weights `weight`, each shifted by its own
-// shift) as one moment about `reference`: their mean, then the squares about
-// it. shift - reference is exact for nearby values (Sterbenz).
-Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
-{
-    vec4 relative = (shift - reference) + m.mean;
-    float mean = dot(relative, vec4(0.25));
-    vec4 d = relative - mean;
-    return Moments(4.0 * weight, mean, dot(m.m2, vec4(1.0)) + weight * dot(d, d));
-}
-
-// Unmasked: a block of BLOCK pixel rows is loaded row by row, all of a row's
-// quads before the next row, so the workgroup reads memory in address order
-// (quad by quad, the same loads stepped 1 KB at a time through 8x256x64x64's
-// rows and its statistics pass ran at half the speed of NCHW's: 7 -> 4 ms
-// on lavapipe); each quad's block mean and squares then come from registers.
-#define ACCUMULATE_NHWC4(moments, shift, data4, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
-    [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                                    \
-        shift[k] = in4(data4(((n) * (plane) + (p_begin)) * quads + (q) + k * pc.channel_block));              \
-        if (has_mask)                                                                                          \
-            shift[k] = vec4(masked_shift(shift[k].x), masked_shift(shift[k].y), masked_shift(shift[k].z),      \
-                            masked_shift(shift[k].w));                                                         \
-    }                                                                                                          \
-    if (has_mask) {                                                                                            \
-        for (uint p = (p_begin); p < (p_end); ++p) {                                                           \
-            float w = mask_buf[(n) * (mask_stride) + p];                                                       \
-            if (w != 0.0) {                                                                                    \
-                weight += w;                                                                                   \
-                [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                        \
-                    vec4 v = in4(data4(((n) * (plane) + p) * quads + (q) + k * pc.channel_block)) - shift[k]; \
-                    vec4 delta = v - moments[k].mean;                                                          \
-                    moments[k].mean += delta * (w / weight);                                                   \
-                    moments[k].m2 += w * delta * (v - moments[k].mean);                                        \
-                }                                                                                              \
-            }                                                                                                  \
-        }                                                                                                      \
-    } else {                                                                                                   \
-        for (uint block_start = (p_begin); block_start < (p_end); block_start += BLOCK) {                      \
-            float count = float(min(BLOCK, (p_end) - block_start));                                            \
-            vec4 values[QUADS_PER_LANE][BLOCK];                                                                \
-            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                     \
-                uint p = block_start + r;                                                                      \
-                uint clamped = min(p, (p_end) - 1u);  /* no branch per load */                                 \
-                [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k)                                          \
-                    values[k][r] = mix(vec4(0.0),                                                              \
-                                       in4(data4(((n) * (plane) + clamped) * quads + (q) + k * pc.channel_block)) \
-                                           - shift[k],                                                         \
-                                       bvec4(p < (p_end)));                                                    \
-            }                                                                                                  \
-            [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                            \
-                vec4 sum = vec4(0.0);                                                                          \
-                [[unroll]] for (uint r = 0u; r < BLOCK; ++r)                                                   \
-                    sum += values[k][r];                                                                       \
-                vec4 block_mean = sum / count;                                                                 \
-                vec4 squares = vec4(0.0);                                                                      \
-                [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                 \
-                    vec4 centred = values[k][r] - block_mean;                                                  \
-                    squares += block_start + r < (p_end) ? centred * centred : vec4(0.0);                      \
-                }                                                                                              \
-                moments4_merge(moments[k], weight, count, block_mean, squares);                                \
-            }                                                                                                  \
-            weight += count;                                                                                   \
-        }                                                                                                      \
-    }
-
 void stats_nhwc4(uint workgroup)
 {
     uint content_workgroups =
-        SOURCES != SOURCES_BOTH ? 0u : pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
+        SOURCES != SOURCES_BOTH || (pc.flags & FLAG_SELF_STATS) != 0u ? 0u
+                                                                      : pc.samples * pc.channel_blocks * tile_workgroup_chunks(pc.chunks);
     bool is_style = style_workgroup(workgroup, content_workgroups);
     uint local_id = is_style ? workgroup - content_workgroups : workgroup;
     uint chunks = is_style ? pc.style_chunks : pc.chunks;

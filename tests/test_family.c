@@ -745,6 +745,58 @@ START_TEST(nchw_whole_segments)
 }
 END_TEST
 
+/* NHWC instance norm on CPU-type Vulkan devices where the tensor is small
+ * and its tiles of one channel quad per lane are many (nhwc_self_stats in
+ * src/vulkan/vk_backend.c; 32 tiles are enough on hosts of up to 8
+ * threads): each apply lane reduces its quads over the whole plane and then
+ * normalizes them, in runs of 16 blocks of 8 pixels (RUN in
+ * shaders/accumulate.glsl). Planes of 256, 480 and 255 pixels (a last
+ * partial block and run), C = 36 leaving a tile's last lanes without a
+ * quad; every op (the rest take their usual plans), both dtypes, affine and
+ * masks (which keep the statistics pass), against the oracle. Then instance
+ * norm and AdaIN of 1000 + N(0, 1), where E[x^2] - E[x]^2 in fp32 would
+ * lose the variance. Vulkan only: the CPU path has no such plan, and its
+ * NHWC planes of these sizes are in the other sweeps. */
+START_TEST(nhwc_self_stats)
+{
+    inorm_backend be = tu_backend(_i);
+    if (be == INORM_BACKEND_CPU)
+        return;
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{32, 32, 16, 16}, {8, 128, 24, 20}, {16, 36, 17, 15}};
+    layout_sweep(ctx, be, "nhwc self stats", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_of_4, 23000u);
+
+    const o_shape s = {32, 32, 16, 16};
+    const size_t n = o_count(s);
+    float *x = tu_floats(n), *style = tu_floats(n), *y = tu_floats(n);
+    double *ref = tu_doubles(n), *mag = tu_doubles(n);
+    tu_rng r;
+    tu_rng_seed(&r, 23999);
+    tu_fill_normal(&r, x, n, 1000.0, 1.0);
+    for (size_t i = 0; i < n; i++)
+        style[i] = x[n - 1 - i] - 500.0f;
+    inorm_tensor *tx = tu_tensor_fmt(ctx, s, INORM_FLOAT32, INORM_NHWC, x);
+    inorm_tensor *tstyle = tu_tensor_fmt(ctx, s, INORM_FLOAT32, INORM_NHWC, style);
+    inorm_tensor *ty = tu_tensor_fmt(ctx, s, INORM_FLOAT32, INORM_NHWC, NULL);
+    const o_params params = {.eps = 1e-5f, .nhwc = 1};
+    TU_OK(ctx, inorm_instance_norm(ctx, tx, NULL, NULL, NULL, ty));
+    tu_download_fmt(ctx, ty, y, n);
+    oracle_group_norm_ex(&params, s, x, s.c, NULL, NULL, ref, mag);
+    tu_assert_close_fmt("nhwc self stats: instance norm of 1000 + N(0, 1)", s, INORM_FLOAT32, INORM_NHWC, y, ref, mag);
+    TU_OK(ctx, inorm_adain(ctx, tx, tstyle, 1.0f, NULL, ty));
+    tu_download_fmt(ctx, ty, y, n);
+    const float *const styles[1] = {style};
+    const double weights[1] = {1.0};
+    oracle_adain_mix_ex(&params, s, x, 1, &s, styles, weights, 1.0, ref, mag);
+    tu_assert_close_fmt("nhwc self stats: adain of 1000 + N(0, 1)", s, INORM_FLOAT32, INORM_NHWC, y, ref, mag);
+    inorm_tensor_destroy(tx);
+    inorm_tensor_destroy(tstyle);
+    inorm_tensor_destroy(ty);
+    free(x), free(style), free(y), free(ref), free(mag);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------ formats -- */
 
 static const struct {
@@ -2429,6 +2481,7 @@ int main(void)
         {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, 1},
         {"nchw_fused_register_planes", nchw_fused_register_planes, 1},
         {"nchw_whole_segments", nchw_whole_segments, 0},
+        {"nhwc_self_stats", nhwc_self_stats, 0},
         {"adain_fused_styles", adain_fused_styles, 1},
         {"fp16_output_rounding", fp16_output_rounding, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},

@@ -8,6 +8,8 @@
  * dispatch each. NHWC layer norm merges each statistics workgroup's channels into
  * one partial, and group norm a quad's or a group's channels, so both keep
  * to the byte budget. NCHW planes of up to 64 x 64 are read once (fused).
+ * On CPU devices small NHWC tensors with many channel tiles run instance
+ * norm in one dispatch, the apply lanes reducing their own channels.
  * The exceptions are the documented ones: NHWC planes under 32 x 32 that
  * are not fused pay their per-channel partials in bytes (group norm on
  * GPUs excepted: its tiles follow the groups, Stable Diffusion's included),
@@ -96,7 +98,7 @@ static void check_plans(const char *geometry)
     inorm_context *ctx = make_context();
     if (!ctx)
         return;
-    int checked = 0, whole_segment_plans = 0;
+    int checked = 0, whole_segment_plans = 0, nhwc_self_plans = 0;
     for (size_t si = 0; si < sizeof k_shapes / sizeof k_shapes[0]; ++si) {
         const shape s = k_shapes[si];
         const double elements = (double)s.n * s.c * s.h * s.w;
@@ -189,6 +191,30 @@ static void check_plans(const char *geometry)
                                       "%s: segments not taken whole, one workgroup each", what);
                         whole_segment_plans++;
                     }
+                    /* CPU devices: NHWC instance norm, AdaIN and the
+                     * modulation (C % 4 == 0) on tensors of at most 4 MiB
+                     * whose tiles of one channel quad per lane (of a
+                     * subgroup's lanes) number 4 per thread or more and hold
+                     * at most 512 KiB: the apply lanes reduce their quads
+                     * over the whole plane first (nhwc_self_stats in
+                     * src/vulkan/vk_backend.c), one dispatch (AdaIN: the
+                     * style's statistics first) */
+                    const uint32_t quads = s.c / 4, block = quads < info.subgroup_size ? quads : info.subgroup_size;
+                    const bool nhwc_self = cpu_geometry && lo && !tiny_fused && s.c % 4 == 0 &&
+                                           (op == OP_IN || op == OP_ADAIN || op == OP_MODULATE) &&
+                                           elements * element_bytes <= 4.0 * 1024 * 1024 &&
+                                           (double)s.h * s.w * block * 4 * element_bytes <= 512.0 * 1024 &&
+                                           (uint64_t)s.n * ((quads + block - 1) / block) >=
+                                               4u * inorm_cpu_threads_for(SIZE_MAX, 0);
+                    if (nhwc_self) {
+                        ck_assert_msg(plan->dispatches == (op == OP_ADAIN ? 2u : 1u) &&
+                                          strstr(plan->variant, "nhwc tiles, reduce then normalize") != NULL,
+                                      "%s: NHWC tiles not reduced by the apply", what);
+                        nhwc_self_plans++;
+                    } else if (lo) {
+                        ck_assert_msg(strstr(plan->variant, "nhwc tiles, reduce then normalize") == NULL,
+                                      "%s: NHWC tiles reduced by the apply outside nhwc_self_stats", what);
+                    }
                     if (cpu_geometry && op == OP_ADAIN && !lo && s.h * s.w >= 256 * 256 && !whole)
                         ck_assert_msg(plan->dispatches == 3, "%s: NCHW AdaIN's style statistics not a dispatch of "
                                       "their own on a CPU device", what);
@@ -238,7 +264,8 @@ static void check_plans(const char *geometry)
     if (info.api_version >= VK_MAKE_API_VERSION(0, 1, 3, 0))
         ck_assert_msg(ctx->vk->size_control, "a Vulkan 1.3 device without subgroup size control in use");
     printf("plan (geometry %s): %d op plans within their dispatch and byte budgets, %d with NCHW segments taken "
-           "whole%s\n", geometry, checked, whole_segment_plans, ctx->vk->size_control ? "; subgroup size control on" : "");
+           "whole, %d with NHWC tiles reduced by the apply%s\n", geometry, checked, whole_segment_plans,
+           nhwc_self_plans, ctx->vk->size_control ? "; subgroup size control on" : "");
     inorm_context_destroy(ctx);
 }
 
