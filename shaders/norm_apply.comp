@@ -343,6 +343,43 @@ void apply_nhwc(uint workgroup)
     }
 }
 
+// The sum of v over this lane's cluster of `width` neighbouring lanes of the
+// tile (width divides the tile's lanes), by whole-subgroup sums, one per
+// cluster: no clustered subgroup operations needed, and it runs once per
+// workgroup. Only the NHWC self-statistics plan calls it, which the host
+// makes with subgroup operations only.
+float cluster_sum(float v, uint width)
+{
+#ifdef USE_SUBGROUP_ARITHMETIC
+    uint cluster = tile_channel() / width;
+    float own = 0.0;
+    for (uint first = 0u; first < pc.channel_block; first += width) {
+        float sum = subgroupAdd(cluster == first / width ? v : 0.0);
+        own = cluster == first / width ? sum : own;
+    }
+    return own;
+#else
+    return v;
+#endif
+}
+
+// FLAG_SELF_STATS: the statistics of the group holding slot k's channel
+// quad, each of its channel_per_seg / 4 quads a lane's, the group's lanes
+// side by side; or (instance norm) of component j alone.
+Stats self_group_stats(vec4 shift, Moments4 moments, float weight, uint j)
+{
+    if (pc.channels_per_seg == 1u)
+        return finish_stats(shift[j], moments.mean[j], moments.m2[j], weight);
+    uint width = pc.channels_per_seg / 4u;
+    // about the group's first channel's shift (a sum of one non-zero term: exact)
+    float reference = cluster_sum(tile_channel() % width == 0u ? shift.x : 0.0, width);
+    Moments quad = quad_moments(shift, moments, weight, reference);
+    float mean = cluster_sum(quad.mean, width) / float(width);  // equal weights
+    float d = quad.mean - mean;
+    float m2 = cluster_sum(quad.m2 + quad.weight * d * d, width);
+    return finish_stats(reference, mean, m2, quad.weight * float(width));
+}
+
 // NHWC, 4 channels per lane, QUADS_PER_LANE quads per lane (see
 // norm_stats.comp's stats_nhwc4), row by row.
 void apply_nhwc4(uint workgroup)
@@ -353,16 +390,16 @@ void apply_nhwc4(uint workgroup)
     uint q = block * pc.channel_block * QUADS_PER_LANE + tile_channel();
     if (n >= pc.samples || tile_row() >= tile_rows() || q >= quads || chunk >= pc.chunks)
         return;  // no barrier follows
+    // FLAG_SELF_STATS (one chunk per plane): the lane's own channels over
+    // the whole plane are all their statistics (group norm: with its
+    // neighbours'); the second read below comes from cache.
+    bool self = (pc.flags & FLAG_SELF_STATS) != 0u;
     // Lanes merging partials themselves merge once per segment: once for
     // all their channels (FLAG_SEGMENT_TILES), or once per quad where a quad
     // lies in one segment (channels_per_seg % 4 == 0).
-    bool lane_coeff = (pc.flags & FLAG_LANE_COEFF) != 0u;
+    bool lane_coeff = (pc.flags & FLAG_LANE_COEFF) != 0u && !self;
     bool one_segment = lane_coeff && (pc.flags & FLAG_SEGMENT_TILES) != 0u;
     bool quad_segment = lane_coeff && pc.channels_per_seg % 4u == 0u;
-    // FLAG_SELF_STATS (instance norm, one chunk per plane): the lane's own
-    // channels over the whole plane are all their statistics; the second
-    // read below comes from cache
-    bool self = (pc.flags & FLAG_SELF_STATS) != 0u;
     Moments4 moments[QUADS_PER_LANE];
     vec4 self_shift[QUADS_PER_LANE];
     float weight = 0.0;
@@ -380,8 +417,8 @@ void apply_nhwc4(uint workgroup)
             st = segment_stats((n * pc.channels + 4u * (q + k * pc.channel_block)) / pc.channels_per_seg, true);
         for (uint j = 0u; j < 4u; ++j) {
             uint c = (4u * (q + k * pc.channel_block) + j) % pc.channels;
-            if (self)
-                st = finish_stats(self_shift[k][j], moments[k].mean[j], moments[k].m2[j], weight);
+            if (self && (j == 0u || pc.channels_per_seg == 1u))
+                st = self_group_stats(self_shift[k], moments[k], weight, j);
             vec4 coefficients = one_segment || quad_segment || self ? channel_coefficients(st, n, c, true)
                                                                     : nhwc_coefficients(n, c);
             a[k][j] = coefficients.x;

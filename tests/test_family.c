@@ -745,18 +745,28 @@ START_TEST(nchw_whole_segments)
 }
 END_TEST
 
-/* NHWC instance norm on CPU-type Vulkan devices where the tensor is small
+/* NHWC instance norm and group norm on CPU-type Vulkan devices where the tensor is small
  * and its tiles of one channel quad per lane are many (nhwc_self_stats in
  * src/vulkan/vk_backend.c; 32 tiles are enough on hosts of up to 8
  * threads): each apply lane reduces its quads over the whole plane and then
  * normalizes them, in runs of 16 blocks of 8 pixels (RUN in
  * shaders/accumulate.glsl). Planes of 256, 480 and 255 pixels (a last
  * partial block and run), C = 36 leaving a tile's last lanes without a
- * quad; every op (the rest take their usual plans), both dtypes, affine and
+ * quad; group norm in groups of 4, 8 and 16 channels, whose lanes sum
+ * their moments with their group's neighbours; every op (the rest take
+ * their usual plans), both dtypes, affine and
  * masks (which keep the statistics pass), against the oracle. Then instance
  * norm and AdaIN of 1000 + N(0, 1), where E[x^2] - E[x]^2 in fp32 would
  * lose the variance. Vulkan only: the CPU path has no such plan, and its
  * NHWC planes of these sizes are in the other sweeps. */
+/* Groups of 4, 8 and 16 channels in turn (1, 2 and 4 neighbouring lanes'
+ * quads), where C has them. */
+static uint32_t groups_of_lane_quads(uint32_t c, uint64_t k)
+{
+    const uint32_t width = 4u << (k % 3);
+    return c % width == 0 ? c / width : c / 4;
+}
+
 START_TEST(nhwc_self_stats)
 {
     inorm_backend be = tu_backend(_i);
@@ -764,7 +774,8 @@ START_TEST(nhwc_self_stats)
         return;
     TU_CTX(ctx, be);
     const o_shape shapes[] = {{32, 32, 16, 16}, {8, 128, 24, 20}, {16, 36, 17, 15}};
-    layout_sweep(ctx, be, "nhwc self stats", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_of_4, 23000u);
+    layout_sweep(ctx, be, "nhwc self stats", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0],
+                 groups_of_lane_quads, 23000u);
 
     const o_shape s = {32, 32, 16, 16};
     const size_t n = o_count(s);

@@ -9,7 +9,8 @@
  * one partial, and group norm a quad's or a group's channels, so both keep
  * to the byte budget. NCHW planes of up to 64 x 64 are read once (fused).
  * On CPU devices small NHWC tensors with many channel tiles run instance
- * norm in one dispatch, the apply lanes reducing their own channels.
+ * norm and group norm of narrow groups in one dispatch, the apply lanes
+ * reducing their own channels.
  * The exceptions are the documented ones: NHWC planes under 32 x 32 that
  * are not fused pay their per-channel partials in bytes (group norm on
  * GPUs excepted: its tiles follow the groups, Stable Diffusion's included),
@@ -191,8 +192,10 @@ static void check_plans(const char *geometry)
                                       "%s: segments not taken whole, one workgroup each", what);
                         whole_segment_plans++;
                     }
-                    /* CPU devices: NHWC instance norm, AdaIN and the
-                     * modulation (C % 4 == 0) on tensors of at most 4 MiB
+                    /* CPU devices: NHWC instance norm, AdaIN, the
+                     * modulation and group norm whose groups are whole
+                     * quads of fewer lanes than a tile has, dividing it
+                     * (C % 4 == 0) on tensors of at most 4 MiB
                      * whose tiles of one channel quad per lane (of a
                      * subgroup's lanes) number 4 per thread or more and hold
                      * at most 512 KiB: the apply lanes reduce their quads
@@ -200,8 +203,12 @@ static void check_plans(const char *geometry)
                      * src/vulkan/vk_backend.c), one dispatch (AdaIN: the
                      * style's statistics first) */
                     const uint32_t quads = s.c / 4, block = quads < info.subgroup_size ? quads : info.subgroup_size;
-                    const bool nhwc_self = cpu_geometry && lo && !tiny_fused && s.c % 4 == 0 &&
-                                           (op == OP_IN || op == OP_ADAIN || op == OP_MODULATE) &&
+                    const uint32_t group_quads = channels_per_segment / 4;
+                    const bool lane_groups = channels_per_segment == 1 ||
+                                             (channels_per_segment % 4 == 0 && group_quads < block &&
+                                              block % group_quads == 0);
+                    const bool nhwc_self = cpu_geometry && lo && !tiny_fused && s.c % 4 == 0 && lane_groups &&
+                                           (op == OP_IN || op == OP_ADAIN || op == OP_MODULATE || op == OP_GROUP) &&
                                            elements * element_bytes <= 4.0 * 1024 * 1024 &&
                                            (double)s.h * s.w * block * 4 * element_bytes <= 512.0 * 1024 &&
                                            (uint64_t)s.n * ((quads + block - 1) / block) >=

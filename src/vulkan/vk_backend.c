@@ -687,7 +687,9 @@ static bool whole_segments(const vk_state *vk, const inorm_op *op, uint32_t seg_
 }
 
 /* NHWC instance norm on CPU devices (instance norm, AdaIN's content, the
- * modulation; C % 4 == 0, so lanes hold channel quads): each tile covers
+ * modulation; C % 4 == 0, so lanes hold channel quads; group norm whose
+ * groups are whole quads of neighbouring lanes, the group's lanes summing
+ * their moments with subgroup sums): each tile covers
  * its channels' whole plane, and the apply lanes reduce their own quads
  * over it and then normalize them from cache (FLAG_SELF_STATS): one
  * dispatch (AdaIN: the style's statistics first) and no partials. Where the
@@ -699,9 +701,12 @@ static bool whole_segments(const vk_state *vk, const inorm_op *op, uint32_t seg_
  * 1x256x64x64 0.59 -> 0.67. An 8 MiB tensor lost (8x64x64x64 instance norm
  * 0.64 -> 0.62, AdaIN 0.79 -> 0.60), as did more quads per lane and fewer
  * workgroups (1x256x64x64 two quads, 4 workgroups: 0.52). */
-static bool nhwc_self_stats(const vk_state *vk, const inorm_op *op, uint64_t quad_tiles, uint64_t quad_tile_bytes)
+static bool nhwc_self_stats(const vk_state *vk, const inorm_op *op, uint32_t block, uint64_t quad_tiles,
+                            uint64_t quad_tile_bytes)
 {
-    return subgroup_workgroups(vk) && op->channels_per_segment == 1 && op->kind != INORM_OP_STATS && !op->mask &&
+    const uint32_t cps = op->channels_per_segment, group_quads = cps / 4;
+    const bool lane_groups = cps == 1 || (cps % 4 == 0 && group_quads < block && block % group_quads == 0);
+    return subgroup_workgroups(vk) && lane_groups && op->kind != INORM_OP_STATS && !op->mask &&
            !op->style_mask && op->x->bytes <= NHWC_SELF_STATS_MAX_BYTES &&
            quad_tile_bytes <= NHWC_SELF_STATS_MAX_TILE_BYTES &&
            quad_tiles >= (uint64_t)NHWC_SELF_STATS_PER_THREAD * vk->host_threads;
@@ -777,8 +782,9 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         /* a plane's tile of one quad per lane, in bytes (nhwc_self_stats) */
         const uint64_t quad_tile_bytes = (uint64_t)plane_len * block * 4 * (d->dtype == INORM_FLOAT16 ? 2 : 4);
         const uint64_t self_min_groups = (uint64_t)NHWC_SELF_STATS_PER_THREAD * vk->host_threads;
-        const bool self = quads && fold == 1 && nhwc_self_stats(vk, op, (uint64_t)d->n * ((lanes_across + block - 1) / block),
-                                                   quad_tile_bytes);
+        const bool self = quads && fold == 1 &&
+                          nhwc_self_stats(vk, op, block, (uint64_t)d->n * ((lanes_across + block - 1) / block),
+                                          quad_tile_bytes);
         if (self)
             max_chunks = 1;
         plan->content = plan_nhwc(vk, plane_len / fold, seg_count, chunk_rows, max_chunks);
@@ -824,6 +830,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         if (self && plan->content.chunks == 1 && (!s || plan->style.chunks <= LANE_COEFF_MAX_PARTIALS)) {
             plan->self_stats = true;
             plan->stats_groups = plan->style_stats_groups;
+            plan->finalize_groups = 0;
             push->style_partial_base = 0;
         }
     } else {
