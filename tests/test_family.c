@@ -808,6 +808,23 @@ START_TEST(nhwc_self_stats)
 }
 END_TEST
 
+/* NHWC tiles of at most a quarter of a workgroup's lanes (C = 4 or 8, and
+ * C = 2 read two pixels to a row): on CPU-type Vulkan devices the apply's
+ * rows take the pixels of the workgroup's chunks in turn (apply_nhwc4 in
+ * shaders/norm_apply.comp), over plane lengths whose chunks do not share out
+ * evenly over the rows; every op, both dtypes, affine and masks, against the
+ * oracle (on other devices more NHWC shapes). */
+START_TEST(nhwc_narrow_tiles)
+{
+    inorm_backend be = tu_backend(_i);
+    TU_CTX(ctx, be);
+    const o_shape shapes[] = {{1, 4, 70, 70}, {2, 8, 33, 37}, {1, 4, 1, 8191}, {3, 2, 45, 46}};
+    layout_sweep(ctx, be, "nhwc narrow tiles", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_cycling,
+                 25000u);
+    tu_ctx_destroy(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------ formats -- */
 
 static const struct {
@@ -2493,6 +2510,7 @@ int main(void)
         {"nchw_fused_register_planes", nchw_fused_register_planes, 1},
         {"nchw_whole_segments", nchw_whole_segments, 0},
         {"nhwc_self_stats", nhwc_self_stats, 0},
+        {"nhwc_narrow_tiles", nhwc_narrow_tiles, 1},
         {"adain_fused_styles", adain_fused_styles, 1},
         {"fp16_output_rounding", fp16_output_rounding, 1},
         {"cin_mixed_rows", cin_mixed_rows, 0},
