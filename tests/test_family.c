@@ -747,10 +747,10 @@ END_TEST
 
 /* NHWC instance norm and group norm on CPU-type Vulkan devices where the tensor is small
  * and its tiles of one channel quad per lane are many (nhwc_self_stats in
- * src/vulkan/vk_backend.c; 32 tiles are enough on hosts of up to 8
+ * src/vulkan/vk_backend.c; 16 tiles are enough on hosts of up to 4
  * threads): each apply lane reduces its quads over the whole plane and then
  * normalizes them, in runs of 16 blocks of 8 pixels (RUN in
- * shaders/accumulate.glsl). Planes of 256, 480 and 255 pixels (a last
+ * shaders/accumulate.glsl). Planes of 144, 120 and 255 pixels (a last
  * partial block and run), C = 36 leaving a tile's last lanes without a
  * quad; group norm in groups of 4, 8 and 16 channels, whose lanes sum
  * their moments with their group's neighbours; every op (the rest take
@@ -773,11 +773,11 @@ START_TEST(nhwc_self_stats)
     if (be == INORM_BACKEND_CPU)
         return;
     TU_CTX(ctx, be);
-    const o_shape shapes[] = {{32, 32, 16, 16}, {8, 128, 24, 20}, {16, 36, 17, 15}};
+    const o_shape shapes[] = {{16, 32, 12, 12}, {4, 128, 12, 10}, {8, 36, 17, 15}};
     layout_sweep(ctx, be, "nhwc self stats", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0],
                  groups_of_lane_quads, 23000u);
 
-    const o_shape s = {32, 32, 16, 16};
+    const o_shape s = {16, 32, 12, 12};
     const size_t n = o_count(s);
     float *x = tu_floats(n), *style = tu_floats(n), *y = tu_floats(n);
     double *ref = tu_doubles(n), *mag = tu_doubles(n);
