@@ -16,8 +16,9 @@
 // of one chunk) reducing its segment itself first, with no statistics pass. NHWC: the tiles of
 // norm_stats.comp, reading the coefficient table of a MODE_FINALIZE pass or
 // merging their channels' partials per lane; or (FLAG_SELF_STATS, instance
-// norm on planes of one chunk) each lane reducing its channel quads over the
-// whole plane first.
+// norm and group norm of whole-quad groups on planes of one chunk) each lane
+// reducing its channel quads over the whole plane first (a group's lanes
+// adding theirs up).
 // The mean is kept as shift + offset (shift a data value, offset small) and
 // x - mean is evaluated as (x - shift) - offset: exact for data near the
 // shift, so the result does not carry the mean's fp32 rounding.

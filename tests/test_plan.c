@@ -195,7 +195,9 @@ static void check_plans(const char *geometry)
                     /* CPU devices: NHWC instance norm, AdaIN, the
                      * modulation and group norm whose groups are whole
                      * quads of fewer lanes than a tile has, dividing it
-                     * (C % 4 == 0) on tensors of at most 4 MiB
+                     * (C % 4 == 0), tiles of more than a quarter of the
+                     * lanes (narrower ones share pixels among their rows),
+                     * on tensors of at most 4 MiB
                      * whose tiles of one channel quad per lane (of a
                      * subgroup's lanes) number 4 per thread or more and hold
                      * at most 512 KiB: the apply lanes reduce their quads
@@ -208,6 +210,7 @@ static void check_plans(const char *geometry)
                                              (channels_per_segment % 4 == 0 && group_quads < block &&
                                               block % group_quads == 0);
                     const bool nhwc_self = cpu_geometry && lo && !tiny_fused && s.c % 4 == 0 && lane_groups &&
+                                           block * 4 > info.subgroup_size &&
                                            (op == OP_IN || op == OP_ADAIN || op == OP_MODULATE || op == OP_GROUP) &&
                                            elements * element_bytes <= 4.0 * 1024 * 1024 &&
                                            (double)s.h * s.w * block * 4 * element_bytes <= 512.0 * 1024 &&

@@ -686,30 +686,39 @@ static bool whole_segments(const vk_state *vk, const inorm_op *op, uint32_t seg_
            seg_count >= WHOLE_SEGMENTS_PER_THREAD * vk->host_threads;
 }
 
-/* NHWC instance norm on CPU devices (instance norm, AdaIN's content, the
- * modulation; C % 4 == 0, so lanes hold channel quads; group norm whose
- * groups are whole quads of neighbouring lanes, the group's lanes summing
- * their moments with subgroup sums): each tile covers
- * its channels' whole plane, and the apply lanes reduce their own quads
- * over it and then normalize them from cache (FLAG_SELF_STATS): one
- * dispatch (AdaIN: the style's statistics first) and no partials. Where the
- * tensor is small, its tiles of one quad per lane (quad_tiles of
- * quad_tile_bytes) keep every thread busy and fit in a core's cache.
+/* nhwc_self_stats(): workgroups (tiles) the plan needs at the least */
+static uint64_t nhwc_self_min_workgroups(const vk_state *vk)
+{
+    return (uint64_t)NHWC_SELF_STATS_PER_THREAD * vk->host_threads;
+}
+
+/* NHWC on CPU devices, C % 4 == 0 so that lanes hold channel quads:
+ * instance norm, AdaIN's content, the modulation, and group norm whose
+ * groups are whole quads of neighbouring lanes (the group's lanes sum their
+ * moments with subgroup sums). Each tile covers its channels' whole plane,
+ * and the apply lanes reduce their own quads over it and then normalize
+ * them from cache (FLAG_SELF_STATS): one dispatch (AdaIN: the style's
+ * statistics first) and no partials. Where the tensor is small, its tiles
+ * of one quad per lane (quad_tiles of quad_tile_bytes) keep every thread
+ * busy and fit in a core's cache.
  * lavapipe, paired ratios to the copy shader, three rounds: fp32 instance
  * norm 1x256x64x64 0.53 -> 0.61, 1x512x32x32 0.56 -> 0.63, 2x128x32x32
  * 0.58 -> 0.74, 16x32x32x32 0.60 -> 0.72, 1x128x64x64 0.58 -> 0.61; AdaIN
  * 1x256x64x64 0.59 -> 0.67. An 8 MiB tensor lost (8x64x64x64 instance norm
  * 0.64 -> 0.62, AdaIN 0.79 -> 0.60), as did more quads per lane and fewer
- * workgroups (1x256x64x64 two quads, 4 workgroups: 0.52). */
+ * workgroups (1x256x64x64 two quads, 4 workgroups: 0.52).
+ * Tiles of at most a quarter of the lanes (C = 4 or 8) keep the statistics
+ * pass: their rows share the apply's pixels (apply_nhwc4), so each would
+ * reduce the whole plane for the same channels (instance norm 32x4x64x64
+ * 0.31 -> 0.51, 16x8x64x64 0.47 -> 0.62, 8x8x128x64 0.47 -> 0.66). */
 static bool nhwc_self_stats(const vk_state *vk, const inorm_op *op, uint32_t block, uint64_t quad_tiles,
                             uint64_t quad_tile_bytes)
 {
     const uint32_t cps = op->channels_per_segment, group_quads = cps / 4;
     const bool lane_groups = cps == 1 || (cps % 4 == 0 && group_quads < block && block % group_quads == 0);
-    return subgroup_workgroups(vk) && lane_groups && op->kind != INORM_OP_STATS && !op->mask &&
-           !op->style_mask && op->x->bytes <= NHWC_SELF_STATS_MAX_BYTES &&
-           quad_tile_bytes <= NHWC_SELF_STATS_MAX_TILE_BYTES &&
-           quad_tiles >= (uint64_t)NHWC_SELF_STATS_PER_THREAD * vk->host_threads;
+    return subgroup_workgroups(vk) && block * 4 > vk->subgroup_size && lane_groups &&
+           op->kind != INORM_OP_STATS && !op->mask && !op->style_mask && op->x->bytes <= NHWC_SELF_STATS_MAX_BYTES &&
+           quad_tile_bytes <= NHWC_SELF_STATS_MAX_TILE_BYTES && quad_tiles >= nhwc_self_min_workgroups(vk);
 }
 
 static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
@@ -781,7 +790,6 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         }
         /* a plane's tile of one quad per lane, in bytes (nhwc_self_stats) */
         const uint64_t quad_tile_bytes = (uint64_t)plane_len * block * 4 * (d->dtype == INORM_FLOAT16 ? 2 : 4);
-        const uint64_t self_min_groups = (uint64_t)NHWC_SELF_STATS_PER_THREAD * vk->host_threads;
         const bool self = quads && fold == 1 &&
                           nhwc_self_stats(vk, op, block, (uint64_t)d->n * ((lanes_across + block - 1) / block),
                                           quad_tile_bytes);
@@ -797,7 +805,7 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
                lanes_across % (block * plan->quads_per_lane * 2) == 0 &&
                (!plan->segment_tiles || layer || (cps * fold) % (tile_values * plan->quads_per_lane * 2) == 0) &&
                (uint64_t)d->n * (lanes_across / (block * plan->quads_per_lane * 2)) * plan->content.chunks >=
-                   (self ? self_min_groups : NHWC_MIN_WORKGROUPS) &&
+                   (self ? nhwc_self_min_workgroups(vk) : NHWC_MIN_WORKGROUPS) &&
                (!self || quad_tile_bytes * plan->quads_per_lane * 2 <= NHWC_SELF_STATS_MAX_TILE_BYTES))
             plan->quads_per_lane *= 2;
         push->channel_blocks = (lanes_across + block * plan->quads_per_lane - 1) / (block * plan->quads_per_lane);
