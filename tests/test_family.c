@@ -23,9 +23,10 @@
  * INORM_DISABLE_SUBGROUPS=1 (the reductions through shared memory): the
  * two-pass NCHW shape of the matrix, NaN under zero mask weights and fp16
  * near its maximum (both in every dtype and layout). TCases tagged
- * "vulkan_geometry" sweep shapes chosen for the Vulkan plans' geometries;
- * on the CPU path they are more shapes through the same loops, which
- * .ci/run's valgrind stage leaves out (CK_EXCLUDE_TAGS=vulkan_geometry).
+ * "vulkan_geometry" sweep shapes chosen for the Vulkan plans' geometries:
+ * for host code (the CPU path's loops, the Vulkan planning and recording)
+ * they are more shapes through the same code, which .ci/run's sanitizer
+ * and valgrind stages leave out (CK_EXCLUDE_TAGS=vulkan_geometry).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
