@@ -9,7 +9,8 @@
  * - a tail shorter than a vector group (planes of 1, 7, 17x19 elements);
  * - AdaIN with a style of N 1 (broadcast) and of N equal, of another H x W,
  *   with a blend and activations;
- * - data with a large mean (1000 + small noise), NaN and Inf in one plane.
+ * - data with a large mean (1000 + small noise), also with outliers where
+ *   spans and fp16 tiles start, NaN and Inf in one plane.
  * Shapes above 65536 elements run on several threads (src/cpu/cpu_backend.c).
  */
 #define _POSIX_C_SOURCE 200809L
@@ -355,6 +356,40 @@ START_TEST(large_mean_outlier_span_starts)
 }
 END_TEST
 
+/* FLOAT16 statistics sum each tile of 16 rows of lanes in float about the
+ * tile's own first value (tile_sums_portable in src/cpu/cpu_backend.c),
+ * then move the sums to the span's shift in double. Here, in fp16 planes
+ * of 1000 + 0.5 * uniform noise (halves: 999.5, 1000, 1000.5), every pixel
+ * index divisible by 512 holds 1064, where every span of the fused jobs
+ * starts (so the span's shift is an outlier, 128 standard deviations off)
+ * and where many tiles start (so is their own first value). The float
+ * sums' rounding stays within the bound the tiles have (see
+ * tile_sums_portable); tiles summed about 0 instead fail the instance norm
+ * here (628 of 320800 values off by up to 4x the fp16 tolerance). */
+START_TEST(half_tiles_outlier_starts)
+{
+    const o_shape sizes[] = {SH(1, 2, 400, 401), SH(4, 24, 96, 67)};
+    for (size_t i = 0; i < 2; i++) {
+        const o_shape s = sizes[i];
+        float *x = tu_floats(o_count(s));
+        for (int l = 0; l < 2; l++) {
+            tu_rng r;
+            tu_rng_seed(&r, 560 + i);
+            gen(&r, x, s, l, 1, 1000.0, 0.5);
+            for (uint32_t n = 0; n < s.n; n++)
+                for (uint32_t c = 0; c < s.c; c++)
+                    for (size_t p = 0; p < o_plane(s); p += 512)
+                        x[o_index(s, l, n, c, p)] = 1064.0f;
+            for (int op = 0; op < 2; op++) {
+                fast_case fc = {.op = op ? T_STATS : T_INSTANCE, .s = s};
+                run(&fc, INORM_FLOAT16, l ? INORM_NHWC : INORM_NCHW, x, 570 + i);
+            }
+        }
+        free(x);
+    }
+}
+END_TEST
+
 /* One NaN in one plane and one Inf in another: exactly those planes are NaN
  * (inorm.h), on fused and split jobs, in both layouts and dtypes. */
 START_TEST(nan_inf_per_plane)
@@ -530,6 +565,7 @@ int main(void)
     tcase_add_test(tc, small_planes);
     tcase_add_test(tc, large_mean);
     tcase_add_test(tc, large_mean_outlier_span_starts);
+    tcase_add_test(tc, half_tiles_outlier_starts);
     tcase_add_test(tc, nan_inf_per_plane);
     tcase_add_test(tc, constant_planes_exact);
     tcase_add_test(tc, deterministic);
