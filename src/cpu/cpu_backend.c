@@ -483,11 +483,12 @@ static void shifted_sums_portable(const float *restrict x, size_t count, size_t 
  * span_moments), so the float sums' rounding, about r ulps of S2, stays
  * within (r + 1) (r + 2) 2^-24 (2e-5 for r = 16) of the tile's m2, and of
  * the whole m2 over all tiles, whatever the data's mean and the span's
- * shift: 0.04 of an fp16 ulp in the output's scale, far below the fp16
- * data's own rounding, while the double loop's conversions and double
- * arithmetic bound the statistics (AVX-512, fp16 statistics op 20-30%
- * faster, instance norm 10-20%). FLOAT32 keeps the double loop: there
- * this error would be 100 fp32 ulps. */
+ * shift: at worst 1e-5 of the standard deviation (the tests' tolerance for
+ * it; random roundings give far less), 0.02-0.04 of an fp16 ulp in the
+ * output, while the double loop's conversions and arithmetic were what
+ * bound fp16 statistics (AVX-512, six alternating rounds: the statistics
+ * op in 0.60-0.74 of the time, instance norm 0.55-0.80). FLOAT32 keeps the
+ * double loop: there this error would be 100 fp32 ulps. */
 #define HALF_TILE_ROWS 16
 
 static void tile_sums_portable(const float *restrict x, size_t count, size_t lanes, const double *restrict shift,
