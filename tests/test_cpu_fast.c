@@ -358,28 +358,41 @@ END_TEST
 
 /* FLOAT16 statistics sum each tile of 16 rows of lanes in float about the
  * tile's own first value (tile_sums_portable in src/cpu/cpu_backend.c),
- * then move the sums to the span's shift in double. Here, in fp16 planes
- * of 1000 + 0.5 * uniform noise (halves: 999.5, 1000, 1000.5), every pixel
- * index divisible by 512 holds 1064, where every span of the fused jobs
- * starts (so the span's shift is an outlier, 128 standard deviations off)
- * and where many tiles start (so is their own first value). The float
- * sums' rounding stays within the bound the tiles have (see
- * tile_sums_portable); tiles summed about 0 instead fail the instance norm
- * here (628 of 320800 values off by up to 4x the fp16 tolerance). */
+ * then move the sums to the span's shift in double. Outliers at span
+ * starts make that shift far from the data:
+ * - fp16 planes of 1000 + 0.5 * uniform noise (halves: 999.5, 1000,
+ *   1000.5) with 1064 at every pixel index divisible by 512, where every
+ *   span of the fused jobs (4x24x96x67) starts and where many tiles start
+ *   (so is their own first value);
+ * - planes of 1.5 + 0.25 * uniform noise with 60000 at pixel 0 alone, a
+ *   span's only outlier (1x4x256x256: one span per NCHW plane): there
+ *   float tiles summed about the span's shift round each d^2 of about 3.6e9
+ *   and fail (their error is over 1e-5 of the standard deviation), and
+ *   tiles summed about 0 fail the first case (628 of 320800 values up to 4x
+ *   the fp16 tolerance). */
 START_TEST(half_tiles_outlier_starts)
 {
-    const o_shape sizes[] = {SH(1, 2, 400, 401), SH(4, 24, 96, 67)};
-    for (size_t i = 0; i < 2; i++) {
-        const o_shape s = sizes[i];
+    const struct {
+        o_shape s;
+        double mean, spread;
+        float outlier;
+        size_t every; /* pixels between outliers */
+    } cases[] = {
+        {SH(1, 2, 400, 401), 1000.0, 0.5, 1064.0f, 512},
+        {SH(4, 24, 96, 67), 1000.0, 0.5, 1064.0f, 512},
+        {SH(1, 4, 256, 256), 1.5, 0.25, 60000.0f, 256 * 256},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const o_shape s = cases[i].s;
         float *x = tu_floats(o_count(s));
         for (int l = 0; l < 2; l++) {
             tu_rng r;
             tu_rng_seed(&r, 560 + i);
-            gen(&r, x, s, l, 1, 1000.0, 0.5);
+            gen(&r, x, s, l, 1, cases[i].mean, cases[i].spread);
             for (uint32_t n = 0; n < s.n; n++)
                 for (uint32_t c = 0; c < s.c; c++)
-                    for (size_t p = 0; p < o_plane(s); p += 512)
-                        x[o_index(s, l, n, c, p)] = 1064.0f;
+                    for (size_t p = 0; p < o_plane(s); p += cases[i].every)
+                        x[o_index(s, l, n, c, p)] = cases[i].outlier;
             for (int op = 0; op < 2; op++) {
                 fast_case fc = {.op = op ? T_STATS : T_INSTANCE, .s = s};
                 run(&fc, INORM_FLOAT16, l ? INORM_NHWC : INORM_NCHW, x, 570 + i);
