@@ -2487,53 +2487,51 @@ int main(void)
     struct {
         const char *name;
         const TTest *test;
-        int subset;
-        int vulkan_geometry;
+        const char *tags; /* Check tags: "subset", "vulkan_geometry" (see the top) */
     } cases[] = {
-        {"matrix_2x3x7x5", matrix_2x3x7x5, 0, 0},
-        {"matrix_1x4x1x513", matrix_1x4x1x513, 0, 0},
-        {"matrix_1x2x97x89", matrix_1x2x97x89, 1, 0},
-        {"matrix_3x5x1x1", matrix_3x5x1x1, 0, 0},
-        {"matrix_1x64x16x16", matrix_1x64x16x16, 0, 0},
-        {"matrix_2x6x33x17", matrix_2x6x33x17, 0, 0},
-        {"matrix_2x44x40x30", matrix_2x44x40x30, 0, 0},
-        {"mask_hand_examples", mask_hand_examples, 0, 0},
-        {"mask_refusals", mask_refusals, 0, 0},
-        {"mask_nan_under_zero_weight", mask_nan_under_zero_weight, 1, 0},
-        {"mask_validation_cache", mask_validation_cache, 0, 0},
-        {"adain_mix_weights", adain_mix_weights, 0, 0},
-        {"adain_mix_count1_is_adain", adain_mix_count1_is_adain, 0, 0},
-        {"adain_mix_max_styles_and_reshapes", adain_mix_max_styles_and_reshapes, 0, 0},
-        {"adain_mix_refusals", adain_mix_refusals, 0, 0},
-        {"cin_one_hot_is_instance_norm", cin_one_hot_is_instance_norm, 0, 0},
-        {"nhwc_quads_per_lane", nhwc_quads_per_lane, 1, 1},
-        {"nhwc_folded_pixels", nhwc_folded_pixels, 1, 1},
-        {"nhwc_tiny_planes", nhwc_tiny_planes, 1, 1},
-        {"nhwc_segment_tiles", nhwc_segment_tiles, 1, 1},
-        {"nhwc_uneven_groups", nhwc_uneven_groups, 1, 1},
-        {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, 1, 0},
-        {"nchw_fused_register_planes", nchw_fused_register_planes, 1, 1},
-        {"nchw_whole_segments", nchw_whole_segments, 0, 0},
-        {"nhwc_self_stats", nhwc_self_stats, 0, 0},
-        {"nhwc_narrow_tiles", nhwc_narrow_tiles, 1, 1},
-        {"adain_fused_styles", adain_fused_styles, 1, 0},
-        {"fp16_output_rounding", fp16_output_rounding, 1, 0},
-        {"cin_mixed_rows", cin_mixed_rows, 0, 0},
-        {"cin_refusals", cin_refusals, 0, 0},
-        {"activation_silu_extremes", activation_silu_extremes, 0, 0},
-        {"activation_leaky_slopes", activation_leaky_slopes, 0, 0},
-        {"activation_nan_passes", activation_nan_passes, 0, 0},
-        {"activation_refusals", activation_refusals, 0, 0},
-        {"fp16_large_magnitude", fp16_large_magnitude, 1, 0},
-        {"fp16_range_edges", fp16_range_edges, 0, 0},
-        {"convert_every_pair", convert_every_pair, 0, 0},
-        {"convert_refusals", convert_refusals, 0, 0},
+        {"matrix_2x3x7x5", matrix_2x3x7x5, NULL},
+        {"matrix_1x4x1x513", matrix_1x4x1x513, NULL},
+        {"matrix_1x2x97x89", matrix_1x2x97x89, "subset"},
+        {"matrix_3x5x1x1", matrix_3x5x1x1, NULL},
+        {"matrix_1x64x16x16", matrix_1x64x16x16, NULL},
+        {"matrix_2x6x33x17", matrix_2x6x33x17, NULL},
+        {"matrix_2x44x40x30", matrix_2x44x40x30, NULL},
+        {"mask_hand_examples", mask_hand_examples, NULL},
+        {"mask_refusals", mask_refusals, NULL},
+        {"mask_nan_under_zero_weight", mask_nan_under_zero_weight, "subset"},
+        {"mask_validation_cache", mask_validation_cache, NULL},
+        {"adain_mix_weights", adain_mix_weights, NULL},
+        {"adain_mix_count1_is_adain", adain_mix_count1_is_adain, NULL},
+        {"adain_mix_max_styles_and_reshapes", adain_mix_max_styles_and_reshapes, NULL},
+        {"adain_mix_refusals", adain_mix_refusals, NULL},
+        {"cin_one_hot_is_instance_norm", cin_one_hot_is_instance_norm, NULL},
+        {"nhwc_quads_per_lane", nhwc_quads_per_lane, "subset vulkan_geometry"},
+        {"nhwc_folded_pixels", nhwc_folded_pixels, "subset vulkan_geometry"},
+        {"nhwc_tiny_planes", nhwc_tiny_planes, "subset vulkan_geometry"},
+        {"nhwc_segment_tiles", nhwc_segment_tiles, "subset vulkan_geometry"},
+        {"nhwc_uneven_groups", nhwc_uneven_groups, "subset vulkan_geometry"},
+        {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, "subset"},
+        {"nchw_fused_register_planes", nchw_fused_register_planes, "subset vulkan_geometry"},
+        {"nchw_whole_segments", nchw_whole_segments, NULL},
+        {"nhwc_self_stats", nhwc_self_stats, NULL},
+        {"nhwc_narrow_tiles", nhwc_narrow_tiles, "subset vulkan_geometry"},
+        {"adain_fused_styles", adain_fused_styles, "subset"},
+        {"fp16_output_rounding", fp16_output_rounding, "subset"},
+        {"cin_mixed_rows", cin_mixed_rows, NULL},
+        {"cin_refusals", cin_refusals, NULL},
+        {"activation_silu_extremes", activation_silu_extremes, NULL},
+        {"activation_leaky_slopes", activation_leaky_slopes, NULL},
+        {"activation_nan_passes", activation_nan_passes, NULL},
+        {"activation_refusals", activation_refusals, NULL},
+        {"fp16_large_magnitude", fp16_large_magnitude, "subset"},
+        {"fp16_range_edges", fp16_range_edges, NULL},
+        {"convert_every_pair", convert_every_pair, NULL},
+        {"convert_refusals", convert_refusals, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         TCase *tc = tu_add_backend_case(s, cases[i].name, cases[i].test, 300);
-        const char *tags[2][2] = { { NULL, "vulkan_geometry" }, { "subset", "subset vulkan_geometry" } };
-        if (tags[cases[i].subset][cases[i].vulkan_geometry])
-            tcase_set_tags(tc, tags[cases[i].subset][cases[i].vulkan_geometry]);
+        if (cases[i].tags)
+            tcase_set_tags(tc, cases[i].tags);
     }
 
     /* no library backend: the fp16 functions and the tolerance itself */
