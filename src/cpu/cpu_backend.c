@@ -684,33 +684,58 @@ INORM_AVX512_INLINE __m512d doubles_of_half16(__m512 v, int half)
                                 : _mm512_castps512_ps256(v));
 }
 
-/* tile_sums_portable with AVX-512: the same operations per lane. */
+/* One tile of `groups` groups of lanes from lane j, rows [r0, r1): as
+ * tile_sums_portable, each lane's operations in the same order. Four groups
+ * side by side, as one group's sums are chains of dependent adds, and
+ * x - t as the multiply-add x * 1 - t (one rounding of an exact product:
+ * the same bits) so that it runs beside the adds instead of among them.
+ * Four alternating rounds against one group at a time with a subtraction:
+ * the fp16 statistics op in 0.74-0.95 of the time, instance norm 0.71-1.0. */
+INORM_AVX512_INLINE void tile_groups16(values x, size_t lanes, size_t r0, size_t r1, size_t j, int groups,
+                                       const double *shift, double *sums, double *squares)
+{
+    enum { MAX_GROUPS = 4 };
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512d r = _mm512_set1_pd((double)(r1 - r0));
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 t[MAX_GROUPS], minus_t[MAX_GROUPS], a[MAX_GROUPS], q[MAX_GROUPS];
+#pragma GCC unroll 4
+    for (int g = 0; g < groups; ++g) {
+        const __m512 first = load16(x, r0 * lanes + j + (size_t)g * GROUP);
+        t[g] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_sub_ps(first, first), zero, _CMP_EQ_OQ), first);
+        minus_t[g] = _mm512_sub_ps(zero, t[g]);
+        a[g] = q[g] = zero;
+    }
+    for (size_t i = r0 * lanes + j; i < r1 * lanes; i += lanes)
+#pragma GCC unroll 4
+        for (int g = 0; g < groups; ++g) {
+            const __m512 d = _mm512_fmadd_ps(load16(x, i + (size_t)g * GROUP), one, minus_t[g]);
+            a[g] = _mm512_add_ps(a[g], d);
+            q[g] = _mm512_add_ps(q[g], _mm512_mul_ps(d, d));
+        }
+#pragma GCC unroll 4
+    for (int g = 0; g < groups; ++g)
+        for (int h = 0; h < 2; ++h) {
+            const size_t lane = j + (size_t)g * GROUP + 8 * (size_t)h;
+            const __m512d e = _mm512_sub_pd(doubles_of_half16(t[g], h), _mm512_loadu_pd(shift + lane));
+            const __m512d ad = doubles_of_half16(a[g], h), qd = doubles_of_half16(q[g], h);
+            add_to8(sums + lane, _mm512_add_pd(ad, _mm512_mul_pd(r, e)));
+            add_to8(squares + lane,
+                    _mm512_add_pd(qd, _mm512_mul_pd(e, _mm512_add_pd(_mm512_add_pd(ad, ad), _mm512_mul_pd(r, e)))));
+        }
+}
+
 INORM_AVX512_INLINE void tile_sums_body16(values x, size_t count, size_t lanes, const double *shift, double *sums,
                                           double *squares)
 {
     const size_t rows = count / lanes;
-    const __m512 zero = _mm512_setzero_ps();
     for (size_t r0 = 0; r0 < rows; r0 += HALF_TILE_ROWS) {
         const size_t r1 = r0 + HALF_TILE_ROWS < rows ? r0 + HALF_TILE_ROWS : rows;
-        const __m512d r = _mm512_set1_pd((double)(r1 - r0));
-        for (size_t j = 0; j < lanes; j += GROUP) {
-            const __m512 first = load16(x, r0 * lanes + j);
-            const __m512 t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_sub_ps(first, first), zero, _CMP_EQ_OQ),
-                                                 first);
-            __m512 a = zero, q = zero;
-            for (size_t i = r0 * lanes + j; i < r1 * lanes; i += lanes) {
-                const __m512 d = _mm512_sub_ps(load16(x, i), t);
-                a = _mm512_add_ps(a, d);
-                q = _mm512_add_ps(q, _mm512_mul_ps(d, d));
-            }
-            for (int h = 0; h < 2; ++h) {
-                const __m512d e = _mm512_sub_pd(doubles_of_half16(t, h), _mm512_loadu_pd(shift + j + 8 * h));
-                const __m512d ad = doubles_of_half16(a, h), qd = doubles_of_half16(q, h);
-                add_to8(sums + j + 8 * h, _mm512_add_pd(ad, _mm512_mul_pd(r, e)));
-                add_to8(squares + j + 8 * h,
-                        _mm512_add_pd(qd, _mm512_mul_pd(e, _mm512_add_pd(_mm512_add_pd(ad, ad), _mm512_mul_pd(r, e)))));
-            }
-        }
+        size_t j = 0;
+        for (; j + 4 * GROUP <= lanes; j += 4 * GROUP)
+            tile_groups16(x, lanes, r0, r1, j, 4, shift, sums, squares);
+        for (; j < lanes; j += GROUP)
+            tile_groups16(x, lanes, r0, r1, j, 1, shift, sums, squares);
     }
     add_partial_row(x, rows * lanes, count, shift, sums, squares);
 }
