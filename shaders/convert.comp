@@ -71,6 +71,12 @@ layout(std430, binding = 0) readonly buffer Source { SRC_T src[]; };
 layout(std430, binding = 0) readonly buffer Source4 { SRC4_T src4[]; };
 layout(std430, binding = 1) writeonly buffer Destination { DST_T dst[]; };
 layout(std430, binding = 1) writeonly buffer Destination4 { DST4_T dst4[]; };
+#ifdef DST_FLOAT16
+#define DST_WIDE_T uint64_t
+#else
+#define DST_WIDE_T u64vec2
+#endif
+VEC4_STORER(DST4_T, DST_WIDE_T, store_dst4, dst4, 1)
 // 4-vector i of the source, through its texel view where the host made one
 #ifdef SRC_FLOAT16
 TEXEL_OR_BUFFER_LOADER(SRC4_T, src4_at, src4, TEXEL_LOADS, input_texels, texel_halves)
@@ -106,7 +112,7 @@ void copy_same_layout(uint workgroup)
             [[unroll]] for (uint r = 0u; r < 8u; ++r) {
                 uint k = i + r * LANES;
                 if (k < stop)
-                    dst4[k] = THROUGH_ALU ? NARROW4(WIDEN4(src4_at(k)) + pc.eps) : CONVERT4(src4_at(k));
+                    store_dst4(k, THROUGH_ALU ? NARROW4(WIDEN4(src4_at(k)) + pc.eps) : CONVERT4(src4_at(k)));
             }
         }
     } else {

@@ -40,6 +40,7 @@ layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
 layout(std430, binding = 1) writeonly buffer Output { OUT_T y[]; };
 layout(std430, binding = 1) writeonly buffer Output4 { OUT4_T y4[]; };
+VEC4_STORER(OUT4_T, OUT_WIDE_T, store_y4, y4, 1)
 layout(std430, binding = 2) buffer Partials { vec4 partials[]; };
 layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
 layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
@@ -274,13 +275,13 @@ void apply_nchw(uint workgroup)
                 for (uint p = gl_LocalInvocationIndex / quads; p < pc.plane_len; p += rows) {
                     uint i = seg_begin / 4u + p * quads + q;
                     vec4 v = in4(x4_at(i));
-                    y4[i] = out4(finish4(v, a * ((v - st.shift) - st.offset) + b));
+                    store_y4(i, out4(finish4(v, a * ((v - st.shift) - st.offset) + b)));
                 }
             }
         } else if (pc.channels_per_seg == 1u) {
             for (uint i = first; i < stop; i += LANES) {
                 vec4 v = in4(x4_at(i));
-                y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+                store_y4(i, out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y)));
             }
         } else if (pc.plane_len / 4u < LANES) {
             // group/layer norm of planes narrower than the lanes (4x4 maps):
@@ -288,7 +289,7 @@ void apply_nchw(uint workgroup)
             for (uint i = first; i < stop; i += LANES) {
                 ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
                 vec4 v = in4(x4_at(i));
-                y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+                store_y4(i, out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y)));
             }
         } else {
             // group norm: the chunk one channel at a time, so that (a, b) are
@@ -302,7 +303,7 @@ void apply_nchw(uint workgroup)
                 lane_range(max(begin, plane_begin) / 4u, min(end, plane_begin + pc.plane_len) / 4u, first, stop);
                 for (uint i = first; i < stop; i += LANES) {
                     vec4 v = in4(x4_at(i));
-                    y4[i] = out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y));
+                    store_y4(i, out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y)));
                 }
             }
         }
@@ -442,7 +443,7 @@ void apply_nhwc4(uint workgroup)
         [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
             uint i = (n * pc.seg_len + p) * quads + q + k * pc.channel_block;
             vec4 v = in4(x4_at(i));
-            y4[i] = out4(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k]));
+            store_y4(i, out4(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k])));
         }
     }
 }

@@ -47,6 +47,7 @@ layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
 layout(std430, binding = 1) writeonly buffer Output { OUT_T y[]; };
 layout(std430, binding = 1) writeonly buffer Output4 { OUT4_T y4[]; };
+VEC4_STORER(OUT4_T, OUT_WIDE_T, store_y4, y4, 1)
 layout(std430, binding = 2) readonly buffer Style { DATA_T style[]; };
 layout(std430, binding = 2) readonly buffer Style4 { DATA4_T style4[]; };
 layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
@@ -195,7 +196,7 @@ void fused_nhwc_group()
                 t = v + pc.alpha * (t - v);
             uint i = first + p * per_sample + k;
             if (VEC4)
-                y4[i] = out4(activate4(t));
+                store_y4(i, out4(activate4(t)));
             else
                 y[i] = out1(activate(t.x));
         }
@@ -274,7 +275,7 @@ void fused_nhwc()
             t = v + pc.alpha * (t - v);
         uint i = first + r * per_sample;
         if (VEC4)
-            y4[i] = out4(activate4(t));
+            store_y4(i, out4(activate4(t)));
         else
             y[i] = out1(activate(t.x));
     }
@@ -361,7 +362,7 @@ void main()
             if (BLEND)
                 t = v + pc.alpha * (t - v);
             if (VEC4)
-                y4[base + u] = out4(activate4(t));
+                store_y4(base + u, out4(activate4(t)));
             else
                 y[base + u] = out1(activate(t.x));
         }

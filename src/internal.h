@@ -24,7 +24,7 @@ typedef struct inorm_cpu_pool inorm_cpu_pool;
 
 /* What the last op ran (for the benchmark and diagnostics). */
 typedef struct inorm_plan_info {
-    char variant[128];          /* kernel strategy and its parameters */
+    char variant[192];          /* kernel strategy and its parameters */
     uint32_t dispatches;        /* Vulkan dispatches or buffer copies recorded */
     double bytes_moved;         /* bytes the kernels read and write (planned, not measured) */
 } inorm_plan_info;

@@ -248,6 +248,14 @@ static void check_plans(const char *geometry)
                     if (cpu_geometry && vectors)
                         ck_assert_msg(strstr(plan->variant, op == OP_ADAIN ? ", texels: x, style" : ", texels: x") != NULL,
                                       "%s: 4-vectors not read as texels on a CPU device", what);
+                    /* CPU devices with shaderInt64 store 4-vectors as 64-bit
+                     * words (VEC4_STORER in shaders/common.glsl), in every op
+                     * that writes y from vectors; GPUs (and the stats op)
+                     * never */
+                    const bool wide = strstr(plan->variant, ", 64-bit stores") != NULL;
+                    ck_assert_msg(wide == (ctx->vk->wide_stores && vectors && op != OP_STATS),
+                                  "%s: 64-bit stores %s (device wide stores: %d)", what, wide ? "used" : "not used",
+                                  ctx->vk->wide_stores);
                     if (!exempt)
                         ck_assert_msg(per_element <= budget * element_bytes + slack,
                                       "%s: %.2f bytes per element, at most %.2f allowed", what, per_element,
@@ -273,6 +281,13 @@ static void check_plans(const char *geometry)
      * (full subgroups; one-subgroup workgroups of the planned size) */
     if (info.api_version >= VK_MAKE_API_VERSION(0, 1, 3, 0))
         ck_assert_msg(ctx->vk->size_control, "a Vulkan 1.3 device without subgroup size control in use");
+    /* a CPU device inorm created with shaderInt64 (lavapipe has it), and
+     * no INORM_WIDE_STORES=0: nothing else (the bindings' alignment) kept
+     * the kernels from storing 64-bit words */
+    const char *wide_override = getenv("INORM_WIDE_STORES");
+    if (info.type == INORM_DEVICE_TYPE_CPU && ctx->vk->shader_int64 && ctx->vk->use_subgroup_ops &&
+        !(wide_override && wide_override[0] == '0'))
+        ck_assert_msg(ctx->vk->wide_stores, "a CPU device with shaderInt64 without wide stores");
     printf("plan (geometry %s): %d op plans within their dispatch and byte budgets, %d with NCHW segments taken "
            "whole, %d with NHWC tiles reduced by the apply%s\n", geometry, checked, whole_segment_plans,
            nhwc_self_plans, ctx->vk->size_control ? "; subgroup size control on" : "");

@@ -920,7 +920,7 @@ static void print_table_row(const result *r)
     bool plan = ok && r->time.plan_set;
     format_or_dash(disp, sizeof disp, "%.0f", plan ? (double)r->time.plan.dispatches : NAN);
     format_or_dash(bpe, sizeof bpe, "%.2f", plan ? r->time.plan.bytes_moved / r->elements : NAN);
-    char detail[512];
+    char detail[sizeof r->time.plan.variant + sizeof r->note + 2];
     if (strcmp(r->status, "ok") == 0)
         snprintf(detail, sizeof detail, "%s%s%s", plan ? r->time.plan.variant : "(plan not set)",
                  r->note[0] ? "; " : "", r->note);

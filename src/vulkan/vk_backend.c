@@ -988,13 +988,18 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
     info->bytes_moved = bytes;
 }
 
-/* The plan's variant ends by saying which tensors were read as texels. */
-static void note_texel_loads(inorm_plan_info *info, const vk_pipeline_key *key)
+/* The plan's variant ends by saying which tensors were read as texels and
+ * whether 4-vector outputs (vec4_stores) went out as 64-bit words. */
+static void note_memory_paths(const vk_state *vk, inorm_plan_info *info, const vk_pipeline_key *key,
+                              bool vec4_stores)
 {
-    const size_t used = strlen(info->variant);
+    size_t used = strlen(info->variant);
     if ((key->texel_loads || key->style_texel_loads) && used < sizeof info->variant)
         snprintf(info->variant + used, sizeof info->variant - used, ", texels: %s",
                  !key->style_texel_loads ? "x" : !key->texel_loads ? "style" : "x, style");
+    used = strlen(info->variant);
+    if (vk->wide_stores && vec4_stores && used < sizeof info->variant)
+        snprintf(info->variant + used, sizeof info->variant - used, ", 64-bit stores");
 }
 
 static void apply_bindings(vk_state *vk, const inorm_op *op, VkDescriptorBufferInfo buffers[VK_BINDINGS])
@@ -1043,7 +1048,7 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
     else
         snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup%s", plan->team,
                  plan->regs, plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team, style_first);
-    note_texel_loads(info, &key);
+    note_memory_paths(vk, info, &key, key.vec4 && op->y);
     info->dispatches = 1;
     info->bytes_moved = (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0);
     /* every content plane reads its style plane */
@@ -1125,7 +1130,7 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "convert: %s%s",
              same_layout ? (key.vec4 ? "copy vec4" : "copy scalar") : "32x32 tile transpose",
              key.through_alu ? ", each value through the ALU" : "");
-    note_texel_loads(&ctx->last_plan, &key);
+    note_memory_paths(vk, &ctx->last_plan, &key, key.vec4 && same_layout);
     ctx->last_plan.dispatches = 1;
     ctx->last_plan.bytes_moved = (double)op->x->bytes + (double)op->y->bytes;
     return INORM_SUCCESS;
@@ -1289,7 +1294,7 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     if (plan.apply_groups)
         record_dispatch(vk, apply_pipeline, apply_set, &plan.push, (uint32_t)plan.apply_groups);
     describe_plan(op, &plan, &ctx->last_plan);
-    note_texel_loads(&ctx->last_plan, &stats_key);
+    note_memory_paths(vk, &ctx->last_plan, &stats_key, plan.content.vec4 && plan.apply_groups && op->y);
     return INORM_SUCCESS;
 }
 

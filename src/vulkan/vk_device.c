@@ -208,6 +208,7 @@ typedef struct device_facts {
     VkPhysicalDeviceDriverProperties driver;
     bool has_driver_properties;
     bool storage_16bit;
+    bool shader_int64;
     /* VK_EXT_subgroup_size_control with both features, for compute */
     bool size_control;
     uint32_t max_subgroup_size;
@@ -268,6 +269,7 @@ static inorm_status query_device(vk_state *vk, VkPhysicalDevice device, device_f
     if (facts->properties.apiVersion >= VK_API_VERSION_1_1)
         vk->fn_instance.vkGetPhysicalDeviceFeatures2(device, &features2);
     facts->storage_16bit = storage16.storageBuffer16BitAccess == VK_TRUE;
+    facts->shader_int64 = features2.features.shaderInt64 == VK_TRUE;
     facts->size_control = size_extension && facts->properties.apiVersion >= VK_API_VERSION_1_1 &&
                           size_features.subgroupSizeControl && size_features.computeFullSubgroups &&
                           (size_properties.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
@@ -481,6 +483,9 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
         .storageBuffer16BitAccess = facts->storage_16bit ? VK_TRUE : VK_FALSE,
     };
     const char *const extensions[] = { VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME };
+    /* 64-bit integers only where the kernels' wide stores would use them */
+    vk->shader_int64 = facts->shader_int64 && facts->properties.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    const VkPhysicalDeviceFeatures features = { .shaderInt64 = vk->shader_int64 ? VK_TRUE : VK_FALSE };
     VkDeviceCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
         .pNext = &storage16,
@@ -488,6 +493,7 @@ static inorm_status create_device(vk_state *vk, const device_facts *facts, char 
         .pQueueCreateInfos = &queue_info,
         .enabledExtensionCount = facts->size_control ? 1u : 0u,
         .ppEnabledExtensionNames = extensions,
+        .pEnabledFeatures = &features,
     };
     VkResult result = vk->fn_instance.vkCreateDevice(vk->physical_device, &info, NULL, &vk->device);
     if (result != VK_SUCCESS) {
@@ -645,6 +651,15 @@ static inorm_status finish_init(inorm_context *ctx, vk_state *vk, const device_f
     ctx->info.float16_storage = vk->float16_storage;
     vk->disable_fused = env_is_one("INORM_DISABLE_FUSED");
     vk->use_subgroup_ops = ctx->info.subgroup_arithmetic && !(flags & INORM_CONTEXT_DISABLE_SUBGROUP_OPS);
+    /* Wide stores where they were measured faster (lavapipe; see
+     * VEC4_STORER in shaders/common.glsl), on devices inorm created with
+     * shaderInt64 (an app's device may lack it), with the subgroup modules
+     * (the only ones built wide). 64-bit words need 8-byte aligned bindings. */
+    vk->wide_stores = vk->shader_int64 && vk->use_subgroup_ops &&
+                      facts->properties.limits.minStorageBufferOffsetAlignment % 8 == 0;
+    const char *wide_override = (flags & INORM_CONTEXT_IGNORE_ENVIRONMENT) ? NULL : getenv("INORM_WIDE_STORES");
+    if (wide_override && wide_override[0] == '0')
+        vk->wide_stores = false;
     vk->subgroup_size = facts->subgroup.subgroupSize;
     vk->size_control = vk->size_control && facts->size_control;
     vk->max_subgroup_size = facts->max_subgroup_size;

@@ -172,6 +172,12 @@ struct vk_state {
     /* Tensors get texel views and kernels read through them (CPU devices;
      * INORM_TEXEL_LOADS=0/1 overrides) */
     bool texel_loads;
+    /* shaderInt64 enabled (devices inorm creates, CPU devices only) */
+    bool shader_int64;
+    /* Kernels store 4-vectors as 64-bit words (WIDE_STORES modules: CPU
+     * devices with shader_int64 and subgroup ops; INORM_WIDE_STORES=0 turns
+     * it off) */
+    bool wide_stores;
     vk_buffer texel_filler;      /* a view for the texel binding of kernels that do not read it */
     /* Plan kernels for workgroups of one subgroup, without barriers (CPU
      * devices; INORM_SUBGROUP_WORKGROUPS=0/1 overrides). Used only while

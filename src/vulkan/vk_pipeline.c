@@ -7,6 +7,14 @@
 #include "norm_apply_f16_subgroup.spv.h"
 #include "norm_apply_shared.spv.h"
 #include "norm_apply_subgroup.spv.h"
+#include "norm_apply_f16_subgroup_wide.spv.h"
+#include "norm_apply_subgroup_wide.spv.h"
+#include "norm_fused_f16_subgroup_wide.spv.h"
+#include "norm_fused_subgroup_wide.spv.h"
+#include "convert_f16_f16_wide.spv.h"
+#include "convert_f16_f32_wide.spv.h"
+#include "convert_f32_f16_wide.spv.h"
+#include "convert_f32_f32_wide.spv.h"
 #include "convert_f16_f16.spv.h"
 #include "convert_f16_f32.spv.h"
 #include "convert_f32_f16.spv.h"
@@ -54,6 +62,15 @@ static const spirv_code kernels_subgroup[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS] = {
     CONVERT_MODULES,
     PIXEL_MODULES,
 };
+/* The same with 4-vector stores as 64-bit words (vk_state.wide_stores) */
+static const spirv_code kernels_subgroup_wide[VK_KERNEL_COUNT][VK_DTYPE_VARIANTS] = {
+    [VK_KERNEL_STATS] = { SPIRV(spirv_norm_stats_subgroup), SPIRV(spirv_norm_stats_f16_subgroup) },
+    [VK_KERNEL_APPLY] = { SPIRV(spirv_norm_apply_subgroup_wide), SPIRV(spirv_norm_apply_f16_subgroup_wide) },
+    [VK_KERNEL_FUSED] = { SPIRV(spirv_norm_fused_subgroup_wide), SPIRV(spirv_norm_fused_f16_subgroup_wide) },
+    [VK_KERNEL_CONVERT] = { SPIRV(spirv_convert_f32_f32_wide), SPIRV(spirv_convert_f16_f32_wide),
+                            SPIRV(spirv_convert_f32_f16_wide), SPIRV(spirv_convert_f16_f16_wide) },
+    PIXEL_MODULES,
+};
 #undef CONVERT_MODULES
 #undef PIXEL_MODULES
 #undef SPIRV
@@ -72,7 +89,8 @@ static void destroy_modules(vk_state *vk)
 static inorm_status create_modules(inorm_context *ctx)
 {
     vk_state *vk = ctx->vk;
-    const spirv_code(*kernels)[VK_DTYPE_VARIANTS] = vk->use_subgroup_ops ? kernels_subgroup : kernels_shared;
+    const spirv_code(*kernels)[VK_DTYPE_VARIANTS] =
+        !vk->use_subgroup_ops ? kernels_shared : vk->wide_stores ? kernels_subgroup_wide : kernels_subgroup;
     for (int k = 0; k < VK_KERNEL_COUNT; ++k) {
         for (int f = 0; f < VK_DTYPE_VARIANTS; ++f) {
             /* FLOAT16 modules declare 16-bit storage: only where the device has it. */
@@ -240,6 +258,7 @@ inorm_status vk_pipeline_get(inorm_context *ctx, const vk_pipeline_key *key, VkP
          * (recorded commands may use them); a module may go once pipelines exist. */
         destroy_modules(vk);
         vk->use_subgroup_ops = false;
+        vk->wide_stores = false;
         ctx->info.subgroup_ops_used = 0;
         inorm_status status = create_modules(ctx);
         if (status != INORM_SUCCESS)
