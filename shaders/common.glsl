@@ -124,8 +124,8 @@ uvec2 texel_halves(usamplerBuffer texels, uint i) { return texelFetch(texels, in
 // second view of the binding. lavapipe stores a storage-buffer vector
 // component by component, as it loads one, so that two 64-bit components
 // instead of four floats (one instead of two uints of halves) make the
-// outputs cheaper: instance norm took 0.86-0.97 of the time in fp32,
-// 0.66-0.80 in fp16. Modules of their own (the Int64 capability), used on
+// outputs cheaper: instance norm took 0.66-0.98 of the time in fp16
+// (mostly 0.66-0.80), 0.77-0.99 in fp32. Modules of their own (the Int64 capability), used on
 // CPU devices that have shaderInt64 (the host's wide_stores).
 #ifdef WIDE_STORES
 u64vec2 wide_bits(vec4 v)
