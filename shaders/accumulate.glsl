@@ -21,11 +21,30 @@ float masked_shift(float first)
     return isnan(first) || isinf(first) ? 0.0 : first;
 }
 
+// The moments of one lane's block: values[r] (shifted by the chunk's first
+// value, zero outside the range) holds data where bit r of inside_bits is
+// set, count values in all; vec4_values: all four components (else .x alone).
+Moments block_moments(vec4 values[BLOCK], uint inside_bits, float count, bool vec4_values)
+{
+    vec4 sum = vec4(0.0);
+    [[unroll]] for (uint r = 0u; r < BLOCK; ++r)
+        sum += values[r];
+    float block_mean = dot(sum, vec4(1.0)) / count;
+    vec4 squares = vec4(0.0);
+    [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {
+        vec4 centred = values[r] - block_mean;
+        if (!vec4_values)
+            centred.yzw = vec3(0.0);
+        squares += (inside_bits & (1u << r)) != 0u ? centred * centred : vec4(0.0);
+    }
+    return Moments(count, block_mean, dot(squares, vec4(1.0)));
+}
+
 // NCHW: accumulates this lane's share of elements [begin, end) of one buffer,
 // shifted by the chunk's first value: data[k] is element k, data4(k) 4-vector k
 // (a function, so that it may read a texel view). mask_at maps an element to
 // its mask index.
-#define ACCUMULATE_NCHW(moments, shift, data, data4, use_vec4, has_mask, mask_buf, mask_buf4, mask_at, begin, end) \
+#define ACCUMULATE_NCHW(moments, shift, data, data4, data8, use_vec4, has_mask, mask_buf, mask_buf4, mask_at, begin, end) \
     shift = float(data[begin]);                                                                                  \
     if (has_mask) {                                                                                              \
         shift = masked_shift(shift);                                                                             \
@@ -39,13 +58,31 @@ float masked_shift(float first)
             for (uint i = first; i < stop; i += LANES)                                                           \
                 moments_add1(moments, float(data[i]) - shift, mask_buf[mask_at(i)]);                            \
         }                                                                                                        \
+    } else if (HALF_PAIRS(use_vec4, begin, end)) {                                                               \
+        uint first, stop;                                                                                        \
+        lane_range((begin) / 8u, (end) / 8u, first, stop);                                                       \
+        for (uint block_start = first; block_start < stop; block_start += LANES * (BLOCK / 2u)) {                \
+            vec4 values[BLOCK];                                                                                  \
+            uint inside_bits = 0u;                                                                               \
+            float count = 0.0;                                                                                   \
+            [[unroll]] for (uint r = 0u; r < BLOCK / 2u; ++r) {                                                  \
+                uint j = block_start + r * LANES;                                                                \
+                bool inside = j < stop;                                                                          \
+                uvec4 pair = data8(min(j, stop - 1u));                                                           \
+                values[2u * r] = mix(vec4(0.0), halves4(pair.xy) - shift, bvec4(inside));                        \
+                values[2u * r + 1u] = mix(vec4(0.0), halves4(pair.zw) - shift, bvec4(inside));                   \
+                inside_bits |= inside ? 3u << (2u * r) : 0u;                                                     \
+                count += inside ? 8.0 : 0.0;                                                                     \
+            }                                                                                                    \
+            moments_merge(moments, block_moments(values, inside_bits, count, true));                             \
+        }                                                                                                        \
     } else {                                                                                                     \
         uint first, stop;                                                                                        \
         uint unit = use_vec4 ? 4u : 1u;                                                                          \
-        lane_range((begin) / unit, (end) / unit, first, stop);                                                  \
-        for (uint block_start = first; block_start < stop; block_start += LANES * BLOCK) {                      \
+        lane_range((begin) / unit, (end) / unit, first, stop);                                                   \
+        for (uint block_start = first; block_start < stop; block_start += LANES * BLOCK) {                       \
             vec4 values[BLOCK];                                                                                  \
-            vec4 sum = vec4(0.0);                                                                                \
+            uint inside_bits = 0u;                                                                               \
             float count = 0.0;                                                                                   \
             [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                       \
                 uint i = block_start + r * LANES;                                                                \
@@ -53,22 +90,13 @@ float masked_shift(float first)
                 /* loads of a clamped index, masked after: no branch per load */                                 \
                 uint clamped = min(i, stop - 1u);                                                                \
                 if (use_vec4)                                                                                    \
-                    values[r] = mix(vec4(0.0), in4(data4(clamped)) - shift, bvec4(inside));                     \
+                    values[r] = mix(vec4(0.0), in4(data4(clamped)) - shift, bvec4(inside));                      \
                 else                                                                                             \
                     values[r] = vec4(mix(0.0, float(data[clamped]) - shift, inside), 0.0, 0.0, 0.0);             \
-                sum += values[r];                                                                                \
+                inside_bits |= inside ? 1u << r : 0u;                                                            \
                 count += inside ? float(unit) : 0.0;                                                             \
             }                                                                                                    \
-            float block_mean = dot(sum, vec4(1.0)) / count;                                                      \
-            vec4 squares = vec4(0.0);                                                                            \
-            [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                       \
-                bool inside = block_start + r * LANES < stop;                                                    \
-                vec4 centred = values[r] - block_mean;                                                           \
-                if (!use_vec4)                                                                                   \
-                    centred.yzw = vec3(0.0);                                                                     \
-                squares += inside ? centred * centred : vec4(0.0);                                               \
-            }                                                                                                    \
-            moments_merge(moments, Moments(count, block_mean, dot(squares, vec4(1.0))));                        \
+            moments_merge(moments, block_moments(values, inside_bits, count, use_vec4));                         \
         }                                                                                                        \
     }
 

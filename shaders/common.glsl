@@ -83,15 +83,19 @@ vec4 in4(uvec2 v) { return halves4(v); }
 OUT4_T out4(vec4 v) { return half4_bits(v); }
 // a macro: a function returning a 16-bit value would need the Int16 capability
 #define out1(v) uint16_t(half_bits(v))
+// eight values as half bits (HALF_PAIRS loops)
+uvec4 out8(vec4 low, vec4 high) { return uvec4(half4_bits(low), half4_bits(high)); }
 #else
+uvec4 out8(vec4 low, vec4 high) { return uvec4(0u); }  // fp32: never called (HALF_PAIRS is false)
 vec4 in4(vec4 v) { return v; }
 OUT4_T out4(vec4 v) { return v; }
 #define out1(v) (v)
 #endif
 
 // x (binding 0) and the style read through uniform texel buffers (bindings
-// 10 and 11: views of the same bytes as R32G32B32A32_UINT for fp32,
-// R32G32_UINT for fp16, one texel a 4-vector either way) instead of the
+// 10 and 11: views of the same bytes as R32G32B32A32_UINT, one texel a
+// 4-vector of fp32 or two of fp16: texel_halves takes one, HALF_PAIRS loops
+// both) instead of the
 // storage buffers, where the host made such views (TEXEL_LOADS,
 // STYLE_TEXEL_LOADS). lavapipe loops over the lanes of every storage-buffer
 // load, component by component; a texel fetch loads each lane's 16 bytes at
@@ -102,7 +106,17 @@ layout(constant_id = 18) const bool STYLE_TEXEL_LOADS = false;
 layout(binding = 10) uniform usamplerBuffer input_texels;
 layout(binding = 11) uniform usamplerBuffer style_texels;
 vec4 texel_floats(usamplerBuffer texels, uint i) { return uintBitsToFloat(texelFetch(texels, int(i))); }
-uvec2 texel_halves(usamplerBuffer texels, uint i) { return texelFetch(texels, int(i)).xy; }
+// The kernel's layout (convert.comp: same-layout copies, which read like NCHW).
+layout(constant_id = 4) const bool NHWC = false;
+// 4-vector i of halves: NHWC kernels read the host's 8-byte-texel view of
+// fp16 tensors (a texel each), the others its 16-byte one (half a texel).
+uvec2 texel_halves(usamplerBuffer texels, uint i)
+{
+    if (NHWC)
+        return texelFetch(texels, int(i)).xy;
+    uvec4 pair = texelFetch(texels, int(i >> 1u));
+    return (i & 1u) != 0u ? pair.zw : pair.xy;
+}
 #ifdef FLOAT16
 #define DATA_TEXEL texel_halves
 #else
@@ -117,6 +131,34 @@ uvec2 texel_halves(usamplerBuffer texels, uint i) { return texelFetch(texels, in
             return fetch(texels, i);                                        \
         return array[i];                                                    \
     }
+
+// Whether a loop over elements [begin, end) of fp16 4-vectors takes them
+// in pairs: 8 halves (one 16-byte texel, HALF_PAIR_LOADER) a lane at a time,
+// where the range starts and ends on a pair. On lavapipe a texel fetch costs
+// about as much at 8 bytes as at 16, and the fetches were most of the
+// statistics pass's time.
+#ifdef FLOAT16
+#define HALF_PAIRS(use_vec4, begin, end) (use_vec4 && (begin) % 8u == 0u && (end) % 8u == 0u)
+#else
+#define HALF_PAIRS(use_vec4, begin, end) false
+#endif
+
+// Defines uvec4 name(uint j): halves 8j .. 8j + 7 of the uvec2 `array`
+// (fp16), one texel of `texels` with use_texels. fp32 builds define it too,
+// returning nothing, since the kernels' code names it where HALF_PAIRS is
+// false.
+#ifdef FLOAT16
+#define HALF_PAIR_LOADER(name, array, use_texels, texels)         \
+    uvec4 name(uint j)                                            \
+    {                                                             \
+        if (use_texels)                                           \
+            return texelFetch(texels, int(j));                    \
+        return uvec4(array[2u * j], array[2u * j + 1u]);          \
+    }
+#else
+#define HALF_PAIR_LOADER(name, array, use_texels, texels) \
+    uvec4 name(uint j) { return uvec4(0u); }
+#endif
 
 // Defines void name(uint i, T v), storing 4-vector v (vec4, or four halves
 // as uvec2) at index i of `array`, or with WIDE_STORES the same bits as
@@ -141,6 +183,22 @@ uint64_t wide_bits(uvec2 v) { return packUint2x32(v); }
 #define VEC4_STORER(T, WIDE_T, name, array, binding_index) \
     void name(uint i, T v) { array[i] = v; }
 #endif
+// Defines void name(uint j, uvec4 v): halves 8j .. 8j + 7 (fp16 outputs
+// of HALF_PAIRS loops) as one 16-byte store; on lavapipe a store costs per
+// component, so two 64-bit words with WIDE_STORES. fp32 builds define a
+// name that is never called.
+#if defined(FLOAT16) && defined(WIDE_STORES)
+#define HALF_PAIR_STORER(name, binding_index)                                                           \
+    layout(std430, binding = binding_index) writeonly buffer name##_pairs { u64vec2 name##_pair[]; }; \
+    void name(uint j, uvec4 v) { name##_pair[j] = u64vec2(packUint2x32(v.xy), packUint2x32(v.zw)); }
+#elif defined(FLOAT16)
+#define HALF_PAIR_STORER(name, binding_index)                                                         \
+    layout(std430, binding = binding_index) writeonly buffer name##_pairs { uvec4 name##_pair[]; }; \
+    void name(uint j, uvec4 v) { name##_pair[j] = v; }
+#else
+#define HALF_PAIR_STORER(name, binding_index) \
+    void name(uint j, uvec4 v) {}
+#endif
 #ifdef FLOAT16
 #define OUT_WIDE_T uint64_t
 #else
@@ -152,7 +210,6 @@ layout(local_size_x_id = 0) in;
 // and for group norm plane_len % 4 == 0. NHWC: C % 4 == 0 and workgroups of
 // one subgroup; each lane then takes 4 neighbouring channels.
 layout(constant_id = 1) const bool VEC4 = false;
-layout(constant_id = 4) const bool NHWC = false;
 // The epilogue, fixed per pipeline so that no per-element branch remains.
 layout(constant_id = 9) const uint ACTIVATION = 0u;  // ACTIVATION_* below
 layout(constant_id = 10) const bool BLEND = false;   // alpha != 1: y = x + alpha * (t - x)

@@ -41,6 +41,7 @@ layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
 layout(std430, binding = 1) writeonly buffer Output { OUT_T y[]; };
 layout(std430, binding = 1) writeonly buffer Output4 { OUT4_T y4[]; };
 VEC4_STORER(OUT4_T, OUT_WIDE_T, store_y4, y4, 1)
+HALF_PAIR_STORER(store_y8, 1)
 layout(std430, binding = 2) buffer Partials { vec4 partials[]; };
 layout(std430, binding = 3) readonly buffer Gamma { float gamma[]; };
 layout(std430, binding = 4) readonly buffer Beta { float beta[]; };
@@ -49,6 +50,7 @@ layout(std430, binding = 6) buffer StdOut { float std_out[]; };
 layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; };
 // 4-vector i of x, through its texel view where the host made one
 TEXEL_OR_BUFFER_LOADER(DATA4_T, x4_at, x4, TEXEL_LOADS, input_texels, DATA_TEXEL)
+HALF_PAIR_LOADER(x8_at, x4, TEXEL_LOADS, input_texels)
 
 struct Stats {
     float shift;   // mean = shift + offset
@@ -129,7 +131,7 @@ Stats self_stats(uint segment)
     float shift;
     uint begin = segment * pc.seg_len, end = begin + pc.seg_len;
     // no mask: the mask arguments only name buffers of the right types
-    ACCUMULATE_NCHW(moments, shift, x, x4_at, VEC4, false, gamma, partials, unmasked_at, begin, end)
+    ACCUMULATE_NCHW(moments, shift, x, x4_at, x8_at, VEC4, false, gamma, partials, unmasked_at, begin, end)
     moments = workgroup_merge(moments);
     return finish_stats(shift, moments.mean, moments.m2, moments.weight);
 }
@@ -233,6 +235,29 @@ void finalize(uint segment, bool lane)
     }
 }
 
+vec4 normalized4(vec4 v, vec2 ab, Stats st)
+{
+    return finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y);
+}
+
+// Elements [begin, end) (whole 4-vectors) with the same (a, b): this lane's
+// share, in 8-half pairs where HALF_PAIRS allows.
+void apply_range(uint begin, uint end, vec2 ab, Stats st)
+{
+    uint first, stop;
+    if (HALF_PAIRS(true, begin, end)) {
+        lane_range(begin / 8u, end / 8u, first, stop);
+        for (uint j = first; j < stop; j += LANES) {
+            uvec4 pair = x8_at(j);
+            store_y8(j, out8(normalized4(halves4(pair.xy), ab, st), normalized4(halves4(pair.zw), ab, st)));
+        }
+        return;
+    }
+    lane_range(begin / 4u, end / 4u, first, stop);
+    for (uint i = first; i < stop; i += LANES)
+        store_y4(i, out4(normalized4(in4(x4_at(i)), ab, st)));
+}
+
 void apply_nchw(uint workgroup)
 {
     uint segment = workgroup / pc.chunks;
@@ -279,17 +304,13 @@ void apply_nchw(uint workgroup)
                 }
             }
         } else if (pc.channels_per_seg == 1u) {
-            for (uint i = first; i < stop; i += LANES) {
-                vec4 v = in4(x4_at(i));
-                store_y4(i, out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y)));
-            }
+            apply_range(begin, end, ab, st);
         } else if (pc.plane_len / 4u < LANES) {
             // group/layer norm of planes narrower than the lanes (4x4 maps):
             // (a, b) per vec4, as a plane at a time would leave lanes idle
             for (uint i = first; i < stop; i += LANES) {
                 ab = affine(st, n, first_channel + (i * 4u - seg_begin) / pc.plane_len);
-                vec4 v = in4(x4_at(i));
-                store_y4(i, out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y)));
+                store_y4(i, out4(normalized4(in4(x4_at(i)), ab, st)));
             }
         } else {
             // group norm: the chunk one channel at a time, so that (a, b) are
@@ -299,12 +320,7 @@ void apply_nchw(uint workgroup)
             uint last_plane = (end - 1u - seg_begin) / pc.plane_len;
             for (uint k = first_plane; k <= last_plane; ++k) {
                 uint plane_begin = seg_begin + k * pc.plane_len;
-                ab = affine(st, n, first_channel + k);
-                lane_range(max(begin, plane_begin) / 4u, min(end, plane_begin + pc.plane_len) / 4u, first, stop);
-                for (uint i = first; i < stop; i += LANES) {
-                    vec4 v = in4(x4_at(i));
-                    store_y4(i, out4(finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y)));
-                }
+                apply_range(max(begin, plane_begin), min(end, plane_begin + pc.plane_len), affine(st, n, first_channel + k), st);
             }
         }
     } else {

@@ -42,6 +42,11 @@ layout(constant_id = 6) const uint REGS = 1u;
 // of a branch under a lane mask, and an affine() per unit under a false
 // test took half of an instance norm's time.
 layout(constant_id = 15) const bool GROUPED = false;
+// fp16 NCHW (VEC4, REGS even, segments and the style's of whole 8-half
+// pairs, groups' planes too): a lane's units come in pairs, values[2k] and
+// values[2k + 1] one 16-byte load (HALF_PAIRS in common.glsl). A constant,
+// as GROUPED: both ways in one pipeline would run both.
+layout(constant_id = 19) const bool HALF_PAIR_UNITS = false;
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };
@@ -59,6 +64,9 @@ layout(std430, binding = 7) readonly buffer BankWeights { float bank_weights[]; 
 // one (TEXEL_LOADS, STYLE_TEXEL_LOADS)
 TEXEL_OR_BUFFER_LOADER(DATA4_T, x4_at, x4, TEXEL_LOADS, input_texels, DATA_TEXEL)
 TEXEL_OR_BUFFER_LOADER(DATA4_T, style4_at, style4, STYLE_TEXEL_LOADS, style_texels, DATA_TEXEL)
+HALF_PAIR_LOADER(x8_at, x4, TEXEL_LOADS, input_texels)
+HALF_PAIR_LOADER(style8_at, style4, STYLE_TEXEL_LOADS, style_texels)
+HALF_PAIR_STORER(store_y8, 1)
 
 shared float team_sums[gl_WorkGroupSize.x];
 
@@ -76,6 +84,20 @@ float source_element(const bool from_style, uint i)
 vec4 source_unit(const bool from_style, uint i)
 {
     return from_style ? in4(style4_at(i)) : in4(x4_at(i));
+}
+
+// Pair j (units 2j, 2j + 1) of x or the style, as 8 halves.
+uvec4 source_pair(const bool from_style, uint j)
+{
+    return from_style ? style8_at(j) : x8_at(j);
+}
+
+// The unit of the segment that values[r] of team lane `lane` holds.
+uint team_unit(uint lane, uint r)
+{
+    if (HALF_PAIR_UNITS)
+        return 2u * (lane + (r / 2u) * TEAM) + (r & 1u);
+    return lane + r * TEAM;
 }
 
 // Sum over the lanes of this invocation's team (every invocation calls it).
@@ -290,19 +312,26 @@ vec3 team_moments(const bool from_style, uint base, uint units, uint lane, bool 
     float shift = has_segment ? source_element(from_style, base * unit) : 0.0;
     float sum = 0.0;
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
-        uint u = lane + r * TEAM;
+        uint u = team_unit(lane, r);
         bool inside = has_segment && u < units;
-        if (VEC4)
+        if (HALF_PAIR_UNITS) {
+            if (r % 2u == 0u) {  // u even: units u and u + 1 are inside together
+                uvec4 pair = source_pair(from_style, (base + u) / 2u);
+                values[r] = inside ? halves4(pair.xy) : vec4(shift);
+                values[r + 1u] = inside ? halves4(pair.zw) : vec4(shift);
+            }
+        } else if (VEC4) {
             values[r] = inside ? source_unit(from_style, base + u) : vec4(shift);
-        else
+        } else {
             values[r] = vec4(inside ? source_element(from_style, base + u) : shift, shift, shift, shift);
+        }
         sum += dot(values[r] - shift, vec4(1.0));
     }
     float count = float(units * unit);
     float mean = team_sum(sum) / count;
     float squares = 0.0;
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
-        uint u = lane + r * TEAM;
+        uint u = team_unit(lane, r);
         if (has_segment && u < units) {
             vec4 centred = (values[r] - shift) - mean;
             squares += VEC4 ? dot(centred, centred) : centred.x * centred.x;
@@ -352,19 +381,26 @@ void main()
     vec2 ab = MODE == MODE_ADAIN ? vec2(style_std / std_value, style_mean) : affine(std_value, n, first_channel);
     // no `break` past the last unit: with REGS 128 (1023 floats per plane)
     // lavapipe then stored one more unit, the next segment's first
+    vec4 previous = vec4(0.0);  // HALF_PAIR_UNITS: the pair's first unit, stored with the second
     [[unroll]] for (uint r = 0u; r < REGS; ++r) {
-        uint u = lane + r * TEAM;
+        uint u = team_unit(lane, r);
         if (u < units) {
-            if (GROUPED)  // group norm: plane_len % 4 == 0 when VEC4, so a unit stays in one channel
+            if (GROUPED)  // group norm: plane_len % 4 == 0 when VEC4 (% 8 with pairs), so a unit stays in one channel
                 ab = affine(std_value, n, first_channel + u * unit / pc.plane_len);
             vec4 v = values[r];
             vec4 t = ab.x * ((v - shift) - mean) + ab.y;
             if (BLEND)
                 t = v + pc.alpha * (t - v);
-            if (VEC4)
+            if (HALF_PAIR_UNITS) {
+                if (r % 2u == 1u)
+                    store_y8((base + u) / 2u, out8(previous, activate4(t)));
+                else
+                    previous = activate4(t);
+            } else if (VEC4) {
                 store_y4(base + u, out4(activate4(t)));
-            else
+            } else {
                 y[base + u] = out1(activate(t.x));
+            }
         }
     }
 }

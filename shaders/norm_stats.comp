@@ -52,6 +52,8 @@ layout(std430, binding = 9) readonly buffer StyleMask4 { vec4 style_mask4[]; };
 // host made one (TEXEL_LOADS, STYLE_TEXEL_LOADS)
 TEXEL_OR_BUFFER_LOADER(DATA4_T, content4_at, content4, TEXEL_LOADS, input_texels, DATA_TEXEL)
 TEXEL_OR_BUFFER_LOADER(DATA4_T, style4_at, style4, STYLE_TEXEL_LOADS, style_texels, DATA_TEXEL)
+HALF_PAIR_LOADER(content8_at, content4, TEXEL_LOADS, input_texels)
+HALF_PAIR_LOADER(style8_at, style4, STYLE_TEXEL_LOADS, style_texels)
 
 // Mask index of content element i (NCHW): its sample's mask plane, its pixel.
 uint content_mask_at(uint i)
@@ -88,11 +90,11 @@ void stats_nchw(uint workgroup)
     float shift;
     if (is_style) {
         bool masked = (pc.flags & FLAG_STYLE_MASK) != 0u;
-        ACCUMULATE_NCHW(moments, shift, style, style4_at, STYLE_VEC4, masked, style_mask, style_mask4, style_mask_at,
+        ACCUMULATE_NCHW(moments, shift, style, style4_at, style8_at, STYLE_VEC4, masked, style_mask, style_mask4, style_mask_at,
                         begin, end)
     } else {
         bool masked = (pc.flags & FLAG_MASK) != 0u;
-        ACCUMULATE_NCHW(moments, shift, content, content4_at, VEC4, masked, mask, mask4, content_mask_at, begin, end)
+        ACCUMULATE_NCHW(moments, shift, content, content4_at, content8_at, VEC4, masked, mask, mask4, content_mask_at, begin, end)
     }
     moments = workgroup_merge(moments);
     if (gl_LocalInvocationIndex == 0u)

@@ -404,6 +404,9 @@ static const struct {
 } k_shapes[] = {
     {{2, 3, 7, 5}, 1},  {{1, 4, 1, 513}, 0},   {{1, 2, 97, 89}, 0},  {{3, 5, 1, 1}, 0},
     {{1, 64, 16, 16}, 0}, {{2, 6, 33, 17}, 0}, {{2, 44, 40, 30}, 1},
+    /* planes of whole 4-vectors but not whole 8-half pairs, past one
+     * chunk: fp16 kernels keep to 4-vector loads (HALF_PAIRS) */
+    {{1, 2, 1, 16388}, 0},
 };
 #define N_SHAPES (sizeof k_shapes / sizeof k_shapes[0])
 

@@ -248,6 +248,21 @@ static void check_plans(const char *geometry)
                     if (cpu_geometry && vectors)
                         ck_assert_msg(strstr(plan->variant, op == OP_ADAIN ? ", texels: x, style" : ", texels: x") != NULL,
                                       "%s: 4-vectors not read as texels on a CPU device", what);
+                    /* fp16 NCHW kernels load 8 halves at a time (HALF_PAIRS
+                     * in shaders/common.glsl) where the content's ranges are
+                     * whole pairs: every plan that reduces whole segments of
+                     * such planes (fused teams holding an even number of
+                     * 4-vectors each); never fp32 nor NHWC tiles */
+                    const bool pairs = strstr(plan->variant, ", 8 halves a load") != NULL;
+                    unsigned team = 0, regs = 0;
+                    const bool fused_team = sscanf(plan->variant, "fused: team %u x %u", &team, &regs) == 2;
+                    const bool whole_pairs = (uint64_t)s.h * s.w % 8 == 0 &&
+                                             (strstr(plan->variant, "reduce then normalize per workgroup") != NULL ||
+                                              (fused_team && regs % 2 == 0));
+                    ck_assert_msg(!pairs || (dt && vectors && !strstr(plan->variant, "nhwc")),
+                                  "%s: 8-half loads outside fp16 NCHW vectors", what);
+                    if (dt && vectors && !lo && whole_pairs && op != OP_LAYER)
+                        ck_assert_msg(pairs, "%s: fp16 planes of whole 8-half pairs not loaded 8 halves at a time", what);
                     /* CPU devices with shaderInt64 store 4-vectors as 64-bit
                      * words (VEC4_STORER in shaders/common.glsl), in every op
                      * that writes y from vectors; GPUs (and the stats op)

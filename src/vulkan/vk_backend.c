@@ -291,10 +291,14 @@ static VkDescriptorPool current_pool(const vk_state *vk)
 }
 
 /* A tensor's texel view, which kernels read with TEXEL_LOADS or
- * STYLE_TEXEL_LOADS, or VK_NULL_HANDLE (storage-buffer loads). */
-static VkBufferView texels_of(const inorm_tensor *t)
+ * STYLE_TEXEL_LOADS, or VK_NULL_HANDLE (storage-buffer loads): for the
+ * NHWC kernels (nhwc_kernel) an fp16 tensor's 8-byte texels (see
+ * vk_texel_view; texel_halves in shaders/common.glsl reads either). */
+static VkBufferView texels_of(const inorm_tensor *t, bool nhwc_kernel)
 {
-    return t && t->buffer ? t->buffer->texels : VK_NULL_HANDLE;
+    if (!t || !t->buffer)
+        return VK_NULL_HANDLE;
+    return nhwc_kernel && t->desc.dtype == INORM_FLOAT16 ? t->buffer->quad_texels : t->buffer->texels;
 }
 
 /* A descriptor set with `buffers` at the storage bindings and the texel
@@ -530,6 +534,7 @@ typedef struct op_plan {
     uint32_t mode;
     bool fused;              /* one single-read dispatch instead of all the above */
     uint32_t team, regs;
+    bool half_pairs;         /* fused NCHW fp16: 8 halves a load (HALF_PAIR_UNITS in shaders/norm_fused.comp) */
     uint32_t quads_per_lane; /* NHWC with vec4: channel quads per lane */
     uint32_t fold;           /* NHWC with vec4: pixels read as one row (FOLD in shaders/common.glsl) */
     bool self_stats;         /* strategy (b): a workgroup reduces and normalizes its segments (NHWC: its tile), 1 dispatch */
@@ -619,6 +624,10 @@ static bool plan_fused(const vk_state *vk, const inorm_op *op, op_plan *plan)
     plan->content = (segment_plan){ .seg_len = (uint32_t)seg_len, .seg_count = d->n * d->c / cps, .vec4 = vec4 };
     if (s)
         plan->style = (segment_plan){ .seg_len = style_len, .seg_count = s->n * s->c, .vec4 = vec4 };
+    /* fp16: a lane's units in pairs, one 16-byte load each, where segments
+     * (and groups' planes) are whole pairs and the lane holds whole pairs */
+    plan->half_pairs = d->dtype == INORM_FLOAT16 && vec4 && seg_len % 8 == 0 && (cps == 1 || plane_len % 8 == 0) &&
+                       (!s || style_len % 8 == 0) && plan->regs % 2 == 0;
     uint32_t teams = plan->workgroup_size / team;
     plan->fused_groups = (plan->content.seg_count + teams - 1) / teams;
     return true;
@@ -988,12 +997,17 @@ static void describe_plan(const inorm_op *op, const op_plan *plan, inorm_plan_in
     info->bytes_moved = bytes;
 }
 
-/* The plan's variant ends by saying which tensors were read as texels and
- * whether 4-vector outputs (vec4_stores) went out as 64-bit words. */
+/* The plan's variant ends by saying which tensors were read as texels,
+ * whether the content's fp16 loops took 8 halves a load (half_pairs:
+ * HALF_PAIRS in shaders/common.glsl) and whether 4-vector outputs
+ * (vec4_stores) went out as 64-bit words. */
 static void note_memory_paths(const vk_state *vk, inorm_plan_info *info, const vk_pipeline_key *key,
-                              bool vec4_stores)
+                              bool half_pairs, bool vec4_stores)
 {
     size_t used = strlen(info->variant);
+    if (half_pairs && used < sizeof info->variant)
+        snprintf(info->variant + used, sizeof info->variant - used, ", 8 halves a load");
+    used = strlen(info->variant);
     if ((key->texel_loads || key->style_texel_loads) && used < sizeof info->variant)
         snprintf(info->variant + used, sizeof info->variant - used, ", texels: %s",
                  !key->style_texel_loads ? "x" : !key->texel_loads ? "style" : "x, style");
@@ -1023,8 +1037,9 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
                             .subgroup_workgroup = subgroup_workgroups(vk),
                             .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f,
                             .grouped = op->channels_per_segment > 1,
-                            .texel_loads = plan->content.vec4 && texels_of(op->x),
-                            .style_texel_loads = plan->content.vec4 && texels_of(op->style) };
+                            .texel_loads = plan->content.vec4 && texels_of(op->x, nhwc),
+                            .style_texel_loads = plan->content.vec4 && texels_of(op->style, nhwc),
+                            .half_pairs = !nhwc && plan->half_pairs };
     VkPipeline pipeline;
     VkDescriptorSet set;
     VkDescriptorBufferInfo buffers[VK_BINDINGS];
@@ -1037,7 +1052,7 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
     apply_bindings(vk, op, buffers);
     if (op->style)
         buffers[2] = binding_of(vk, op->style);
-    if ((status = write_set(ctx, buffers, texels_of(op->x), texels_of(op->style), &set)) != INORM_SUCCESS)
+    if ((status = write_set(ctx, buffers, texels_of(op->x, nhwc), texels_of(op->style, nhwc), &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &plan->push, (uint32_t)plan->fused_groups);
     inorm_plan_info *info = &ctx->last_plan;
@@ -1048,7 +1063,7 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
     else
         snprintf(info->variant, sizeof info->variant, "fused: team %u x %u %s, %u per workgroup%s", plan->team,
                  plan->regs, plan->content.vec4 ? "vec4" : "scalar", plan->workgroup_size / plan->team, style_first);
-    note_memory_paths(vk, info, &key, key.vec4 && op->y);
+    note_memory_paths(vk, info, &key, key.half_pairs, key.vec4 && op->y);
     info->dispatches = 1;
     info->bytes_moved = (double)op->x->bytes + (op->y ? (double)op->y->bytes : 0.0);
     /* every content plane reads its style plane */
@@ -1102,7 +1117,7 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
             per_workgroup = vk->subgroup_size * SUBGROUP_ITEMS_PER_LANE;
         }
         key.vec4 = op->x->elements % 4 == 0;
-        key.texel_loads = key.vec4 && texels_of(op->x) && !storage_loads;
+        key.texel_loads = key.vec4 && texels_of(op->x, false) && !storage_loads;
         push.seg_len = (uint32_t)op->x->elements;
         push.chunk_len = per_workgroup;
         uint64_t units = op->x->elements / (key.vec4 ? 4 : 1);
@@ -1124,13 +1139,15 @@ static inorm_status run_convert(inorm_context *ctx, const inorm_op *op)
         binding_of(vk, op->x), binding_of(vk, op->y), scratch, scratch, scratch,
         scratch, scratch, scratch, scratch, scratch,
     };
-    if ((status = write_set(ctx, buffers, texels_of(op->x), VK_NULL_HANDLE, &set)) != INORM_SUCCESS)
+    if ((status = write_set(ctx, buffers, texels_of(op->x, false), VK_NULL_HANDLE, &set)) != INORM_SUCCESS)
         return status;
     record_dispatch(vk, pipeline, set, &push, (uint32_t)workgroups);
     snprintf(ctx->last_plan.variant, sizeof ctx->last_plan.variant, "convert: %s%s",
              same_layout ? (key.vec4 ? "copy vec4" : "copy scalar") : "32x32 tile transpose",
              key.through_alu ? ", each value through the ALU" : "");
-    note_memory_paths(vk, &ctx->last_plan, &key, key.vec4 && same_layout);
+    /* the same-layout fp16 copy walks pairs where every workgroup's range is whole pairs */
+    const bool copy_pairs = same_layout && src16 && dst16 && key.vec4 && op->x->elements % 8 == 0 && push.chunk_len % 2 == 0;
+    note_memory_paths(vk, &ctx->last_plan, &key, copy_pairs, key.vec4 && same_layout);
     ctx->last_plan.dispatches = 1;
     ctx->last_plan.bytes_moved = (double)op->x->bytes + (double)op->y->bytes;
     return INORM_SUCCESS;
@@ -1251,8 +1268,8 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                                   .subgroup_workgroup = subgroup_workgroups(vk),
                                   .quads_per_lane = plan.quads_per_lane, .fold = plan.fold,
                                   .sources = plan.stats_sources,
-                                  .texel_loads = plan.content.vec4 && texels_of(op->x),
-                                  .style_texel_loads = plan.style.vec4 && texels_of(op->style) };
+                                  .texel_loads = plan.content.vec4 && texels_of(op->x, nhwc),
+                                  .style_texel_loads = plan.style.vec4 && texels_of(op->style, nhwc) };
     vk_pipeline_key style_key = stats_key;
     style_key.sources = VK_SOURCES_STYLE;
     const uint64_t style_apart = style_dispatch_groups(&plan);
@@ -1278,8 +1295,9 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     VkDescriptorBufferInfo apply_buffers[VK_BINDINGS];
     apply_bindings(vk, op, apply_buffers);
     VkDescriptorSet stats_set, apply_set;
-    if ((status = write_set(ctx, stats_buffers, texels_of(op->x), texels_of(op->style), &stats_set)) != INORM_SUCCESS ||
-        (status = write_set(ctx, apply_buffers, texels_of(op->x), VK_NULL_HANDLE, &apply_set)) != INORM_SUCCESS)
+    if ((status = write_set(ctx, stats_buffers, texels_of(op->x, nhwc), texels_of(op->style, nhwc), &stats_set)) !=
+            INORM_SUCCESS ||
+        (status = write_set(ctx, apply_buffers, texels_of(op->x, nhwc), VK_NULL_HANDLE, &apply_set)) != INORM_SUCCESS)
         return status;
     if (plan.stats_groups > style_apart)
         record_dispatch(vk, stats_pipeline, stats_set, &plan.push, (uint32_t)(plan.stats_groups - style_apart));
@@ -1294,7 +1312,11 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     if (plan.apply_groups)
         record_dispatch(vk, apply_pipeline, apply_set, &plan.push, (uint32_t)plan.apply_groups);
     describe_plan(op, &plan, &ctx->last_plan);
-    note_memory_paths(vk, &ctx->last_plan, &stats_key, plan.content.vec4 && plan.apply_groups && op->y);
+    /* NCHW fp16: the content's chunks are whole pairs of 4-vectors (the group
+     * norm apply pairs within planes where they are whole pairs too) */
+    const bool half_pairs = float16 && !nhwc && !plan.channels_inner && plan.content.vec4 &&
+                            plan.content.seg_len % 8 == 0 && (plan.content.chunks == 1 || plan.content.chunk_len % 8 == 0);
+    note_memory_paths(vk, &ctx->last_plan, &stats_key, half_pairs, plan.content.vec4 && plan.apply_groups && op->y);
     return INORM_SUCCESS;
 }
 

@@ -96,9 +96,12 @@ typedef struct vk_buffer {
     VkDeviceSize offset;     /* where the tensor starts: 0, or the app's offset */
     void *mapped;            /* persistently mapped host-visible memory, or NULL */
     bool borrowed;           /* the app's buffer (inorm_tensor_wrap_vulkan): never destroyed */
-    /* The tensor's whole 4-vectors as a uniform texel buffer (vk_texel_view),
+    /* The tensor as a uniform texel buffer of 16-byte texels (vk_texel_view),
      * or VK_NULL_HANDLE: kernels then read the storage buffer */
     VkBufferView texels;
+    /* fp16 tensors: the same bytes in 8-byte texels, a 4-vector each, which
+     * the NHWC kernels read (they load channel quads one at a time) */
+    VkBufferView quad_texels;
 } vk_buffer;
 
 /* The kernels, each a family of pipelines that differ by specialization. */
@@ -137,6 +140,7 @@ typedef struct vk_pipeline_key {
     uint32_t through_alu; /* convert (same layout): values widened, -0.0 added, narrowed back */
     uint32_t texel_loads; /* stats, apply, fused, convert: x's 4-vectors read from its texel view */
     uint32_t style_texel_loads; /* stats, fused: the style's likewise */
+    uint32_t half_pairs;  /* fused (NCHW, fp16): lanes load 8 halves at a time (HALF_PAIR_UNITS) */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {

@@ -79,44 +79,66 @@ inorm_status vk_buffer_create(inorm_context *ctx, VkDeviceSize size, bool host_v
     return INORM_SUCCESS;
 }
 
-/* The `bytes` from the buffer's offset as a uniform texel buffer of
- * 4-vectors: R32G32B32A32_UINT (fp32) or R32G32_UINT (fp16), formats Vulkan
- * requires every device to read so (finish_init checks). Bits come back as
- * stored (the kernels reinterpret them). A tensor with more 4-vectors than
- * maxTexelBufferElements, or at an offset a view cannot start at, gets no
- * view, and its kernels read the storage buffer. */
-inorm_status vk_texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSize bytes, bool float16)
+/* A uniform texel buffer view of `bytes` from the buffer's offset in
+ * texels of texel_bytes (16: R32G32B32A32_UINT, 8: R32G32_UINT, formats
+ * finish_init checks the device reads so), or none (VK_NULL_HANDLE in *out)
+ * where a view cannot start at the offset, would hold more than
+ * maxTexelBufferElements texels or (whole_only) cannot reach the last
+ * partial texel. */
+static inorm_status texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSize bytes, VkDeviceSize texel_bytes,
+                               bool whole_only, VkBufferView *out)
 {
     vk_state *vk = ctx->vk;
-    const VkDeviceSize texel_bytes = float16 ? 8 : 16;
+    *out = VK_NULL_HANDLE;
     if (buffer->offset % vk->limits.minTexelBufferOffsetAlignment != 0 || buffer->offset >= buffer->size)
         return INORM_SUCCESS;
-    /* a last partial 4-vector too, where the buffer holds it whole (inorm's
+    /* a last partial texel too, where the buffer holds it whole (inorm's
      * own buffers are rounded up to 16 bytes) */
     VkDeviceSize texels = (bytes + texel_bytes - 1) / texel_bytes;
-    if (texels > (buffer->size - buffer->offset) / texel_bytes)
+    if (texels > (buffer->size - buffer->offset) / texel_bytes) {
+        if (whole_only)
+            return INORM_SUCCESS;
         texels = (buffer->size - buffer->offset) / texel_bytes;
+    }
     if (texels == 0 || texels > vk->limits.maxTexelBufferElements)
         return INORM_SUCCESS;
     VkBufferViewCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
         .buffer = buffer->buffer,
-        .format = float16 ? VK_FORMAT_R32G32_UINT : VK_FORMAT_R32G32B32A32_UINT,
+        .format = texel_bytes == 16 ? VK_FORMAT_R32G32B32A32_UINT : VK_FORMAT_R32G32_UINT,
         .offset = buffer->offset,
         .range = texels * texel_bytes,
     };
-    VkResult result = vk->fn.vkCreateBufferView(vk->device, &info, NULL, &buffer->texels);
+    VkResult result = vk->fn.vkCreateBufferView(vk->device, &info, NULL, out);
     if (result != VK_SUCCESS) {
-        buffer->texels = VK_NULL_HANDLE;
+        *out = VK_NULL_HANDLE;
         return vk_fail(ctx, result, "vkCreateBufferView");
     }
     return INORM_SUCCESS;
+}
+
+/* The buffer's texel views, read by the kernels instead of the storage
+ * buffer where made (TEXEL_LOADS in shaders/common.glsl; bits come back as
+ * stored, the kernels reinterpret them): 16-byte texels, a 4-vector of fp32
+ * or two of fp16 (NCHW kernels read 8 halves a fetch where they can,
+ * HALF_PAIRS); for fp16 also 8-byte texels, a 4-vector each, for the NHWC
+ * kernels, which load channel quads one at a time (picking the half of a
+ * 16-byte texel cost them 5-15%). An fp16 view that cannot reach the last
+ * 4-vector is not made (a buffer of 8 x k + 4 halves without slack). */
+inorm_status vk_texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSize bytes, bool float16)
+{
+    inorm_status status = texel_view(ctx, buffer, bytes, 16, float16, &buffer->texels);
+    if (status == INORM_SUCCESS && float16)
+        status = texel_view(ctx, buffer, bytes, 8, false, &buffer->quad_texels);
+    return status;
 }
 
 void vk_buffer_destroy(vk_state *vk, vk_buffer *buffer)
 {
     if (buffer->texels)
         vk->fn.vkDestroyBufferView(vk->device, buffer->texels, NULL);
+    if (buffer->quad_texels)
+        vk->fn.vkDestroyBufferView(vk->device, buffer->quad_texels, NULL);
     if (buffer->borrowed) {
         *buffer = (vk_buffer){ 0 };
         return;

@@ -178,28 +178,28 @@ void vk_pipelines_destroy(vk_state *vk)
 static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipeline *out)
 {
     /* Specialization constant ids as declared in shaders/common.glsl and the kernels. */
-    const uint32_t values[19] = {
+    const uint32_t values[20] = {
         key->workgroup_size, key->vec4, key->style_vec4, key->mode, key->nhwc,
         key->team, key->regs, key->dst_nhwc, key->activation, key->blend, key->subgroup_workgroup,
         key->lane_group ? key->lane_group : 32, key->quads_per_lane ? key->quads_per_lane : 1,
         key->fold ? key->fold : 1, key->grouped, key->sources, key->through_alu, key->texel_loads,
-        key->style_texel_loads,
+        key->style_texel_loads, key->half_pairs,
     };
     /* constant_id, offset in values, size */
-    const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][12] = {
+    const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][13] = {
         [VK_KERNEL_STATS] = { { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 }, { 4, 16, 4 }, { 11, 40, 4 }, { 13, 48, 4 },
                               { 14, 52, 4 }, { 15, 60, 4 }, { 17, 68, 4 }, { 18, 72, 4 } },
         [VK_KERNEL_APPLY] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 9, 32, 4 }, { 10, 36, 4 },
                               { 11, 40, 4 }, { 13, 48, 4 }, { 14, 52, 4 }, { 17, 68, 4 } },
         [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 5, 20, 4 }, { 6, 24, 4 },
                               { 9, 32, 4 }, { 10, 36, 4 }, { 11, 40, 4 }, { 15, 56, 4 }, { 17, 68, 4 },
-                              { 18, 72, 4 } },
+                              { 18, 72, 4 }, { 19, 76, 4 } },
         [VK_KERNEL_CONVERT] = { { 0, 0, 4 }, { 1, 4, 4 }, { 7, 16, 4 }, { 8, 28, 4 }, { 12, 44, 4 }, { 16, 64, 4 },
                                 { 17, 68, 4 } },
         [VK_KERNEL_COLOR] = { { 0, 0, 4 }, { 4, 16, 4 } },
         [VK_KERNEL_BLEND] = { { 0, 0, 4 }, { 4, 16, 4 } },
     };
-    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 10, 10, 12, 7, 2, 2 };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 10, 10, 13, 7, 2, 2 };
     VkSpecializationInfo specialization = {
         .mapEntryCount = entry_counts[key->kernel],
         .pMapEntries = entries[key->kernel],
