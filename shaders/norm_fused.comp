@@ -315,7 +315,10 @@ vec3 team_moments(const bool from_style, uint base, uint units, uint lane, bool 
         uint u = team_unit(lane, r);
         bool inside = has_segment && u < units;
         if (HALF_PAIR_UNITS) {
-            if (r % 2u == 0u) {  // u even: units u and u + 1 are inside together
+            // u even: units u and u + 1 are inside together (REGS is even
+            // where the host asks for pairs; the test keeps other
+            // specializations of this dead code in bounds)
+            if (r % 2u == 0u && r + 1u < REGS) {
                 uvec4 pair = source_pair(from_style, (base + u) / 2u);
                 values[r] = inside ? halves4(pair.xy) : vec4(shift);
                 values[r + 1u] = inside ? halves4(pair.zw) : vec4(shift);
