@@ -136,9 +136,9 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
 // (quad by quad, the same loads stepped 1 KB at a time through 8x256x64x64's
 // rows and its statistics pass ran at half the speed of NCHW's: 7 -> 4 ms
 // on lavapipe); each quad's block mean and squares then come from registers.
-#define ACCUMULATE_NHWC4(moments, shift, data4, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
+#define ACCUMULATE_NHWC4(moments, shift, data4, data8, has_mask, mask_buf, mask_stride, plane, n, q, p_begin, p_end)    \
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                                    \
-        shift[k] = in4(data4(((n) * (plane) + (p_begin)) * quads + (q) + k * pc.channel_block));              \
+        shift[k] = in4(data4(((n) * (plane) + (p_begin)) * quads + slot_quad(q, k)));              \
         if (has_mask)                                                                                          \
             shift[k] = vec4(masked_shift(shift[k].x), masked_shift(shift[k].y), masked_shift(shift[k].z),      \
                             masked_shift(shift[k].w));                                                         \
@@ -149,7 +149,7 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
             if (w != 0.0) {                                                                                    \
                 weight += w;                                                                                   \
                 [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                        \
-                    vec4 v = in4(data4(((n) * (plane) + p) * quads + (q) + k * pc.channel_block)) - shift[k]; \
+                    vec4 v = in4(data4(((n) * (plane) + p) * quads + slot_quad(q, k))) - shift[k]; \
                     vec4 delta = v - moments[k].mean;                                                          \
                     moments[k].mean += delta * (w / weight);                                                   \
                     moments[k].m2 += w * delta * (v - moments[k].mean);                                        \
@@ -169,11 +169,19 @@ Moments quad_moments(vec4 shift, Moments4 m, float weight, float reference)
                 [[unroll]] for (uint r = 0u; r < BLOCK; ++r) {                                                 \
                     uint p = block_start + r;                                                                  \
                     uint clamped = min(p, (p_end) - 1u);  /* no branch per load */                             \
-                    [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k)                                      \
-                        values[k][r] =                                                                         \
-                            mix(vec4(0.0),                                                                     \
-                                in4(data4(((n) * (plane) + clamped) * quads + (q) + k * pc.channel_block)) - shift[k], \
-                                bvec4(p < (p_end)));                                                           \
+                    [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                    \
+                        uint i = ((n) * (plane) + clamped) * quads + slot_quad(q, k);                          \
+                        if (HALF_PAIR_UNITS) {  /* slots k, k + 1: one texel (i even) */                       \
+                            if (k % 2u == 0u && k + 1u < QUADS_PER_LANE) {                                     \
+                                uvec4 pair = data8(i / 2u);                                                    \
+                                bvec4 inside = bvec4(p < (p_end));                                             \
+                                values[k][r] = mix(vec4(0.0), halves4(pair.xy) - shift[k], inside);            \
+                                values[k + 1u][r] = mix(vec4(0.0), halves4(pair.zw) - shift[k + 1u], inside);  \
+                            }                                                                                  \
+                        } else {                                                                               \
+                            values[k][r] = mix(vec4(0.0), in4(data4(i)) - shift[k], bvec4(p < (p_end)));       \
+                        }                                                                                      \
+                    }                                                                                          \
                 }                                                                                              \
                 [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {                                        \
                     vec4 sum = vec4(0.0);                                                                      \

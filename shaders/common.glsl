@@ -108,11 +108,18 @@ layout(binding = 11) uniform usamplerBuffer style_texels;
 vec4 texel_floats(usamplerBuffer texels, uint i) { return uintBitsToFloat(texelFetch(texels, int(i))); }
 // The kernel's layout (convert.comp: same-layout copies, which read like NCHW).
 layout(constant_id = 4) const bool NHWC = false;
-// 4-vector i of halves: NHWC kernels read the host's 8-byte-texel view of
-// fp16 tensors (a texel each), the others its 16-byte one (half a texel).
+// fp16 lanes that take their 4-vectors in pairs, one 16-byte load each,
+// chosen per pipeline by the host: norm_fused.comp's NCHW teams
+// (values[2k], values[2k + 1]), and NHWC lanes of an even number of channel
+// quads (slot_quad). A constant: lavapipe would run both ways of a
+// per-dispatch test.
+layout(constant_id = 19) const bool HALF_PAIR_UNITS = false;
+// 4-vector i of halves: NHWC kernels that load a quad at a time read the
+// host's 8-byte-texel view of fp16 tensors (a texel each), the others its
+// 16-byte one (half a texel).
 uvec2 texel_halves(usamplerBuffer texels, uint i)
 {
-    if (NHWC)
+    if (NHWC && !HALF_PAIR_UNITS)
         return texelFetch(texels, int(i)).xy;
     uvec4 pair = texelFetch(texels, int(i >> 1u));
     return (i & 1u) != 0u ? pair.zw : pair.xy;
@@ -343,6 +350,20 @@ void lane_range(uint begin, uint end, out uint first, out uint stop)
 uint tile_channel() { return gl_LocalInvocationIndex % pc.channel_block; }
 uint tile_row() { return gl_LocalInvocationIndex / pc.channel_block; }
 uint tile_rows() { return gl_WorkGroupSize.x / pc.channel_block; }
+
+// NHWC with VEC4: the channel quad in slot k (< QUADS_PER_LANE) of the lane
+// whose first slot's quad would be q = block * channel_block *
+// QUADS_PER_LANE + tile_channel(): the lanes side by side take neighbouring
+// quads, QUADS_PER_LANE rounds of them; with HALF_PAIR_UNITS neighbouring
+// pairs of quads (slots 2m and 2m + 1 are quads 2r and 2r + 1, one 16-byte
+// texel of halves). Either way the tile's lanes cover the same quads.
+uint slot_quad(uint q, uint k)
+{
+    if (HALF_PAIR_UNITS)
+        return q + tile_channel() + (k / 2u) * 2u * pc.channel_block + (k & 1u);
+    return q + k * pc.channel_block;
+}
+
 // With workgroups of one subgroup the rows of a tile take consecutive chunks
 // of the plane (each lane writes its own partial: no rows to merge without a
 // barrier); otherwise they interleave over the pixels of one chunk.

@@ -433,17 +433,17 @@ void apply_nhwc4(uint workgroup)
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k)
         moments[k] = Moments4(vec4(0.0), vec4(0.0));
     if (self) {
-        ACCUMULATE_NHWC4(moments, self_shift, x4_at, false, gamma, 0u, pc.seg_len, n, q, 0u, pc.seg_len)
+        ACCUMULATE_NHWC4(moments, self_shift, x4_at, x8_at, false, gamma, 0u, pc.seg_len, n, q, 0u, pc.seg_len)
     }
     Stats st = Stats(0.0, 0.0, 1.0);
     if (one_segment)
-        st = segment_stats((n * pc.channels + (4u * q) % pc.channels) / pc.channels_per_seg, true);
+        st = segment_stats((n * pc.channels + (4u * slot_quad(q, 0u)) % pc.channels) / pc.channels_per_seg, true);
     vec4 a[QUADS_PER_LANE], b[QUADS_PER_LANE], shift[QUADS_PER_LANE], offset[QUADS_PER_LANE];
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
         if (quad_segment && !one_segment)
-            st = segment_stats((n * pc.channels + 4u * (q + k * pc.channel_block)) / pc.channels_per_seg, true);
+            st = segment_stats((n * pc.channels + 4u * slot_quad(q, k)) / pc.channels_per_seg, true);
         for (uint j = 0u; j < 4u; ++j) {
-            uint c = (4u * (q + k * pc.channel_block) + j) % pc.channels;
+            uint c = (4u * slot_quad(q, k) + j) % pc.channels;
             if (self && (j == 0u || pc.channels_per_seg == 1u))
                 st = self_group_stats(self_shift[k], moments[k], weight, j);
             vec4 coefficients = one_segment || quad_segment || self ? channel_coefficients(st, n, c, true)
@@ -457,9 +457,18 @@ void apply_nhwc4(uint workgroup)
     uint p_end = min(pc.seg_len, (first_chunk + rows) * pc.chunk_len);  // virtual pixels (FOLD)
     for (uint p = first_chunk * pc.chunk_len + (rows > 1u ? tile_row() : 0u); p < p_end; p += rows) {
         [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
-            uint i = (n * pc.seg_len + p) * quads + q + k * pc.channel_block;
-            vec4 v = in4(x4_at(i));
-            store_y4(i, out4(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k])));
+            uint i = (n * pc.seg_len + p) * quads + slot_quad(q, k);
+            if (HALF_PAIR_UNITS) {  // slots k, k + 1: one texel in, one out (i even)
+                if (k % 2u == 0u && k + 1u < QUADS_PER_LANE) {
+                    uvec4 pair = x8_at(i / 2u);
+                    vec4 low = halves4(pair.xy), high = halves4(pair.zw);
+                    store_y8(i / 2u, out8(finish4(low, a[k] * ((low - shift[k]) - offset[k]) + b[k]),
+                                          finish4(high, a[k + 1u] * ((high - shift[k + 1u]) - offset[k + 1u]) + b[k + 1u])));
+                }
+            } else {
+                vec4 v = in4(x4_at(i));
+                store_y4(i, out4(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k])));
+            }
         }
     }
 }

@@ -42,11 +42,9 @@ layout(constant_id = 6) const uint REGS = 1u;
 // of a branch under a lane mask, and an affine() per unit under a false
 // test took half of an instance norm's time.
 layout(constant_id = 15) const bool GROUPED = false;
-// fp16 NCHW (VEC4, REGS even, segments and the style's of whole 8-half
-// pairs, groups' planes too): a lane's units come in pairs, values[2k] and
-// values[2k + 1] one 16-byte load (HALF_PAIRS in common.glsl). A constant,
-// as GROUPED: both ways in one pipeline would run both.
-layout(constant_id = 19) const bool HALF_PAIR_UNITS = false;
+// HALF_PAIR_UNITS (common.glsl) here: fp16 NCHW (VEC4, REGS even, segments
+// and the style's of whole 8-half pairs, groups' planes too), a lane's units
+// come in pairs, values[2k] and values[2k + 1] one 16-byte load.
 
 layout(std430, binding = 0) readonly buffer Input { DATA_T x[]; };
 layout(std430, binding = 0) readonly buffer Input4 { DATA4_T x4[]; };

@@ -254,11 +254,11 @@ void stats_nhwc4(uint workgroup)
         moments[k] = Moments4(vec4(0.0), vec4(0.0));
     if (is_style) {
         bool masked = (pc.flags & FLAG_STYLE_MASK) != 0u;
-        ACCUMULATE_NHWC4(moments, shift, style4_at, masked, style_mask, pc.style_mask_sample_stride, plane, n, q,
+        ACCUMULATE_NHWC4(moments, shift, style4_at, style8_at, masked, style_mask, pc.style_mask_sample_stride, plane, n, q,
                          p_begin, p_end)
     } else {
         bool masked = (pc.flags & FLAG_MASK) != 0u;
-        ACCUMULATE_NHWC4(moments, shift, content4_at, masked, mask, pc.mask_sample_stride, plane, n, q, p_begin, p_end)
+        ACCUMULATE_NHWC4(moments, shift, content4_at, content8_at, masked, mask, pc.mask_sample_stride, plane, n, q, p_begin, p_end)
     }
     if (!is_style && (pc.flags & FLAG_SEGMENT_TILES) != 0u) {
         // this lane's quads merged, then the workgroup's lanes (lanes that
@@ -276,7 +276,7 @@ void stats_nhwc4(uint workgroup)
     if (!is_style && pc.channels_per_partial == 4u) {  // each quad in one segment: a partial per quad
         [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
             Moments quad = quad_moments(shift[k], moments[k], weight, shift[k].x);
-            partials[merged_partial(n, 4u * (q + k * pc.channel_block), chunk)] =
+            partials[merged_partial(n, 4u * slot_quad(q, k), chunk)] =
                 vec4(shift[k].x, quad.mean, quad.m2, quad.weight);
         }
         return;
@@ -284,7 +284,7 @@ void stats_nhwc4(uint workgroup)
     uint base = is_style ? pc.style_partial_base : 0u;
     [[unroll]] for (uint k = 0u; k < QUADS_PER_LANE; ++k) {
         for (uint j = 0u; j < 4u; ++j) {
-            uint partial = nhwc_partial(n, 4u * (q + k * pc.channel_block) + j, chunk, chunks);
+            uint partial = nhwc_partial(n, 4u * slot_quad(q, k) + j, chunk, chunks);
             partials[base + partial] = vec4(shift[k][j], moments[k].mean[j], moments[k].m2[j], weight);
         }
     }

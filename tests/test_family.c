@@ -545,12 +545,14 @@ static uint32_t groups_of_4(uint32_t c, uint64_t k)
 /* NHWC shapes where CPU devices give each lane several channel quads (C % 4
  * == 0, quads sharing out over the lanes, enough tiles): every op, both
  * dtypes, masks and AdaIN's differently shaped styles, against the oracle.
- * On other devices they are one more pair of NHWC shapes. */
+ * fp16 lanes of two quads load them as pairs (HALF_PAIR_UNITS): 4x128x24x20
+ * in the apply that reduces its own tiles, 2x256x32x32 in the statistics
+ * pass too. On other devices they are more NHWC shapes. */
 START_TEST(nhwc_quads_per_lane)
 {
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
-    const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}};
+    const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}, {2, 256, 32, 32}};
     layout_sweep(ctx, be, "nhwc quads per lane", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_of_4, 7000u);
     tu_ctx_destroy(ctx);
 }

@@ -252,17 +252,30 @@ static void check_plans(const char *geometry)
                      * in shaders/common.glsl) where the content's ranges are
                      * whole pairs: every plan that reduces whole segments of
                      * such planes (fused teams holding an even number of
-                     * 4-vectors each); never fp32 nor NHWC tiles */
+                     * 4-vectors each); NHWC tiles where a lane holds an even
+                     * number of channel quads, not groups' (HALF_PAIR_UNITS);
+                     * never fp32 */
                     const bool pairs = strstr(plan->variant, ", 8 halves a load") != NULL;
                     unsigned team = 0, regs = 0;
                     const bool fused_team = sscanf(plan->variant, "fused: team %u x %u", &team, &regs) == 2;
                     const bool whole_pairs = (uint64_t)s.h * s.w % 8 == 0 &&
                                              (strstr(plan->variant, "reduce then normalize per workgroup") != NULL ||
                                               (fused_team && regs % 2 == 0));
-                    ck_assert_msg(!pairs || (dt && vectors && !strstr(plan->variant, "nhwc")),
-                                  "%s: 8-half loads outside fp16 NCHW vectors", what);
+                    ck_assert_msg(!pairs || (dt && vectors), "%s: 8-half loads outside fp16 vectors", what);
                     if (dt && vectors && !lo && whole_pairs && op != OP_LAYER)
                         ck_assert_msg(pairs, "%s: fp16 planes of whole 8-half pairs not loaded 8 halves at a time", what);
+                    unsigned quads_per_lane = 0;
+                    const char *quads_note = strstr(plan->variant, " channel quads per lane");
+                    if (quads_note) {
+                        const char *digits = quads_note;
+                        while (digits > plan->variant && digits[-1] >= '0' && digits[-1] <= '9')
+                            digits--;
+                        quads_per_lane = (unsigned)strtoul(digits, NULL, 10);
+                    }
+                    if (lo && strstr(plan->variant, "nhwc tiles"))
+                        ck_assert_msg(pairs == (dt && channels_per_segment == 1 && quads_per_lane % 2 == 0 &&
+                                                quads_per_lane > 0),
+                                      "%s: NHWC 8-half loads %s", what, pairs ? "used" : "not used");
                     /* CPU devices with shaderInt64 store 4-vectors as 64-bit
                      * words (VEC4_STORER in shaders/common.glsl), in every op
                      * that writes y from vectors; GPUs (and the stats op)

@@ -534,7 +534,7 @@ typedef struct op_plan {
     uint32_t mode;
     bool fused;              /* one single-read dispatch instead of all the above */
     uint32_t team, regs;
-    bool half_pairs;         /* fused NCHW fp16: 8 halves a load (HALF_PAIR_UNITS in shaders/norm_fused.comp) */
+    bool half_pairs;         /* fp16, fused NCHW or NHWC tiles: 8 halves a load (HALF_PAIR_UNITS in shaders/common.glsl) */
     uint32_t quads_per_lane; /* NHWC with vec4: channel quads per lane */
     uint32_t fold;           /* NHWC with vec4: pixels read as one row (FOLD in shaders/common.glsl) */
     bool self_stats;         /* strategy (b): a workgroup reduces and normalizes its segments (NHWC: its tile), 1 dispatch */
@@ -818,6 +818,10 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
                (!self || quad_tile_bytes * plan->quads_per_lane * 2 <= NHWC_SELF_STATS_MAX_TILE_BYTES))
             plan->quads_per_lane *= 2;
         push->channel_blocks = (lanes_across + block * plan->quads_per_lane - 1) / (block * plan->quads_per_lane);
+        /* fp16 lanes of an even number of quads take them in neighbouring
+         * pairs, 8 halves a load (slot_quad in shaders/common.glsl); not
+         * groups, whose lanes side by side hold a group's quads */
+        plan->half_pairs = d->dtype == INORM_FLOAT16 && quads && fold == 1 && cps == 1 && plan->quads_per_lane % 2 == 0;
         if (s)
             plan->style = plan_nhwc(vk, s->h * s->w / fold, s->n * s->c, chunk_rows,
                                     nhwc_max_chunks(s->h * s->w / fold, fold));
@@ -1262,14 +1266,17 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     if (status != INORM_SUCCESS)
         return status;
 
+    /* NHWC kernels that load a channel quad at a time read fp16 as 8-byte texels */
+    const bool quad_views = nhwc && !plan.half_pairs;
     vk_pipeline_key stats_key = { .kernel = VK_KERNEL_STATS, .dtypes = float16,
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
                                   .style_vec4 = plan.style.vec4, .nhwc = nhwc,
                                   .subgroup_workgroup = subgroup_workgroups(vk),
                                   .quads_per_lane = plan.quads_per_lane, .fold = plan.fold,
                                   .sources = plan.stats_sources,
-                                  .texel_loads = plan.content.vec4 && texels_of(op->x, nhwc),
-                                  .style_texel_loads = plan.style.vec4 && texels_of(op->style, nhwc) };
+                                  .texel_loads = plan.content.vec4 && texels_of(op->x, quad_views),
+                                  .style_texel_loads = plan.style.vec4 && texels_of(op->style, quad_views),
+                                  .half_pairs = nhwc && plan.half_pairs };
     vk_pipeline_key style_key = stats_key;
     style_key.sources = VK_SOURCES_STYLE;
     const uint64_t style_apart = style_dispatch_groups(&plan);
@@ -1278,7 +1285,7 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
                                   .mode = plan.mode, .nhwc = nhwc, .activation = (uint32_t)op->activation,
                                   .blend = op->alpha != 1.0f, .subgroup_workgroup = subgroup_workgroups(vk),
                                   .quads_per_lane = plan.quads_per_lane, .fold = plan.fold,
-                                  .texel_loads = stats_key.texel_loads };
+                                  .texel_loads = stats_key.texel_loads, .half_pairs = stats_key.half_pairs };
     VkPipeline stats_pipeline, style_pipeline = VK_NULL_HANDLE, apply_pipeline;
     if ((status = vk_pipeline_get(ctx, &stats_key, &stats_pipeline)) != INORM_SUCCESS ||
         (style_apart && (status = vk_pipeline_get(ctx, &style_key, &style_pipeline)) != INORM_SUCCESS) ||
@@ -1295,9 +1302,10 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     VkDescriptorBufferInfo apply_buffers[VK_BINDINGS];
     apply_bindings(vk, op, apply_buffers);
     VkDescriptorSet stats_set, apply_set;
-    if ((status = write_set(ctx, stats_buffers, texels_of(op->x, nhwc), texels_of(op->style, nhwc), &stats_set)) !=
-            INORM_SUCCESS ||
-        (status = write_set(ctx, apply_buffers, texels_of(op->x, nhwc), VK_NULL_HANDLE, &apply_set)) != INORM_SUCCESS)
+    if ((status = write_set(ctx, stats_buffers, texels_of(op->x, quad_views), texels_of(op->style, quad_views),
+                            &stats_set)) != INORM_SUCCESS ||
+        (status = write_set(ctx, apply_buffers, texels_of(op->x, quad_views), VK_NULL_HANDLE, &apply_set)) !=
+            INORM_SUCCESS)
         return status;
     if (plan.stats_groups > style_apart)
         record_dispatch(vk, stats_pipeline, stats_set, &plan.push, (uint32_t)(plan.stats_groups - style_apart));
@@ -1312,10 +1320,12 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     if (plan.apply_groups)
         record_dispatch(vk, apply_pipeline, apply_set, &plan.push, (uint32_t)plan.apply_groups);
     describe_plan(op, &plan, &ctx->last_plan);
-    /* NCHW fp16: the content's chunks are whole pairs of 4-vectors (the group
-     * norm apply pairs within planes where they are whole pairs too) */
-    const bool half_pairs = float16 && !nhwc && !plan.channels_inner && plan.content.vec4 &&
-                            plan.content.seg_len % 8 == 0 && (plan.content.chunks == 1 || plan.content.chunk_len % 8 == 0);
+    /* fp16: NHWC lanes of quad pairs; NCHW where the content's chunks are
+     * whole pairs of 4-vectors (the group norm apply pairs within planes
+     * where they are whole pairs too) */
+    const bool half_pairs = nhwc ? plan.half_pairs
+                                 : float16 && !plan.channels_inner && plan.content.vec4 && plan.content.seg_len % 8 == 0 &&
+                                       (plan.content.chunks == 1 || plan.content.chunk_len % 8 == 0);
     note_memory_paths(vk, &ctx->last_plan, &stats_key, half_pairs, plan.content.vec4 && plan.apply_groups && op->y);
     return INORM_SUCCESS;
 }

@@ -140,7 +140,7 @@ typedef struct vk_pipeline_key {
     uint32_t through_alu; /* convert (same layout): values widened, -0.0 added, narrowed back */
     uint32_t texel_loads; /* stats, apply, fused, convert: x's 4-vectors read from its texel view */
     uint32_t style_texel_loads; /* stats, fused: the style's likewise */
-    uint32_t half_pairs;  /* fused (NCHW, fp16): lanes load 8 halves at a time (HALF_PAIR_UNITS) */
+    uint32_t half_pairs;  /* fp16: lanes take 4-vectors in pairs (HALF_PAIR_UNITS): fused NCHW teams, NHWC stats and apply */
 } vk_pipeline_key;
 
 typedef struct vk_pipeline_entry {

@@ -188,9 +188,9 @@ static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipe
     /* constant_id, offset in values, size */
     const VkSpecializationMapEntry entries[VK_KERNEL_COUNT][13] = {
         [VK_KERNEL_STATS] = { { 0, 0, 4 }, { 1, 4, 4 }, { 2, 8, 4 }, { 4, 16, 4 }, { 11, 40, 4 }, { 13, 48, 4 },
-                              { 14, 52, 4 }, { 15, 60, 4 }, { 17, 68, 4 }, { 18, 72, 4 } },
+                              { 14, 52, 4 }, { 15, 60, 4 }, { 17, 68, 4 }, { 18, 72, 4 }, { 19, 76, 4 } },
         [VK_KERNEL_APPLY] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 9, 32, 4 }, { 10, 36, 4 },
-                              { 11, 40, 4 }, { 13, 48, 4 }, { 14, 52, 4 }, { 17, 68, 4 } },
+                              { 11, 40, 4 }, { 13, 48, 4 }, { 14, 52, 4 }, { 17, 68, 4 }, { 19, 76, 4 } },
         [VK_KERNEL_FUSED] = { { 0, 0, 4 }, { 1, 4, 4 }, { 3, 12, 4 }, { 4, 16, 4 }, { 5, 20, 4 }, { 6, 24, 4 },
                               { 9, 32, 4 }, { 10, 36, 4 }, { 11, 40, 4 }, { 15, 56, 4 }, { 17, 68, 4 },
                               { 18, 72, 4 }, { 19, 76, 4 } },
@@ -199,7 +199,7 @@ static VkResult create_pipeline(vk_state *vk, const vk_pipeline_key *key, VkPipe
         [VK_KERNEL_COLOR] = { { 0, 0, 4 }, { 4, 16, 4 } },
         [VK_KERNEL_BLEND] = { { 0, 0, 4 }, { 4, 16, 4 } },
     };
-    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 10, 10, 13, 7, 2, 2 };
+    const uint32_t entry_counts[VK_KERNEL_COUNT] = { 11, 11, 13, 7, 2, 2 };
     VkSpecializationInfo specialization = {
         .mapEntryCount = entry_counts[key->kernel],
         .pMapEntries = entries[key->kernel],
