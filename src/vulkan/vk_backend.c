@@ -291,14 +291,15 @@ static VkDescriptorPool current_pool(const vk_state *vk)
 }
 
 /* A tensor's texel view, which kernels read with TEXEL_LOADS or
- * STYLE_TEXEL_LOADS, or VK_NULL_HANDLE (storage-buffer loads): for the
- * NHWC kernels (nhwc_kernel) an fp16 tensor's 8-byte texels (see
- * vk_texel_view; texel_halves in shaders/common.glsl reads either). */
-static VkBufferView texels_of(const inorm_tensor *t, bool nhwc_kernel)
+ * STYLE_TEXEL_LOADS, or VK_NULL_HANDLE (storage-buffer loads): for NHWC
+ * kernels whose lanes load one channel quad at a time (quad_loads) an fp16
+ * tensor's 8-byte texels (see vk_texel_view; texel_halves in
+ * shaders/common.glsl reads either). */
+static VkBufferView texels_of(const inorm_tensor *t, bool quad_loads)
 {
     if (!t || !t->buffer)
         return VK_NULL_HANDLE;
-    return nhwc_kernel && t->desc.dtype == INORM_FLOAT16 ? t->buffer->quad_texels : t->buffer->texels;
+    return quad_loads && t->desc.dtype == INORM_FLOAT16 ? t->buffer->quad_texels : t->buffer->texels;
 }
 
 /* A descriptor set with `buffers` at the storage bindings and the texel
@@ -1041,6 +1042,7 @@ static inorm_status run_fused(inorm_context *ctx, const inorm_op *op, const op_p
                             .subgroup_workgroup = subgroup_workgroups(vk),
                             .activation = (uint32_t)op->activation, .blend = op->alpha != 1.0f,
                             .grouped = op->channels_per_segment > 1,
+                            /* NHWC lanes here hold one channel quad each */
                             .texel_loads = plan->content.vec4 && texels_of(op->x, nhwc),
                             .style_texel_loads = plan->content.vec4 && texels_of(op->style, nhwc),
                             .half_pairs = !nhwc && plan->half_pairs };
@@ -1266,16 +1268,16 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     if (status != INORM_SUCCESS)
         return status;
 
-    /* NHWC kernels that load a channel quad at a time read fp16 as 8-byte texels */
-    const bool quad_views = nhwc && !plan.half_pairs;
+    /* NHWC lanes not of quad pairs load a channel quad at a time */
+    const bool quad_loads = nhwc && !plan.half_pairs;
     vk_pipeline_key stats_key = { .kernel = VK_KERNEL_STATS, .dtypes = float16,
                                   .workgroup_size = plan.workgroup_size, .vec4 = plan.content.vec4,
                                   .style_vec4 = plan.style.vec4, .nhwc = nhwc,
                                   .subgroup_workgroup = subgroup_workgroups(vk),
                                   .quads_per_lane = plan.quads_per_lane, .fold = plan.fold,
                                   .sources = plan.stats_sources,
-                                  .texel_loads = plan.content.vec4 && texels_of(op->x, quad_views),
-                                  .style_texel_loads = plan.style.vec4 && texels_of(op->style, quad_views),
+                                  .texel_loads = plan.content.vec4 && texels_of(op->x, quad_loads),
+                                  .style_texel_loads = plan.style.vec4 && texels_of(op->style, quad_loads),
                                   .half_pairs = nhwc && plan.half_pairs };
     vk_pipeline_key style_key = stats_key;
     style_key.sources = VK_SOURCES_STYLE;
@@ -1302,9 +1304,9 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     VkDescriptorBufferInfo apply_buffers[VK_BINDINGS];
     apply_bindings(vk, op, apply_buffers);
     VkDescriptorSet stats_set, apply_set;
-    if ((status = write_set(ctx, stats_buffers, texels_of(op->x, quad_views), texels_of(op->style, quad_views),
+    if ((status = write_set(ctx, stats_buffers, texels_of(op->x, quad_loads), texels_of(op->style, quad_loads),
                             &stats_set)) != INORM_SUCCESS ||
-        (status = write_set(ctx, apply_buffers, texels_of(op->x, quad_views), VK_NULL_HANDLE, &apply_set)) !=
+        (status = write_set(ctx, apply_buffers, texels_of(op->x, quad_loads), VK_NULL_HANDLE, &apply_set)) !=
             INORM_SUCCESS)
         return status;
     if (plan.stats_groups > style_apart)

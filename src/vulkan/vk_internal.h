@@ -100,7 +100,7 @@ typedef struct vk_buffer {
      * or VK_NULL_HANDLE: kernels then read the storage buffer */
     VkBufferView texels;
     /* fp16 tensors: the same bytes in 8-byte texels, a 4-vector each, which
-     * the NHWC kernels read (they load channel quads one at a time) */
+     * NHWC kernels read where their lanes load one channel quad at a time */
     VkBufferView quad_texels;
 } vk_buffer;
 

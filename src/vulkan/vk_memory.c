@@ -121,10 +121,11 @@ static inorm_status texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSi
  * buffer where made (TEXEL_LOADS in shaders/common.glsl; bits come back as
  * stored, the kernels reinterpret them): 16-byte texels, a 4-vector of fp32
  * or two of fp16 (NCHW kernels read 8 halves a fetch where they can,
- * HALF_PAIRS); for fp16 also 8-byte texels, a 4-vector each, for the NHWC
- * kernels, which load channel quads one at a time (picking the half of a
- * 16-byte texel cost them 5-15%). An fp16 view that cannot reach the last
- * 4-vector is not made (a buffer of 8 x k + 4 halves without slack). */
+ * HALF_PAIRS, and so do NHWC lanes of quad pairs); for fp16 also 8-byte
+ * texels, a 4-vector each, for NHWC lanes that load one channel quad at a
+ * time (picking the half of a 16-byte texel cost them 5-15%). An fp16 view
+ * that cannot reach the last 4-vector is not made (a buffer of 8 x k + 4
+ * halves without slack). */
 inorm_status vk_texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSize bytes, bool float16)
 {
     inorm_status status = texel_view(ctx, buffer, bytes, 16, float16, &buffer->texels);
