@@ -123,7 +123,7 @@ static inorm_status texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSi
  * or two of fp16 (NCHW kernels read 8 halves a fetch where they can,
  * HALF_PAIRS, and so do NHWC lanes of quad pairs); for fp16 also 8-byte
  * texels, a 4-vector each, for NHWC lanes that load one channel quad at a
- * time (picking the half of a 16-byte texel cost them 5-15%). An fp16 view
+ * time (picking the half of a 16-byte texel cost them 2-16%). An fp16 view
  * that cannot reach the last 4-vector is not made (a buffer of 8 x k + 4
  * halves without slack). */
 inorm_status vk_texel_view(inorm_context *ctx, vk_buffer *buffer, VkDeviceSize bytes, bool float16)
