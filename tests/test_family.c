@@ -405,7 +405,8 @@ static const struct {
     {{2, 3, 7, 5}, 1},  {{1, 4, 1, 513}, 0},   {{1, 2, 97, 89}, 0},  {{3, 5, 1, 1}, 0},
     {{1, 64, 16, 16}, 0}, {{2, 6, 33, 17}, 0}, {{2, 44, 40, 30}, 1},
     /* planes of whole 4-vectors but not whole 8-half pairs, past one
-     * chunk: fp16 kernels keep to 4-vector loads (HALF_PAIRS) */
+     * chunk: fp16 kernels keep to 4-vector loads (HALF_PAIRS); a shape for
+     * the Vulkan kernels, tagged vulkan_geometry */
     {{1, 2, 1, 16388}, 0},
 };
 #define N_SHAPES (sizeof k_shapes / sizeof k_shapes[0])
@@ -497,6 +498,8 @@ END_TEST
 START_TEST(matrix_2x6x33x17) { run_matrix(tu_backend(_i), 5); }
 END_TEST
 START_TEST(matrix_2x44x40x30) { run_matrix(tu_backend(_i), 6); }
+END_TEST
+START_TEST(matrix_1x2x1x16388) { run_matrix(tu_backend(_i), 7); }
 END_TEST
 
 /* Every op x dtype x {plain, affine, masked} on shapes of one layout against the
@@ -2501,6 +2504,7 @@ int main(void)
         {"matrix_1x64x16x16", matrix_1x64x16x16, NULL},
         {"matrix_2x6x33x17", matrix_2x6x33x17, NULL},
         {"matrix_2x44x40x30", matrix_2x44x40x30, NULL},
+        {"matrix_1x2x1x16388", matrix_1x2x1x16388, "vulkan_geometry"},
         {"mask_hand_examples", mask_hand_examples, NULL},
         {"mask_refusals", mask_refusals, NULL},
         {"mask_nan_under_zero_weight", mask_nan_under_zero_weight, "subset"},
