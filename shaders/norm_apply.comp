@@ -235,9 +235,15 @@ void finalize(uint segment, bool lane)
     }
 }
 
+// a * ((v - shift) - offset) + b per channel of v, then blend and activation
+vec4 normalized4(vec4 v, vec4 a, vec4 b, vec4 shift, vec4 offset)
+{
+    return finish4(v, a * ((v - shift) - offset) + b);
+}
+
 vec4 normalized4(vec4 v, vec2 ab, Stats st)
 {
-    return finish4(v, ab.x * ((v - st.shift) - st.offset) + ab.y);
+    return normalized4(v, vec4(ab.x), vec4(ab.y), vec4(st.shift), vec4(st.offset));
 }
 
 // Elements [begin, end) (whole 4-vectors) with the same (a, b): this lane's
@@ -299,8 +305,7 @@ void apply_nchw(uint workgroup)
                 }
                 for (uint p = gl_LocalInvocationIndex / quads; p < pc.plane_len; p += rows) {
                     uint i = seg_begin / 4u + p * quads + q;
-                    vec4 v = in4(x4_at(i));
-                    store_y4(i, out4(finish4(v, a * ((v - st.shift) - st.offset) + b)));
+                    store_y4(i, out4(normalized4(in4(x4_at(i)), a, b, vec4(st.shift), vec4(st.offset))));
                 }
             }
         } else if (pc.channels_per_seg == 1u) {
@@ -462,12 +467,11 @@ void apply_nhwc4(uint workgroup)
                 if (k % 2u == 0u && k + 1u < QUADS_PER_LANE) {
                     uvec4 pair = x8_at(i / 2u);
                     vec4 low = halves4(pair.xy), high = halves4(pair.zw);
-                    store_y8(i / 2u, out8(finish4(low, a[k] * ((low - shift[k]) - offset[k]) + b[k]),
-                                          finish4(high, a[k + 1u] * ((high - shift[k + 1u]) - offset[k + 1u]) + b[k + 1u])));
+                    store_y8(i / 2u, out8(normalized4(low, a[k], b[k], shift[k], offset[k]),
+                                          normalized4(high, a[k + 1u], b[k + 1u], shift[k + 1u], offset[k + 1u])));
                 }
             } else {
-                vec4 v = in4(x4_at(i));
-                store_y4(i, out4(finish4(v, a[k] * ((v - shift[k]) - offset[k]) + b[k])));
+                store_y4(i, out4(normalized4(in4(x4_at(i)), a[k], b[k], shift[k], offset[k])));
             }
         }
     }

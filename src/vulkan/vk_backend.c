@@ -535,7 +535,7 @@ typedef struct op_plan {
     uint32_t mode;
     bool fused;              /* one single-read dispatch instead of all the above */
     uint32_t team, regs;
-    bool half_pairs;         /* fp16, fused NCHW or NHWC tiles: 8 halves a load (HALF_PAIR_UNITS in shaders/common.glsl) */
+    bool half_pairs;         /* fp16: 8 halves a load (fused teams, NHWC tiles: HALF_PAIR_UNITS; NCHW passes: HALF_PAIRS) */
     uint32_t quads_per_lane; /* NHWC with vec4: channel quads per lane */
     uint32_t fold;           /* NHWC with vec4: pixels read as one row (FOLD in shaders/common.glsl) */
     bool self_stats;         /* strategy (b): a workgroup reduces and normalizes its segments (NHWC: its tile), 1 dispatch */
@@ -886,6 +886,13 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
             plan->stats_groups = plan->style_stats_groups;
             push->style_partial_base = 0;
         }
+        /* fp16: the kernels' loops take the content's 4-vectors in pairs, 8
+         * halves a load, over ranges that start and end on a pair (HALF_PAIRS
+         * in shaders/common.glsl, decided there per range; recorded here for
+         * the plan's description): chunks of whole pairs, or one chunk of a
+         * segment of whole pairs */
+        plan->half_pairs = d->dtype == INORM_FLOAT16 && !plan->channels_inner && vec4 && seg_len % 8 == 0 &&
+                           (plan->content.chunks == 1 || plan->content.chunk_len % 8 == 0);
     }
     /* AdaIN's content and style statistics: one dispatch whose workgroups
      * branch on the tensor they read (GPUs, NHWC), or on CPU devices for
@@ -1322,13 +1329,7 @@ static inorm_status vk_run(inorm_context *ctx, const inorm_op *op)
     if (plan.apply_groups)
         record_dispatch(vk, apply_pipeline, apply_set, &plan.push, (uint32_t)plan.apply_groups);
     describe_plan(op, &plan, &ctx->last_plan);
-    /* fp16: NHWC lanes of quad pairs; NCHW where the content's chunks are
-     * whole pairs of 4-vectors (the group norm apply pairs within planes
-     * where they are whole pairs too) */
-    const bool half_pairs = nhwc ? plan.half_pairs
-                                 : float16 && !plan.channels_inner && plan.content.vec4 && plan.content.seg_len % 8 == 0 &&
-                                       (plan.content.chunks == 1 || plan.content.chunk_len % 8 == 0);
-    note_memory_paths(vk, &ctx->last_plan, &stats_key, half_pairs, plan.content.vec4 && plan.apply_groups && op->y);
+    note_memory_paths(vk, &ctx->last_plan, &stats_key, plan.half_pairs, plan.content.vec4 && plan.apply_groups && op->y);
     return INORM_SUCCESS;
 }
 
