@@ -386,6 +386,17 @@ float cluster_sum(float v, uint width)
 #endif
 }
 
+// The statistics of a group from its lanes' moments, each about
+// `reference` (the same on the group's `width` lanes side by side), every
+// lane of equal weight.
+Stats cluster_group_stats(Moments lane, float reference, uint width)
+{
+    float mean = cluster_sum(lane.mean, width) / float(width);
+    float d = lane.mean - mean;
+    float m2 = cluster_sum(lane.m2 + lane.weight * d * d, width);
+    return finish_stats(reference, mean, m2, lane.weight * float(width));
+}
+
 // FLAG_SELF_STATS: the statistics of the group holding slot k's channel
 // quad, each of its channel_per_seg / 4 quads a lane's, the group's lanes
 // side by side; or (instance norm) of component j alone.
@@ -396,11 +407,18 @@ Stats self_group_stats(vec4 shift, Moments4 moments, float weight, uint j)
     uint width = pc.channels_per_seg / 4u;
     // about the group's first channel's shift (a sum of one non-zero term: exact)
     float reference = cluster_sum(tile_channel() % width == 0u ? shift.x : 0.0, width);
-    Moments quad = quad_moments(shift, moments, weight, reference);
-    float mean = cluster_sum(quad.mean, width) / float(width);  // equal weights
-    float d = quad.mean - mean;
-    float m2 = cluster_sum(quad.m2 + quad.weight * d * d, width);
-    return finish_stats(reference, mean, m2, quad.weight * float(width));
+    return cluster_group_stats(quad_moments(shift, moments, weight, reference), reference, width);
+}
+
+// The same with HALF_PAIR_UNITS for groups of whole quad pairs: each lane
+// holds a pair of the group's quads (its slots 2m and 2m + 1).
+Stats self_pair_group_stats(vec4 low_shift, Moments4 low, vec4 high_shift, Moments4 high, float weight)
+{
+    uint width = pc.channels_per_seg / 8u;
+    float reference = cluster_sum(tile_channel() % width == 0u ? low_shift.x : 0.0, width);
+    Moments lane = quad_moments(low_shift, low, weight, reference);
+    moments_merge(lane, quad_moments(high_shift, high, weight, reference));
+    return cluster_group_stats(lane, reference, width);
 }
 
 // NHWC, 4 channels per lane, QUADS_PER_LANE quads per lane (see
@@ -449,8 +467,13 @@ void apply_nhwc4(uint workgroup)
             st = segment_stats((n * pc.channels + 4u * slot_quad(q, k)) / pc.channels_per_seg, true);
         for (uint j = 0u; j < 4u; ++j) {
             uint c = (4u * slot_quad(q, k) + j) % pc.channels;
-            if (self && (j == 0u || pc.channels_per_seg == 1u))
-                st = self_group_stats(self_shift[k], moments[k], weight, j);
+            if (self && (j == 0u || pc.channels_per_seg == 1u)) {
+                uint low = k & ~1u;  // with HALF_PAIR_UNITS, k's pair is slots low, low + 1
+                if (HALF_PAIR_UNITS && pc.channels_per_seg >= 8u)
+                    st = self_pair_group_stats(self_shift[low], moments[low], self_shift[low + 1u], moments[low + 1u], weight);
+                else
+                    st = self_group_stats(self_shift[k], moments[k], weight, j);
+            }
             vec4 coefficients = one_segment || quad_segment || self ? channel_coefficients(st, n, c, true)
                                                                     : nhwc_coefficients(n, c);
             a[k][j] = coefficients.x;

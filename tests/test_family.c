@@ -550,13 +550,24 @@ static uint32_t groups_of_4(uint32_t c, uint64_t k)
  * dtypes, masks and AdaIN's differently shaped styles, against the oracle.
  * fp16 lanes of two quads load them as pairs (HALF_PAIR_UNITS): 4x128x24x20
  * in the apply that reduces its own tiles, 2x256x32x32 in the statistics
- * pass too. On other devices they are more NHWC shapes. */
+ * pass too, 1x256x24x20 where fp16 lanes take two quads and fp32 lanes one
+ * (on hosts of up to 2 threads: 4 tiles of quad pairs). There, too, fp16 group norm in groups of one quad, of a pair of
+ * quads (one lane's) and of two pairs (two lanes', self_pair_group_stats in
+ * shaders/norm_apply.comp). On other devices they are more NHWC shapes. */
 START_TEST(nhwc_quads_per_lane)
 {
     inorm_backend be = tu_backend(_i);
     TU_CTX(ctx, be);
-    const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}, {2, 256, 32, 32}};
+    const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}, {2, 256, 32, 32}, {1, 256, 24, 20}};
     layout_sweep(ctx, be, "nhwc quads per lane", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_of_4, 7000u);
+    const uint32_t group_widths[] = {4, 8, 16};
+    for (uint32_t i = 0; i < 3; i++) {
+        const fam_case fc = {.op = OP_GROUP, .s = {4, 128, 24, 20}, .dtype = INORM_FLOAT16, .layout = INORM_NHWC,
+                             .affine = (int)(i % 2), .activation = (int)i, .eps = 1e-5f,
+                             .groups = 128 / group_widths[i], .seed = 7900u + i};
+        ck_assert_msg(run_case(ctx, be, &fc).ran, "nhwc quads per lane: fp16 groups of %u channels did not run",
+                      group_widths[i]);
+    }
     tu_ctx_destroy(ctx);
 }
 END_TEST

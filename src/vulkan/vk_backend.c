@@ -806,23 +806,33 @@ static void plan_op(const vk_state *vk, const inorm_op *op, op_plan *plan)
         if (self)
             max_chunks = 1;
         plan->content = plan_nhwc(vk, plane_len / fold, seg_count, chunk_rows, max_chunks);
+        /* fp16 lanes of an even number of quads take them in neighbouring
+         * pairs, 8 halves a load (slot_quad in shaders/common.glsl). Groups
+         * reduced by the apply's lanes side by side (self) are one quad or
+         * whole pairs of them (self_pair_group_stats in norm_apply.comp);
+         * partials are per channel or quad, wherever its lane is. */
+        const bool pairable = d->dtype == INORM_FLOAT16 && quads && fold == 1 &&
+                              (!self || cps == 1 || cps == 4 || cps % 8 == 0);
         /* Several quads per lane where they share out evenly and enough
          * workgroups remain: a workgroup then reads QUADS_PER_LANE * block
          * neighbouring quads of each pixel row (measured on lavapipe,
-         * 8x256x64x64 fp32: 42 ms with 1 quad per lane, 13 ms with 8). */
+         * 8x256x64x64 fp32: 42 ms with 1 quad per lane, 13 ms with 8).
+         * Lanes of one quad that could load pairs count twice towards the
+         * workgroups needed for two: lavapipe, fp16 1x256x64x64 (4
+         * workgroups instead of 8), fastest of 12 alternating runs: instance
+         * norm 0.72 -> 0.64 ms, AdaIN 1.00 -> 0.85 ms (fp32 lost: 0.61 ->
+         * 0.52 of the copy, nhwc_self_stats). */
         plan->quads_per_lane = 1;
         while (quads && plan->quads_per_lane < NHWC_MAX_QUADS_PER_LANE &&
                lanes_across % (block * plan->quads_per_lane * 2) == 0 &&
                (!plan->segment_tiles || layer || (cps * fold) % (tile_values * plan->quads_per_lane * 2) == 0) &&
-               (uint64_t)d->n * (lanes_across / (block * plan->quads_per_lane * 2)) * plan->content.chunks >=
+               (uint64_t)d->n * (lanes_across / (block * plan->quads_per_lane * 2)) * plan->content.chunks *
+                       (pairable && plan->quads_per_lane == 1 ? 2 : 1) >=
                    (self ? nhwc_self_min_workgroups(vk) : NHWC_MIN_WORKGROUPS) &&
                (!self || quad_tile_bytes * plan->quads_per_lane * 2 <= NHWC_SELF_STATS_MAX_TILE_BYTES))
             plan->quads_per_lane *= 2;
         push->channel_blocks = (lanes_across + block * plan->quads_per_lane - 1) / (block * plan->quads_per_lane);
-        /* fp16 lanes of an even number of quads take them in neighbouring
-         * pairs, 8 halves a load (slot_quad in shaders/common.glsl); not
-         * groups, whose lanes side by side hold a group's quads */
-        plan->half_pairs = d->dtype == INORM_FLOAT16 && quads && fold == 1 && cps == 1 && plan->quads_per_lane % 2 == 0;
+        plan->half_pairs = pairable && plan->quads_per_lane % 2 == 0;
         if (s)
             plan->style = plan_nhwc(vk, s->h * s->w / fold, s->n * s->c, chunk_rows,
                                     nhwc_max_chunks(s->h * s->w / fold, fold));
