@@ -23,10 +23,12 @@
  * INORM_DISABLE_SUBGROUPS=1 (the reductions through shared memory): the
  * two-pass NCHW shape of the matrix, NaN under zero mask weights and fp16
  * near its maximum (both in every dtype and layout). TCases tagged
- * "vulkan_geometry" sweep shapes chosen for the Vulkan plans' geometries:
- * for host code (the CPU path's loops, the Vulkan planning and recording)
- * they are more shapes through the same code, which .ci/run's sanitizer
- * and valgrind stages leave out (CK_EXCLUDE_TAGS=vulkan_geometry).
+ * "vulkan_geometry" sweep shapes chosen for the Vulkan plans' geometries
+ * (NHWC tiles, fused NCHW planes and styles, segments taken whole): for
+ * host code (the CPU path's loops, the Vulkan planning and recording) they
+ * are more shapes through the same code, which .ci/run's sanitizer,
+ * valgrind and aarch64 stages leave out (CK_EXCLUDE_TAGS=vulkan_geometry);
+ * plan-vulkan walks those plans under the sanitizers.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -551,8 +553,9 @@ static uint32_t groups_of_4(uint32_t c, uint64_t k)
  * fp16 lanes of two quads load them as pairs (HALF_PAIR_UNITS): 4x128x24x20
  * in the apply that reduces its own tiles, 2x256x32x32 in the statistics
  * pass too, 1x256x24x20 where fp16 lanes take two quads and fp32 lanes one
- * (on hosts of up to 2 threads: 4 tiles of quad pairs). There, too, fp16 group norm in groups of one quad, of a pair of
- * quads (one lane's) and of two pairs (two lanes', self_pair_group_stats in
+ * (on hosts of up to 2 threads: 4 tiles of quad pairs). On the first two,
+ * fp16 group norm in groups of half a quad, one quad, a pair of quads (one
+ * lane's) and two pairs (two lanes', self_pair_group_stats in
  * shaders/norm_apply.comp). On other devices they are more NHWC shapes. */
 START_TEST(nhwc_quads_per_lane)
 {
@@ -560,13 +563,17 @@ START_TEST(nhwc_quads_per_lane)
     TU_CTX(ctx, be);
     const o_shape shapes[] = {{16, 256, 8, 8}, {16, 64, 5, 3}, {4, 128, 24, 20}, {2, 256, 32, 32}, {1, 256, 24, 20}};
     layout_sweep(ctx, be, "nhwc quads per lane", INORM_NHWC, shapes, sizeof shapes / sizeof shapes[0], groups_of_4, 7000u);
-    const uint32_t group_widths[] = {4, 8, 16};
-    for (uint32_t i = 0; i < 3; i++) {
-        const fam_case fc = {.op = OP_GROUP, .s = {4, 128, 24, 20}, .dtype = INORM_FLOAT16, .layout = INORM_NHWC,
-                             .affine = (int)(i % 2), .activation = (int)i, .eps = 1e-5f,
-                             .groups = 128 / group_widths[i], .seed = 7900u + i};
-        ck_assert_msg(run_case(ctx, be, &fc).ran, "nhwc quads per lane: fp16 groups of %u channels did not run",
-                      group_widths[i]);
+    /* fp16 group norm on lanes of quad pairs: reduced by the apply (4x128x24x20) or by a
+     * statistics pass whose partials are per channel or per quad (2x256x32x32) */
+    const o_shape pair_shapes[] = {{4, 128, 24, 20}, {2, 256, 32, 32}};
+    const uint32_t group_widths[] = {2, 4, 8, 16};
+    for (uint32_t i = 0; i < 8; i++) {
+        const o_shape ps = pair_shapes[i / 4];
+        const uint32_t width = group_widths[i % 4];
+        const fam_case fc = {.op = OP_GROUP, .s = ps, .dtype = INORM_FLOAT16, .layout = INORM_NHWC,
+                             .affine = (int)(i % 2), .activation = (int)(i % 4), .eps = 1e-5f,
+                             .groups = ps.c / width, .seed = 7900u + i};
+        ck_assert_msg(run_case(ctx, be, &fc).ran, "nhwc quads per lane: fp16 groups of %u channels did not run", width);
     }
     tu_ctx_destroy(ctx);
 }
@@ -2530,12 +2537,12 @@ int main(void)
         {"nhwc_tiny_planes", nhwc_tiny_planes, "subset vulkan_geometry"},
         {"nhwc_segment_tiles", nhwc_segment_tiles, "subset vulkan_geometry"},
         {"nhwc_uneven_groups", nhwc_uneven_groups, "subset vulkan_geometry"},
-        {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, "subset"},
+        {"nchw_small_planes_wide_groups", nchw_small_planes_wide_groups, "subset vulkan_geometry"},
         {"nchw_fused_register_planes", nchw_fused_register_planes, "subset vulkan_geometry"},
-        {"nchw_whole_segments", nchw_whole_segments, NULL},
-        {"nhwc_self_stats", nhwc_self_stats, NULL},
+        {"nchw_whole_segments", nchw_whole_segments, "vulkan_geometry"},
+        {"nhwc_self_stats", nhwc_self_stats, "vulkan_geometry"},
         {"nhwc_narrow_tiles", nhwc_narrow_tiles, "subset vulkan_geometry"},
-        {"adain_fused_styles", adain_fused_styles, "subset"},
+        {"adain_fused_styles", adain_fused_styles, "subset vulkan_geometry"},
         {"fp16_output_rounding", fp16_output_rounding, "subset"},
         {"cin_mixed_rows", cin_mixed_rows, NULL},
         {"cin_refusals", cin_refusals, NULL},
